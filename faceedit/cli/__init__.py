@@ -1,0 +1,53 @@
+"""The ``faceedit`` command line.
+
+Each sub-command lives in its own module of this package and exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` (called with the parsed arguments, returns an exit code).  Modules are
+discovered, so adding a command never touches this file.  Command modules import heavy libraries only
+inside their ``run`` function, so that ``faceedit --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+from ..errors import FaceEditError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="faceedit",
+        description="Edit faces in the latent space of a StyleGAN2 generator: align photos, project them "
+        "into W+, move them along attribute directions, mix the result back, and train the models.",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"faceedit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; FaceEditError becomes one ``error:`` line and a non-zero exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FaceEditError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
