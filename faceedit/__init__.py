@@ -27,7 +27,7 @@ _EXPORTS = {
     "save_image": "faceedit.images",
     "load_config": "faceedit.config",
     "load_generator": "faceedit.models.checkpoints",
-    "load_encoder": "faceedit.models.checkpoints",
+    "load_encoder": "faceedit.models.encoder",
     "align": "faceedit.align",
     "paste_back": "faceedit.align",
     "project": "faceedit.project",

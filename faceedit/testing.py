@@ -1,0 +1,67 @@
+"""Helpers for tests and benchmarks: the conformance fixtures and their SEEDED weights rule.
+
+``../shared/conformance`` (beside the project root) holds reference outputs of the public model
+implementations; its README defines how to build deterministic "seeded" weights from a key file so that
+large models need no weight file.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """``$FACEEDIT_SHARED`` or ``../shared`` beside the project root."""
+    return Path(os.environ.get("FACEEDIT_SHARED", PROJECT_ROOT.parent / "shared"))
+
+
+def conformance_dir() -> Path:
+    """The folder of conformance fixtures."""
+    return shared_dir() / "conformance"
+
+
+def data_dir() -> Path:
+    """The folder of face photo data (CelebA, UTKFace, wild)."""
+    return shared_dir() / "data"
+
+
+_KEY_LINE = re.compile(r"^(\S+)\s+\(([\d,\s]*)\)\s*$")
+
+
+def read_key_file(path: str | os.PathLike) -> list[tuple[str, tuple[int, ...]]]:
+    """Parse a ``key (shape)`` listing; lines starting with ``#`` are comments."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _KEY_LINE.match(line.strip())
+        if not m:
+            raise ValueError(f"{path}: cannot parse line {line!r}")
+        shape = tuple(int(s) for s in m.group(2).replace(" ", "").split(",") if s)
+        out.append((m.group(1), shape))
+    return out
+
+
+def seeded_tensor(key: str, shape: tuple[int, ...], index: int) -> torch.Tensor:
+    """The conformance README's SEEDED rule for one key (index counts key lines from 0)."""
+    g = torch.Generator().manual_seed(index)
+    if key.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.long)
+    if key.endswith("running_var"):
+        return 0.5 + torch.rand(shape, generator=g)
+    if key.endswith("running_mean") or key.endswith(".bias"):
+        return 0.1 * torch.randn(shape, generator=g)
+    if len(shape) == 1:
+        return 1 + 0.1 * torch.randn(shape, generator=g)
+    return torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+
+
+def seeded_state_dict(key_file: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Build the SEEDED state dict of a key file, in file order."""
+    return {k: seeded_tensor(k, s, i) for i, (k, s) in enumerate(read_key_file(key_file))}
