@@ -115,3 +115,30 @@ def resnet18(num_classes: int | None = 1000) -> ResNet:
 def resnet50(num_classes: int | None = 1000) -> ResNet:
     """ResNet-50 (torchvision layout, stride on the 3x3 convolution)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
+
+
+class CompactResNet(nn.Module):
+    """A small ResNet-18-style trunk for low-resolution (e.g. 64-px) faces, of configurable width.
+
+    A 3x3 stem (stride 1, so small faces keep their detail) followed by ``len(blocks)`` stages of
+    :class:`BasicBlock`, each halving the resolution and doubling the width (``width``, ``2*width``, ...).
+    ``forward`` returns the last feature map ``(N, out_channels, H / 2**stages, W / 2**stages)``.
+    Used by the default encoder and attribute predictor (not a torchvision layout).
+    """
+
+    def __init__(self, width: int = 32, blocks: tuple[int, ...] = (1, 2, 2, 2)) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(3, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        cin = width
+        stages = []
+        for i, n in enumerate(blocks):
+            cout = width * 2**i
+            stages.append(nn.Sequential(*[BasicBlock(cin if j == 0 else cout, cout, 2 if j == 0 else 1) for j in range(n)]))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.relu(self.bn1(self.conv1(x))))
