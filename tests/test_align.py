@@ -1,0 +1,131 @@
+"""Detection, FFHQ alignment and paste-back on real photos from ``../shared/data/wild``."""
+import numpy as np
+import pytest
+
+from faceedit.align import (CANONICAL_EYES, align, align_face, detect_faces, face_record, ffhq_quad,
+                            landmarks_in_box, transform_from_record, transform_points)
+from faceedit.errors import ImageReadError, InvalidInput, NoFaceFound
+from faceedit.images import load_image
+from faceedit.testing import data_dir
+
+WILD = data_dir() / "wild" / "images"
+PHOTOS = ["000176.jpg", "001719.jpg", "002123.jpg", "004507.jpg", "004800.jpg", "005069.jpg"]
+
+pytestmark = pytest.mark.skipif(not WILD.is_dir(), reason=f"wild photos not found at {WILD}")
+
+
+def _eye_centres(landmarks):
+    return np.stack([landmarks[36:42].mean(0), landmarks[42:48].mean(0)])
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    return {name: align(WILD / name, size=256) for name in PHOTOS}
+
+
+def test_faces_found_and_ordered(aligned):
+    for name, faces in aligned.items():
+        assert len(faces) >= 1, name
+        f = faces[0]
+        assert f.image.shape == (256, 256, 3) and f.image.dtype == np.uint8
+        assert f.landmarks.shape == (68, 2)
+        assert f.source == WILD / name
+        photo = load_image(WILD / name)
+        assert f.source_size == (photo.shape[1], photo.shape[0])
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b, _ in detect_faces(photo)]
+        assert areas == sorted(areas, reverse=True)
+
+
+def test_eyes_on_canonical_positions(aligned):
+    """Landmarks found again IN the aligned image put the eyes where FFHQ puts them (2 % of the size)."""
+    for name, faces in aligned.items():
+        found = detect_faces(faces[0].image)
+        assert found, f"{name}: no face in the aligned image"
+        eyes = _eye_centres(found[0][1]) / 256
+        np.testing.assert_allclose(eyes, CANONICAL_EYES, atol=0.02, err_msg=name)
+
+
+def test_transform_matches_image(aligned):
+    """The aligned image IS the photo resampled through ``transform`` (checked by sampling the photo)."""
+    import cv2
+
+    for name, faces in aligned.items():
+        f = faces[0]
+        photo = load_image(WILD / name).astype(np.float32)
+        yy, xx = np.mgrid[32:224, 32:224]
+        pts = transform_points(f.transform, np.stack([xx.ravel(), yy.ravel()], 1)).astype(np.float32)
+        sampled = cv2.remap(photo, pts[:, 0].reshape(xx.shape), pts[:, 1].reshape(xx.shape), cv2.INTER_LINEAR)
+        err = np.abs(sampled - f.image[32:224, 32:224]).mean()
+        assert err < 6.0, (name, err)
+        # and the inverse maps the source eye landmarks near the canonical positions
+        eyes = transform_points(np.linalg.inv(f.transform), _eye_centres(f.landmarks)) / 256
+        np.testing.assert_allclose(eyes, CANONICAL_EYES, atol=0.02, err_msg=name)
+
+
+def test_quad_is_ffhq_square():
+    lm = np.zeros((68, 2))
+    lm[36:42] = [100, 100]
+    lm[42:48] = [160, 100]
+    lm[48] = [110, 170]
+    lm[54] = [150, 170]
+    quad, qsize = ffhq_quad(lm)
+    # eye distance 60 -> half side max(120, 1.8 * 70 = 126) = 126; centre 0.1 * 70 below the eyes
+    assert qsize == pytest.approx(252)
+    np.testing.assert_allclose(quad.mean(0), [130, 107])
+    np.testing.assert_allclose(quad[0], [130 - 126, 107 - 126])
+    np.testing.assert_allclose(quad[2], [130 + 126, 107 + 126])
+
+
+def test_landmarks_in_box_matches_detection():
+    celeba = data_dir() / "celeba" / "img_178x218"
+    path = sorted(celeba.rglob("*.jpg"))[0] if celeba.is_dir() else WILD / PHOTOS[0]
+    photo = load_image(path)
+    box, lm = detect_faces(photo)[0]
+    again = landmarks_in_box(photo, box)
+    assert np.abs(again - lm).max() < 1e-6
+    # a looser, caller-chosen box still finds the eyes within a few pixels
+    l, t, r, b = box
+    shifted = landmarks_in_box(photo, (l - 4, t - 3, r + 4, b + 5))
+    assert np.abs(_eye_centres(shifted) - _eye_centres(lm)).max() < 4
+
+
+def test_align_face_from_given_landmarks_and_padding():
+    photo = load_image(WILD / PHOTOS[0])
+    _, lm = detect_faces(photo)[0]
+    f = align_face(photo, lm, size=128)
+    assert f.image.shape == (128, 128, 3)
+    assert f.meta["padded"]  # this face is close to the bottom edge: the quad leaves the photo
+    # reflect padding + fade: no black corners as a plain warp would give
+    assert f.image[-4:, :].mean() > 40
+    # transform scales with the size, same quad
+    f2 = align_face(photo, lm, size=256)
+    np.testing.assert_allclose(transform_points(f2.transform, [[-0.5, -0.5]]),
+                               transform_points(f.transform, [[-0.5, -0.5]]), atol=1e-9)
+
+
+def test_face_index_and_record(tmp_path):
+    faces = align(WILD / PHOTOS[1], size=64, face=0)
+    assert len(faces) == 1 and faces[0].meta["index"] == 0
+    with pytest.raises(InvalidInput):
+        align(WILD / PHOTOS[1], size=64, face=5)
+    rec = face_record(faces[0])
+    np.testing.assert_array_equal(transform_from_record(rec), faces[0].transform)
+    with pytest.raises(InvalidInput):
+        transform_from_record({"transform": [[1, 0], [0, 1]]})
+
+
+def test_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(NoFaceFound):
+        align(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageReadError):
+        align(bad)
+    with pytest.raises(ImageReadError):
+        align(tmp_path / "missing.png")
+    with pytest.raises(InvalidInput):
+        align(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(InvalidInput):
+        align_face(np.zeros((64, 64, 3), np.uint8), np.zeros((5, 2)), 64)
+    assert not list(tmp_path.glob("*.png"))
