@@ -1,0 +1,149 @@
+"""Direction finders recover planted directions; conditioning, levels, label CSVs, PCA/SeFa, errors."""
+import numpy as np
+import pytest
+import torch
+
+from faceedit.directions import (
+    LogisticFinder,
+    MeanDifferenceFinder,
+    PCAFinder,
+    RidgeFinder,
+    SeFaFinder,
+    SVMFinder,
+    binarize,
+    coordinates,
+    cosine_matrix,
+    group_levels,
+    modulation_weights,
+    orthogonalize,
+    read_label_csv,
+    unit,
+)
+from faceedit.errors import DataError, InvalidInput
+
+DIM, N_LATENT = 16, 4
+
+
+def _planted(n=600, seed=0, wplus=False):
+    """Latents with a planted direction u: the label is a noisy function of the coordinate along u."""
+    rng = np.random.default_rng(seed)
+    shape = (N_LATENT, DIM) if wplus else (DIM,)
+    u = unit(rng.normal(size=shape))
+    X = rng.normal(size=(n, *shape)).astype(np.float32)
+    t = X.reshape(n, -1) @ u.ravel()
+    return X, u, t, rng
+
+
+@pytest.mark.parametrize("finder", [SVMFinder(), LogisticFinder(), MeanDifferenceFinder()])
+@pytest.mark.parametrize("wplus", [False, True])
+def test_binary_finders_recover_planted_direction(finder, wplus):
+    X, u, t, rng = _planted(n=2000 if wplus else 600, wplus=wplus)
+    y = (t + 0.3 * rng.normal(size=len(t)) > 0).astype(float)
+    y[::17] = np.nan  # missing labels are ignored
+    d = finder.fit(X, y).direction_
+    assert d.shape == u.shape
+    assert float(np.dot(d.ravel(), u.ravel())) > 0.95
+    assert finder.score_ > 0.8 and finder.n_samples_ == int(np.isfinite(y).sum())
+
+
+def test_continuous_finders_recover_planted_direction():
+    X, u, t, rng = _planted()
+    age = 40 + 12 * t + rng.normal(size=len(t))
+    ridge = RidgeFinder(alpha=1.0).fit(X, age)
+    assert float(np.dot(ridge.direction_, u)) > 0.98
+    assert ridge.slope_ == pytest.approx(12, rel=0.1)  # years per unit of latent distance
+    svm = SVMFinder(quantile=0.2).fit(X, age)  # InterFaceGAN: top/bottom quantiles
+    assert float(np.dot(svm.direction_, u)) > 0.95
+
+
+def test_per_row_fit_in_wplus():
+    rng = np.random.default_rng(3)
+    u = unit(rng.normal(size=DIM))
+    X = rng.normal(size=(500, N_LATENT, DIM)).astype(np.float32)
+    y = (X[:, 2] @ u > 0).astype(float)  # only row 2 carries the attribute
+    d = LogisticFinder(per_row=True).fit(X, y).direction_
+    assert d.shape == (N_LATENT, DIM)
+    assert float(np.dot(unit(d[2]), u)) > 0.95
+
+
+def test_orthogonalize_any_number_and_cosines():
+    rng = np.random.default_rng(1)
+    a, b, c = (unit(rng.normal(size=DIM)) for _ in range(3))
+    mixed = unit(a + 0.8 * b - 0.5 * c)
+    cond = orthogonalize(mixed, [b, c, b + c])  # a dependent third direction is fine
+    assert abs(float(cond @ b)) < 1e-5 and abs(float(cond @ c)) < 1e-5
+    assert float(np.linalg.norm(cond)) == pytest.approx(1.0, abs=1e-5)
+    assert float(cond @ a) > float(mixed @ a)
+    with pytest.raises(InvalidInput, match="span"):
+        orthogonalize(b + c, [b, c])
+    names, M = cosine_matrix({"a": a, "mixed": mixed, "cond": cond})
+    assert names == ["a", "mixed", "cond"]
+    np.testing.assert_allclose(np.diag(M), 1, atol=1e-5)
+    assert M[0, 1] == pytest.approx(float(a @ mixed), abs=1e-5)
+
+
+def test_group_levels_and_coordinates():
+    X, u, t, _ = _planted(n=300)
+    groups = np.where(t > 0.5, 2, np.where(t < -0.5, 0, 1)).astype(float)
+    levels = group_levels(X, u, groups)
+    assert levels[0]["mean"] < levels[1]["mean"] < levels[2]["mean"]
+    assert sum(v["count"] for v in levels.values()) == 300
+    np.testing.assert_allclose(coordinates(X, u * 3), t, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InvalidInput):
+        coordinates(X, np.ones(DIM + 1))
+
+
+def test_binarize_and_errors():
+    keep, lab = binarize(np.array([1, 2, 3, 4, 5, 6, 7, 8.0]), quantile=0.25)
+    assert keep.tolist() == [1, 1, 0, 0, 0, 0, 1, 1] and lab[keep].tolist() == [0, 0, 1, 1]
+    X = np.zeros((10, DIM), np.float32)
+    with pytest.raises(DataError, match="each class"):
+        LogisticFinder().fit(X, np.ones(10))
+    with pytest.raises(InvalidInput, match="labels"):
+        SVMFinder().fit(X, np.ones(9))
+
+
+def test_pca_recovers_dominant_axis(tmp_path):
+    rng = np.random.default_rng(0)
+    u = unit(rng.normal(size=DIM))
+    W = rng.normal(size=(2000, DIM)) * 0.3 + rng.normal(size=(2000, 1)) * 3 * u
+    pca = PCAFinder(n_components=4).fit(W)
+    assert abs(float(pca.direction_ @ u)) > 0.99
+    assert pca.explained_variance_ratio_[0] > 0.8
+    assert np.all(np.diff(pca.explained_variance_) <= 0)
+    pca.layer_ranges_ = [(0, 1), (2, 3), (0, 3), (1, 1)]
+    pca.save(tmp_path / "pca")
+    back = PCAFinder.load(tmp_path / "pca.npz")
+    np.testing.assert_array_equal(back.components_, pca.components_)
+    assert back.layer_ranges_ == pca.layer_ranges_
+
+
+def test_sefa_on_modulation_weights():
+    rng = np.random.default_rng(0)
+    u = unit(rng.normal(size=DIM))
+    state = {}
+    for key in ["conv1.conv.modulation.weight", "convs.0.conv.modulation.weight", "convs.1.conv.modulation.weight"]:
+        # every layer is most sensitive to u
+        state[key] = torch.from_numpy(rng.normal(size=(32, DIM)) * 0.1 + rng.normal(size=(32, 1)) * u)
+    state["to_rgb1.conv.modulation.weight"] = torch.from_numpy(rng.normal(size=(32, DIM)))
+    state["convs.0.conv.weight"] = torch.zeros(1)
+    rows = modulation_weights(state)
+    assert sorted(rows) == [0, 1, 2]  # conv1 -> 0, convs.0 -> 1, convs.1 -> 2 (to_rgb skipped)
+    assert sorted(modulation_weights(state, include_rgb=True)) == [0, 1, 2]  # to_rgb1 feeds row 1 too
+    sefa = SeFaFinder(n_components=3).fit(state)
+    assert abs(float(sefa.direction_ @ u)) > 0.99 and sefa.layers_ == [0, 1, 2]
+    assert SeFaFinder(layers=[2]).fit(state).layers_ == [2]
+    with pytest.raises(Exception, match="modulation"):
+        SeFaFinder().fit({"x.weight": torch.zeros(3)})
+
+
+def test_read_label_csv(tmp_path):
+    (tmp_path / "labels.csv").write_text("image,label\na.png,1\nsub/b.png,0.5\nc.png,\n")
+    paths, labels = read_label_csv(tmp_path / "labels.csv")
+    assert paths == [tmp_path / "a.png", tmp_path / "sub/b.png", tmp_path / "c.png"]
+    assert labels[:2].tolist() == [1.0, 0.5] and np.isnan(labels[2])
+    (tmp_path / "bad.csv").write_text("a.png,young\n")
+    with pytest.raises(DataError, match="not a number"):
+        read_label_csv(tmp_path / "bad.csv")
+    with pytest.raises(DataError, match="not found"):
+        read_label_csv(tmp_path / "none.csv")
