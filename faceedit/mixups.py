@@ -1,0 +1,525 @@
+"""Post-processing mixups: keep the edit only where the edit is about, restore the original elsewhere.
+
+A latent edit changes a little everywhere.  Each mixup step computes the region where the edit is
+*allowed* for a characteristic (hair for a hair-colour edit, the nose for a nose edit, ...) and restores
+the original outside it, through ONE blending primitive, :func:`blend`:
+
+- ``domain``: a fixed region per characteristic of FFHQ-aligned faces (:mod:`faceedit.regions`);
+- ``segmentation``: the union of the characteristic's parsing classes in the original and the edited
+  image (hats and clothes of the original restored in the top half);
+- ``depth``: the union of the foregrounds (nearer 2-means cluster of inverse depth) of both images; the
+  original background is restored with an exponential feather.
+
+:class:`Mixer` runs the configured chain for a translation name and returns a :class:`MixResult` with the
+image and the masks used::
+
+    mixer = Mixer({"depth": {"feather": 0.04}})
+    result = mixer.mix(original, edited, "Hc_1")     # uint8 (H, W, 3) images
+    result.image, result.masks["segmentation"], result.dropped
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .config import merge
+from .errors import ConfigError, InvalidInput
+from .regions import REGIONS, rasterize
+
+Parser = Callable[[np.ndarray], np.ndarray]
+DepthEstimator = Callable[[np.ndarray], np.ndarray]
+
+STEPS = ("domain", "segmentation", "depth")
+FALLOFFS = ("linear", "exponential")
+EXP_RATE = 3.0  # steepness of the exponential falloff (alpha reaches 95 % of the way at a third of it)
+
+# CelebAMask-HQ classes used below: 4 l_eye, 5 r_eye, 10 nose, 11 mouth, 12 u_lip, 13 l_lip, 16 cloth,
+# 17 hair, 18 hat ("all" = every class but 0, the background).
+_HAIR = {"classes": [17]}
+_NOSE = {"classes": [10]}
+_ALL = {"classes": "all"}
+
+#: Mixup settings (merge a partial dict or a TOML file over them with :mod:`faceedit.config`).
+#: Feathers and distances are fractions of the image size (the larger side).
+DEFAULTS: dict[str, Any] = {
+    "steps": list(STEPS),
+    # when a step's allowed region is empty: "drop" the edit (the step restores the whole original)
+    # or "skip" the step (it changes nothing); either way it is reported in MixResult.dropped
+    "on_empty": "drop",
+    "domain": {
+        "feather": 0.08,
+        "falloff": "linear",
+        # characteristic code → {"region": name in `regions` [, "feather": f]}; codes not listed: no step
+        "codes": {
+            "B": {"region": "hair"}, "Hc": {"region": "hair"}, "Hs": {"region": "hair"},
+            "bald": {"region": "hair"}, "Be": {"region": "under_eyes"}, "D": {"region": "chin_neck"},
+            "N": {"region": "eyes"}, "Bn": {"region": "nose"}, "Pn": {"region": "nose"},
+            "Bp": {"region": "mouth"},
+        },
+        "regions": copy.deepcopy(REGIONS),
+    },
+    "segmentation": {
+        "feather": 0.03,
+        "falloff": "linear",
+        # restore these classes of the original above `restore_rows` (fraction of the height): hat, cloth
+        "restore_classes": [16, 18],
+        "restore_rows": 0.5,
+        # code → {"classes": [ids] or "all" [, "dilate": f, "shift_down": f, "feather": f]};
+        # codes not listed (D, bald): no step
+        "codes": {
+            "B": _HAIR, "Hc": _HAIR, "Hs": _HAIR,
+            "Pn": _NOSE, "Bn": _NOSE,
+            "N": {"classes": [4, 5], "dilate": 0.02},
+            "Be": {"classes": [4, 5], "dilate": 0.03, "shift_down": 0.04},
+            "Bp": {"classes": [11, 12, 13], "dilate": 0.01},
+            "Sk": _ALL, "A": _ALL, "Se": _ALL, "Ch": _ALL,
+        },
+    },
+    "depth": {
+        "feather": 0.05,
+        "falloff": "exponential",
+        "skip": ["bald", "Se"],  # codes without a depth step
+        "max_samples": 65536,  # pixels used to find the 2-means split (a regular subsample)
+    },
+}
+
+#: Characteristic codes of the challenge naming convention (``bald``, ``Hc_4`` and ``Hs_2`` → ``bald``).
+CODES = ("Sk", "A", "Se", "B", "Hc", "D", "Hs", "Be", "N", "Pn", "Bp", "Bn", "Ch", "bald")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the one blending primitive
+
+
+def blend(
+    original: np.ndarray,
+    edited: np.ndarray,
+    keep_mask: np.ndarray,
+    feather_px: float,
+    falloff: str = "linear",
+) -> np.ndarray:
+    """Restore ``original`` in ``keep_mask``, feathered over ``feather_px`` pixels into it.
+
+    ``alpha = clip(dist / feather_px, 0, 1)`` where ``dist`` is the Euclidean distance of each pixel of
+    the keep region to the nearest pixel outside it (0 outside); ``out = alpha * original + (1 - alpha)
+    * edited``.  So the edit survives exactly outside the keep region and the original exactly from
+    ``feather_px`` inside it on.  ``falloff="exponential"`` uses ``(1 - exp(-3 t)) / (1 - exp(-3))`` of
+    ``t = clip(dist / feather_px, 0, 1)`` instead (same end points, a steeper start).
+
+    Images: ``(H, W, 3)`` (or ``(H, W)``) arrays of the same shape, uint8 or float; the math is float32;
+    the output is uint8 when both inputs are uint8, float32 otherwise.  ``keep_mask``: bool or uint8
+    (non-zero = keep the original), ``(h, w)`` of any size (resized nearest to the image).
+    """
+    original, edited = _check_pair(original, edited)
+    alpha = feather_alpha(keep_mask, original.shape[:2], feather_px, falloff)
+    as_uint8 = original.dtype == np.uint8 and edited.dtype == np.uint8
+    out = edited.copy() if as_uint8 else edited.astype(np.float32)
+    # alpha 0 keeps the edited pixel and alpha 1 copies the original one (the formula gives the same
+    # values; copying makes "exactly equal" hold by construction and is faster); compute only the rest
+    channels = (lambda m: m[:, :, None]) if original.ndim == 3 else (lambda m: m)
+    full = alpha >= 1.0
+    np.copyto(out, original, where=channels(full), casting="unsafe")
+    part = (alpha > 0.0) & ~full
+    if part.any():
+        rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the feather's bounding box
+        a = channels(alpha[box])
+        mixed = a * original[box].astype(np.float32) + (1.0 - a) * edited[box].astype(np.float32)
+        if as_uint8:
+            mixed = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        np.copyto(out[box], mixed, where=channels(part[box]))
+    return out
+
+
+def feather_alpha(
+    keep_mask: np.ndarray, shape: tuple[int, int], feather_px: float, falloff: str = "linear"
+) -> np.ndarray:
+    """The blending weight of the original, float32 ``shape`` in [0, 1] (see :func:`blend`)."""
+    if falloff not in FALLOFFS:
+        raise InvalidInput(f"falloff must be one of {', '.join(FALLOFFS)}; got {falloff!r}")
+    try:
+        feather_px = float(feather_px)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"feather_px must be a number; got {feather_px!r}") from None
+    if not np.isfinite(feather_px) or feather_px < 0:
+        raise InvalidInput(f"feather_px must be a finite number >= 0; got {feather_px}")
+    keep = fit_mask(keep_mask, shape, "keep_mask")
+    if feather_px == 0 or keep.all() or not keep.any():
+        return keep.astype(np.float32)
+    t = np.minimum(distance_to_outside(keep) / np.float32(feather_px), np.float32(1.0))
+    if falloff == "exponential":
+        curve = (1.0 - np.exp(-EXP_RATE * t)) / np.float32(1.0 - np.exp(-EXP_RATE))
+        t = np.where(t >= 1.0, np.float32(1.0), np.minimum(curve, np.float32(1.0)))  # exactly 1 from the feather on
+    return t.astype(np.float32, copy=False)
+
+
+def distance_to_outside(mask: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance (pixels, float32) of each pixel of ``mask`` to the nearest one outside it."""
+    import cv2
+
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """``mask`` grown by a Euclidean disk of ``radius_px`` pixels."""
+    if radius_px <= 0 or not mask.any():
+        return mask.copy()
+    return distance_to_outside(~mask) <= radius_px
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, int], name: str = "mask") -> np.ndarray:
+    """Validate a bool/uint8 mask and resize it (nearest) to ``shape``; returns a bool ``(H, W)`` array."""
+    mask = _as_2d(mask, name)
+    if mask.dtype != bool and mask.dtype != np.uint8:
+        raise InvalidInput(
+            f"{name} must be bool or uint8 (non-zero = selected); got dtype {mask.dtype} - threshold it first"
+        )
+    return resize_nearest(mask, shape) != 0
+
+
+def resize_nearest(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D array (masks, label maps, depth) to ``shape`` = (H, W).
+
+    Output pixel centres are mapped to input pixels, so the result is symmetric and exact for integer
+    scale factors.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if array.shape == (h, w):
+        return array
+    rows = np.minimum(((np.arange(h) + 0.5) * array.shape[0] / h).astype(np.int64), array.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * array.shape[1] / w).astype(np.int64), array.shape[1] - 1)
+    return array[rows[:, None], cols[None, :]]
+
+
+def _as_2d(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim != 2 or array.size == 0:
+        raise InvalidInput(f"{name} must be a non-empty 2-D array (H, W); got shape {array.shape}")
+    return array
+
+
+def _check_pair(original: np.ndarray, edited: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two images of the same shape, uint8 or float, ``(H, W, C)`` or ``(H, W)``."""
+    out = []
+    for name, image in (("original", original), ("edited", edited)):
+        image = np.asarray(image)
+        if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+            raise InvalidInput(f"{name} image must be uint8 or float; got dtype {image.dtype}")
+        if image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
+            raise InvalidInput(f"{name} image must be (H, W, 3) or (H, W); got shape {image.shape}")
+        out.append(image)
+    if out[0].shape != out[1].shape:
+        raise InvalidInput(f"original {out[0].shape} and edited {out[1].shape} images differ in shape")
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the regions where an edit is allowed
+
+
+def domain_region(shapes: list, shape: tuple[int, int]) -> np.ndarray:
+    """The fixed region (bool ``shape``) of a region description (see :mod:`faceedit.regions`)."""
+    return rasterize(shapes, shape)
+
+
+def segmentation_region(
+    labels: list[np.ndarray],
+    classes: list[int] | str,
+    shape: tuple[int, int],
+    dilate_px: float = 0.0,
+    shift_down_px: float = 0.0,
+) -> np.ndarray:
+    """Union over label maps of ``classes`` (``"all"`` = every class but background), dilated, shifted."""
+    region = np.zeros(shape, dtype=bool)
+    for lab in labels:
+        lab = resize_nearest(_check_labels(lab), shape)
+        region |= (lab != 0) if classes == "all" else np.isin(lab, np.asarray(classes))
+    region = dilate(region, dilate_px)
+    shift = int(round(shift_down_px))
+    if shift > 0:
+        region = np.concatenate([np.zeros((min(shift, shape[0]), shape[1]), bool), region[: shape[0] - shift]])
+    return region
+
+
+def restore_region(labels: np.ndarray, classes: list[int], rows: float, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels of ``classes`` in ``labels`` within the top ``rows`` fraction of the image."""
+    lab = resize_nearest(_check_labels(labels), shape)
+    region = np.isin(lab, np.asarray(classes, dtype=np.int64))
+    region[int(round(rows * shape[0])):] = False
+    return region
+
+
+def nearer_foreground(depth: np.ndarray, max_samples: int = 65536) -> np.ndarray:
+    """The pixels of the nearer of two clusters of inverse depth (larger = nearer), bool ``(H, W)``.
+
+    The split is the exact 1-D 2-means optimum (the threshold between sorted values that minimises the
+    within-cluster sum of squares) over a regular subsample of at most ``max_samples`` pixels; the cluster
+    whose mean is larger (nearer) is returned.  A constant map has no background: all pixels are returned.
+    """
+    depth = _as_2d(depth, "depth")
+    if not np.issubdtype(depth.dtype, np.number) or depth.dtype == bool:
+        raise InvalidInput(f"depth must be a numeric map; got dtype {depth.dtype}")
+    values = depth.astype(np.float64).ravel()
+    if not np.isfinite(values).all():
+        raise InvalidInput("depth map contains NaN or infinite values")
+    stride = max(1, int(np.ceil(values.size / max(2, max_samples))))
+    sample = values[::stride]
+    offset = sample.mean()
+    s = np.sort(sample) - offset  # centred: better conditioned sums of squares
+    n = s.size
+    k = np.arange(1, n)  # candidate splits: the first k sorted values vs the rest
+    c1, c2 = np.cumsum(s)[:-1], np.cumsum(s * s)[:-1]
+    total1, total2 = c1[-1] + s[-1], c2[-1] + s[-1] ** 2
+    sse = (c2 - c1**2 / k) + ((total2 - c2) - (total1 - c1) ** 2 / (n - k))
+    sse[s[:-1] == s[1:]] = np.inf  # only split between distinct values
+    if not np.isfinite(sse).any():
+        return np.ones(depth.shape, dtype=bool)
+    best = int(np.argmin(sse))
+    threshold = offset + (s[best] + s[best + 1]) / 2.0
+    below = depth <= threshold
+    means = (values[below.ravel()].mean(), values[~below.ravel()].mean())
+    # the foreground is the cluster with the larger mean inverse depth (nearer), whichever that is
+    return below if means[0] > means[1] else ~below
+
+
+def _check_labels(labels: np.ndarray) -> np.ndarray:
+    labels = _as_2d(labels, "label map")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InvalidInput(f"a label map must hold integer class ids; got dtype {labels.dtype}")
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------------
+# the chain
+
+
+def characteristic(name: str) -> str | None:
+    """The characteristic code of a translation name (``Hc_1`` → ``Hc``, ``bald``/``Hc_4``/``Hs_2`` → ``bald``,
+    a bare code → itself); ``None`` for a name outside the challenge convention.
+    """
+    parts = str(name).split("_")
+    if name in ("bald", "Hc_4", "Hs_2"):
+        return "bald"
+    return parts[0] if parts[0] in CODES else None
+
+
+@dataclass
+class MixResult:
+    """The mixed image, the allowed region of each step that ran, and what was skipped or dropped."""
+
+    image: np.ndarray
+    code: str | None
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # step → bool (H, W), True = edit allowed
+    applied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "step: reason"
+    dropped: list[str] = field(default_factory=list)  # "step: reason" (empty allowed region)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready summary (no arrays)."""
+        return {
+            "code": self.code,
+            "applied": list(self.applied),
+            "skipped": list(self.skipped),
+            "dropped": list(self.dropped),
+            "allowed_fraction": {k: round(float(m.mean()), 4) for k, m in self.masks.items()},
+        }
+
+
+@dataclass
+class _Cached:
+    """Maps of the current original (computed on first use)."""
+
+    key: tuple
+    labels: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    foreground: np.ndarray | None = None
+
+
+# tables whose entries a config replaces or adds whole (instead of merging key by key)
+_OPEN_TABLES = (("domain", "codes"), ("domain", "regions"), ("segmentation", "codes"))
+
+
+def mixer_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`DEFAULTS` updated by ``config`` and validated.
+
+    Unknown keys are errors, except entries of ``domain.codes``, ``domain.regions`` and
+    ``segmentation.codes``, which are added or replaced whole (an empty entry ``{}`` removes a code's step).
+    """
+    config = copy.deepcopy(dict(config or {}))
+    open_entries = []
+    for step, table in _OPEN_TABLES:
+        section = config.get(step)
+        if isinstance(section, Mapping) and table in section:
+            entries = section.pop(table)
+            if not isinstance(entries, Mapping):
+                raise ConfigError(f"mixups {step}.{table} must be a table; got {entries!r}")
+            open_entries.append((step, table, entries))
+    cfg = merge(DEFAULTS, config)
+    for step, table, entries in open_entries:
+        cfg[step][table].update(copy.deepcopy(dict(entries)))
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Mapping[str, Any]) -> None:
+    bad = [s for s in cfg["steps"] if s not in STEPS]
+    if bad:
+        raise ConfigError(f"unknown mixup step(s) {bad}; known: {', '.join(STEPS)}")
+    if cfg["on_empty"] not in ("drop", "skip"):
+        raise ConfigError(f"mixups on_empty must be 'drop' or 'skip'; got {cfg['on_empty']!r}")
+    for step in STEPS:
+        if cfg[step]["falloff"] not in FALLOFFS:
+            raise ConfigError(f"mixups {step}.falloff must be one of {FALLOFFS}; got {cfg[step]['falloff']!r}")
+    for code, entry in cfg["domain"]["codes"].items():
+        if entry and entry.get("region") not in cfg["domain"]["regions"]:
+            raise ConfigError(f"mixups domain code {code!r} names an unknown region {entry.get('region')!r}")
+    for code, entry in cfg["segmentation"]["codes"].items():
+        classes = entry.get("classes") if entry else "all"
+        if classes != "all" and not (isinstance(classes, list) and all(isinstance(c, int) for c in classes)):
+            raise ConfigError(f"mixups segmentation code {code!r}: classes must be a list of class ids or 'all'")
+
+
+class Mixer:
+    """Runs the configured mixup chain for translation names; caches parsing and depth of the original.
+
+    ``config``: a partial dict over :data:`DEFAULTS` (see :func:`mixer_config`), e.g. the ``mixups`` table
+    of a pipeline config.  ``parser``: ``image -> (H, W)`` CelebAMask-HQ labels (default
+    :func:`faceedit.parsing.parse`); ``depth``: ``image -> (H, W)`` inverse depth, larger = nearer
+    (default :func:`faceedit.depth.estimate_depth`).  Maps of another size are resized nearest to the image.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        parser: Parser | None = None,
+        depth: DepthEstimator | None = None,
+    ) -> None:
+        self.config = mixer_config(config)
+        self._parser = parser
+        self._depth = depth
+        self._cache: _Cached | None = None
+        self._regions: dict[tuple, np.ndarray] = {}
+
+    # -- cached maps of the original ------------------------------------------------------------------
+
+    def prepare(self, original: np.ndarray, labels: np.ndarray | None = None, depth: np.ndarray | None = None) -> None:
+        """Remember the original (and, if given, its precomputed label map and depth) for later mixes."""
+        cached = self._cached(original)
+        if labels is not None:
+            cached.labels = _check_labels(labels)
+        if depth is not None:
+            cached.depth = _as_2d(depth, "depth")
+            cached.foreground = None
+
+    def _cached(self, original: np.ndarray) -> _Cached:
+        original = np.ascontiguousarray(original)
+        key = (original.shape, str(original.dtype), hashlib.blake2b(original.data, digest_size=16).digest())
+        if self._cache is None or self._cache.key != key:
+            self._cache = _Cached(key)
+        return self._cache
+
+    def _parse(self, image: np.ndarray) -> np.ndarray:
+        if self._parser is None:
+            from .parsing import parse
+
+            self._parser = parse
+        return _check_labels(self._parser(image))
+
+    def _estimate_depth(self, image: np.ndarray) -> np.ndarray:
+        if self._depth is None:
+            from .depth import estimate_depth
+
+            self._depth = estimate_depth
+        return _as_2d(self._depth(image), "depth")
+
+    # -- the chain ------------------------------------------------------------------------------------
+
+    def mix(
+        self,
+        original: np.ndarray,
+        edited: np.ndarray,
+        name: str,
+        edited_labels: np.ndarray | None = None,
+        edited_depth: np.ndarray | None = None,
+    ) -> MixResult:
+        """Mix ``edited`` (the edit ``name``: a translation name or a code) back into ``original``.
+
+        Each configured step restores the original outside its allowed region, one after the other, so
+        a pixel restored by any step stays original.  Precomputed maps of the edited image may be given.
+        """
+        original, edited = _check_pair(original, edited)
+        code = characteristic(name)
+        result = MixResult(image=edited, code=code)
+        if code is None:
+            result.skipped.append(f"all: {name!r} is not a characteristic code of the naming convention")
+            return result
+        size = max(original.shape[:2])
+        cached = self._cached(original)
+        for step in self.config["steps"]:
+            if step == "domain":
+                allowed, feather, what = self._domain(code, original.shape[:2])
+            elif step == "segmentation":
+                allowed, feather, what = self._segmentation(code, original, edited, cached, edited_labels)
+            else:
+                allowed, feather, what = self._depth_step(code, original, edited, cached, edited_depth)
+            if allowed is None:
+                result.skipped.append(f"{step}: {what}")
+                continue
+            result.masks[step] = allowed
+            if not allowed.any():
+                result.dropped.append(f"{step}: empty region for {code} ({what})")
+                if self.config["on_empty"] == "skip":
+                    continue
+            result.image = blend(original, result.image, ~allowed, feather * size, self.config[step]["falloff"])
+            result.applied.append(step)
+        return result
+
+    def _domain(self, code: str, shape: tuple[int, int]):
+        """(allowed region or None, feather fraction, description) of the domain step."""
+        cfg = self.config["domain"]
+        entry = cfg["codes"].get(code)
+        if not entry:
+            return None, 0.0, f"no region for {code}"
+        key = (entry["region"], shape)
+        if key not in self._regions:
+            region = domain_region(cfg["regions"][entry["region"]], shape)
+            region.flags.writeable = False  # shared by every result
+            self._regions[key] = region
+        return self._regions[key], entry.get("feather", cfg["feather"]), f"region {entry['region']}"
+
+    def _segmentation(self, code, original, edited, cached, edited_labels):
+        cfg = self.config["segmentation"]
+        entry = cfg["codes"].get(code)
+        if not entry:
+            return None, 0.0, f"no classes for {code}"
+        shape = original.shape[:2]
+        size = max(shape)
+        if cached.labels is None:
+            cached.labels = self._parse(original)
+        labels_e = self._parse(edited) if edited_labels is None else edited_labels
+        allowed = segmentation_region(
+            [cached.labels, labels_e], entry["classes"], shape,
+            entry.get("dilate", 0.0) * size, entry.get("shift_down", 0.0) * size,
+        )
+        if cfg["restore_classes"]:
+            allowed &= ~restore_region(cached.labels, cfg["restore_classes"], cfg["restore_rows"], shape)
+        return allowed, entry.get("feather", cfg["feather"]), f"classes {entry['classes']}"
+
+    def _depth_step(self, code, original, edited, cached, edited_depth):
+        cfg = self.config["depth"]
+        if code in cfg["skip"]:
+            return None, 0.0, f"not used for {code}"
+        shape = original.shape[:2]
+        if cached.depth is None:
+            cached.depth = self._estimate_depth(original)
+        if cached.foreground is None or cached.foreground.shape != shape:
+            cached.foreground = nearer_foreground(resize_nearest(cached.depth, shape), cfg["max_samples"])
+        depth_e = self._estimate_depth(edited) if edited_depth is None else edited_depth
+        foreground_e = nearer_foreground(resize_nearest(_as_2d(depth_e, "depth"), shape), cfg["max_samples"])
+        return cached.foreground | foreground_e, cfg["feather"], "foreground of either image"
