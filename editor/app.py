@@ -1,0 +1,115 @@
+"""Command line and start-up of the editor, including the scripted ``--screenshot`` mode."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m editor",
+        description="faceedit desktop editor: open a photo, move attribute sliders, undo, save the edit.",
+    )
+    p.add_argument("--model", help="generator checkpoint path or registered name (default: the built-in model)")
+    p.add_argument("--open", metavar="PHOTO", help="open (align and project) this photo at start-up")
+    p.add_argument("--preset", choices=("fast", "balanced", "quality"), help="projection preset")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="start, load, render, save a screenshot of the whole window, and quit")
+    p.add_argument("--translations", metavar="DIR", help="translations root (default: translations/)")
+    p.add_argument("--size", default="1280x760", help="window size WxH (default 1280x760)")
+    p.add_argument("--timeout", type=float, default=600.0, help="give up a --screenshot run after this many seconds")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, open the window, run the Qt event loop; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        print(f"error: --size must look like 1280x760, got {args.size!r}", file=sys.stderr)
+        return 2
+
+    from PySide6.QtWidgets import QApplication
+
+    from .prefs import Preferences
+    from .window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("faceedit editor")
+    prefs = Preferences.load()
+    if args.preset:
+        prefs.set("preset", args.preset)
+    win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None)
+    win.resize(width, height)
+    win.show()
+    model = args.model or prefs.get("model") or None
+    if args.screenshot:
+        script = ScreenshotScript(win, Path(args.screenshot), args.open, args.timeout)
+        win.load_model(model)
+        app.exec()
+        return script.exit_code
+    if args.open:
+        win.face_ready.connect(lambda: _open_once(win, args.open))
+    win.load_model(model)
+    return app.exec()
+
+
+def _open_once(win, path: str) -> None:
+    if not getattr(win, "_opened_from_cli", False):
+        win._opened_from_cli = True
+        win.open_photo(path)
+
+
+class ScreenshotScript:
+    """Drive the window through start-up (and ``--open``), then grab it, save it and quit."""
+
+    def __init__(self, win, out: Path, photo: str | None, timeout: float) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.win, self.out, self.photo = win, out, photo
+        self.deadline = time.monotonic() + timeout
+        self.faces = 0
+        self.exit_code = 1
+        self.errors: list[str] = []
+        win.face_ready.connect(self._on_face)
+        win.error_shown.connect(self.errors.append)
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(50)
+
+    def _on_face(self) -> None:
+        self.faces += 1
+        if self.faces == 1 and self.photo:
+            self.win.open_photo(self.photo)
+
+    def _tick(self) -> None:
+        needed = 2 if self.photo else 1
+        timed_out = time.monotonic() > self.deadline
+        done = self.faces >= needed and not self.win.busy()
+        if not (done or self.errors or timed_out):
+            return
+        self.timer.stop()
+        self._grab()
+        for e in self.errors:
+            print(f"error: {e}", file=sys.stderr)
+        if timed_out and not done:
+            print("error: timed out before the edit was rendered", file=sys.stderr)
+        self.exit_code = 0 if done and not self.errors else 1
+        self.win.close()
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.instance().quit()
+
+    def _grab(self) -> None:
+        from faceedit.images import save_image
+
+        from .widgets import from_qimage
+
+        self.win.repaint()
+        image = from_qimage(self.win.grab().toImage())
+        save_image(self.out, image)
+        print(f"screenshot: {self.out} ({image.shape[1]}x{image.shape[0]})")

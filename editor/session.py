@@ -1,0 +1,433 @@
+"""The editing session: the one adapter between the editor's UI and the faceedit library.
+
+It holds the generator, the current face (photo + aligned face + base latent) and the slider
+catalogue, and turns an :class:`~editor.state.EditState` into a latent and images by calling the
+library (``translations.apply``, ``Generator.synthesis``, ``Mixer``, ``paste_back``, ...).  Nothing
+here touches Qt, so every method can run on a worker thread, and the tests can call it directly to get
+the reference output of the window.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from faceedit.errors import FaceEditError, InvalidInput, InvalidTranslationName, ModelMismatch
+from faceedit.types import Face, Latent
+
+from .state import EditState
+
+PRESETS = ("fast", "balanced", "quality")
+N_PCA = 8
+PCA_SAMPLES = 2000  # sampled W codes when a model ships no PCA stats
+PREVIEW_RESOLUTION = 256
+TRUNCATION = 0.7  # of the generated start face
+PREVIEW_RATIO_SMALL = 0.5  # channel ratio of the preview for models up to 256 px
+PREVIEW_RATIO_LARGE = 0.25  # ... and above
+
+# challenge characteristic codes → slider group titles (translations with other names go to "Other")
+GROUPS = {
+    "Sk": "Skin tone", "A": "Age", "Se": "Sex", "B": "Bangs", "Hc": "Hair colour", "D": "Double chin",
+    "Hs": "Hair shape", "Be": "Bags under eyes", "N": "Narrow eyes", "Pn": "Pointy nose", "Bp": "Big lips",
+    "Bn": "Big nose", "Ch": "Chubby", "bald": "Hair colour",
+}
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SliderSpec:
+    """One slider: ``key`` (``kind:name``), its label, group box, and strength range."""
+
+    key: str
+    label: str
+    group: str
+    minimum: float = -3.0
+    maximum: float = 3.0
+
+
+@dataclass
+class Rendered:
+    """The result of one render job (made on the worker thread, shown by the GUI)."""
+
+    edited: np.ndarray  # aligned edited face, after mixups on a full render
+    shown: np.ndarray  # what the "edited" view displays (maybe pasted into the photo, maybe overlaid)
+    preview: bool
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _no_progress(fraction: float, message: str = "") -> None:
+    return None
+
+
+class EditSession:
+    """Model + face + sliders; maps an edit state to a latent and to images."""
+
+    def __init__(self, generator: Any, translations_root: str | os.PathLike | None = None) -> None:
+        self.generator = generator
+        self.model_id = str(getattr(generator, "model_id", "unknown"))
+        from faceedit.translations import default_translations_dir
+
+        self.translations_root = Path(translations_root) if translations_root else default_translations_dir()
+        self.face: Face | None = None  # the aligned face (None for a generated start face)
+        self.photo: np.ndarray | None = None  # the source photo of ``face``
+        self.base: Latent | None = None
+        self.original: np.ndarray | None = None  # what the "original" view shows (aligned size)
+        self.sliders: list[SliderSpec] = []
+        self._translations: dict[str, Any] = {}  # slider key -> faceedit.translations.Translation
+        self._pca_components: np.ndarray | None = None  # (k, style_dim)
+        self._caches: dict[bool, Any] = {}  # preview? -> the generator's layer cache (SynthesisCache)
+        self._mixers: dict[tuple[str, ...], Any] = {}  # enabled mixup steps -> Mixer (caches the original's maps)
+
+    # ------------------------------------------------------------------ model and catalogue
+    @classmethod
+    def open(cls, model: str | os.PathLike | None = None, translations_root: str | os.PathLike | None = None,
+             progress: Progress = _no_progress) -> "EditSession":
+        """Load a generator (None: the built-in default) and build the slider catalogue."""
+        from faceedit.models.checkpoints import load_generator
+
+        progress(-1, f"loading model {model or '(default)'}")
+        generator = load_generator(model)
+        generator.eval()
+        session = cls(generator, translations_root)
+        session.load_catalogue(progress)
+        return session
+
+    @property
+    def resolution(self) -> int:
+        return int(self.generator.resolution)
+
+    @property
+    def n_latent(self) -> int:
+        return int(self.generator.n_latent)
+
+    def load_catalogue(self, progress: Progress = _no_progress) -> None:
+        """Sliders: one per stored translation (grouped by characteristic) and per PCA component."""
+        self.sliders, self._translations = [], {}
+        progress(-1, "reading translations")
+        for t in self._stored_translations():
+            key = f"translation:{t.name}"
+            group = self._group_of(t)
+            lo, hi = self._strength_range(t)
+            self._translations[key] = t
+            self.sliders.append(SliderSpec(key, t.name, group, lo, hi))
+        self.sliders.sort(key=lambda s: (s.group == "Directions", s.group, s.label))
+        progress(-1, "principal components")
+        self._pca_components = self._pca()
+        if self._pca_components is not None:
+            for k in range(len(self._pca_components)):
+                self.sliders.append(SliderSpec(f"pca:{k}", f"PC {k}", "PCA", -5.0, 5.0))
+
+    def _stored_translations(self) -> list:
+        """Every translation stored for this model (empty when the translations module is missing)."""
+        from faceedit.errors import DataError
+
+        store = self.store()
+        out = []
+        for name in store.names():
+            try:
+                t = store.get(name)
+            except (DataError, ModelMismatch):
+                continue  # a broken or foreign file in the folder: `faceedit translations check` reports it
+            if tuple(t.delta.shape) == (self.n_latent, int(self.generator.style_dim)):
+                out.append(t)
+        return out
+
+    def store(self):
+        """The translation folder of this model."""
+        from faceedit.translations import TranslationStore
+
+        return TranslationStore(self.translations_root / self.model_id, self.model_id)
+
+    @staticmethod
+    def _group_of(t: Any) -> str:
+        from faceedit.translations import parse_name
+
+        parsed = parse_name(t.name, allow_free=True)
+        if parsed.kind == "free":
+            return "Directions"
+        return GROUPS.get("bald" if parsed.kind == "bald" else str(parsed.code), "Other")
+
+    @staticmethod
+    def _strength_range(t: Any) -> tuple[float, float]:
+        span = max(1.0, 2.0 * abs(t.default_strength))
+        return -span, span
+
+    def _pca(self) -> np.ndarray | None:
+        """The top PCA components of W, each scaled to one standard deviation ``(k, style_dim)``.
+
+        Read from ``<translations>/<model-id>/pca.npz`` when shipped, else fitted on sampled W."""
+        from faceedit.directions import PCAFinder
+
+        stats = self.translations_root / self.model_id / "pca.npz"
+        if stats.is_file():
+            pca = PCAFinder.load(stats)
+        else:
+            pca = PCAFinder(N_PCA).fit_generator(self.generator, n_samples=PCA_SAMPLES, seed=0)
+        k = min(N_PCA, len(pca.components_))
+        return (pca.components_[:k] * np.sqrt(pca.explained_variance_[:k])[:, None]).astype(np.float32)
+
+    # ------------------------------------------------------------------ faces
+    def generated_latent(self, seed: int = 0) -> Latent:
+        """A generated start face: W of a seeded z (truncated towards the mean) on every row."""
+        import torch
+
+        g = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, int(self.generator.style_dim), generator=g)
+        with torch.inference_mode():
+            w = self.generator.mapping(z)
+            mean = self.generator.mean_latent(4096)
+            w = mean + TRUNCATION * (w - mean)
+        return Latent(np.repeat(w.numpy(), self.n_latent, axis=0), self.model_id)
+
+    def set_face(self, latent: Latent, face: Face | None = None, photo: np.ndarray | None = None,
+                 original: np.ndarray | None = None) -> None:
+        """Make ``latent`` (of ``face`` in ``photo``, if it came from one) the base of the edit.
+
+        ``original`` is what edits are compared and mixed with: the aligned photo face, or (default)
+        the render of ``latent`` — pass it when it was computed on a worker thread."""
+        latent.check_model(self.model_id)
+        if latent.w.shape != (self.n_latent, int(self.generator.style_dim)):
+            raise ModelMismatch(f"latent of shape {latent.w.shape} does not fit this model "
+                                f"({self.n_latent}, {self.generator.style_dim})")
+        self.base, self.face, self.photo = latent, face, photo
+        self._mixers = {}
+        if original is None:
+            original = face.image if face is not None else self.render(latent.w)
+        self.original = original
+
+    def detect(self, photo: np.ndarray, progress: Progress = _no_progress) -> list[Face]:
+        """Every face in ``photo``, aligned at the model's resolution, largest first."""
+        from faceedit.align import align
+
+        progress(-1, "detecting faces")
+        return align(photo, size=self.resolution)
+
+    def project_face(self, face: Face, preset: str = "fast", progress: Progress = _no_progress) -> Latent:
+        """Project an aligned face into W+ with a projection preset."""
+        from faceedit.project import project
+
+        if preset not in PRESETS:
+            raise InvalidInput(f"unknown projection preset {preset!r}; known: {', '.join(PRESETS)}")
+        progress(-1, f"projecting ({preset})")
+        kwargs: dict[str, Any] = {}
+        if _accepts(project, "progress"):
+            kwargs["progress"] = progress
+        return project(self.generator, [face.image], preset=preset, **kwargs)[0]
+
+    def latent_from_file(self, path: str | os.PathLike) -> Latent:
+        """A W+ latent saved as ``.npy`` (``(n_latent, style_dim)``, or one W row broadcast)."""
+        w = np.load(path, allow_pickle=False)
+        w = np.asarray(w, dtype=np.float32)
+        if w.ndim == 3 and w.shape[0] == 1:
+            w = w[0]
+        if w.ndim == 1 or (w.ndim == 2 and w.shape[0] == 1):
+            w = np.repeat(w.reshape(1, -1), self.n_latent, axis=0)
+        if w.shape != (self.n_latent, int(self.generator.style_dim)):
+            raise ModelMismatch(f"{path}: latent of shape {w.shape} does not fit this model "
+                                f"({self.n_latent}, {self.generator.style_dim})")
+        return Latent(w, self.model_id)
+
+    # ------------------------------------------------------------------ state → latent → image
+    def latent_for(self, state: EditState) -> np.ndarray:
+        """The edited W+ ``(n_latent, style_dim)`` for ``state`` (base + every slider's step)."""
+        if self.base is None:
+            raise InvalidInput("no face loaded")
+        from faceedit.translations import Translation, apply
+
+        latent = self.base
+        values = state.as_dict()
+        steps = [(self._translations[k], v) for k, v in values.items() if k in self._translations]
+        if steps:
+            latent = apply(latent, steps, strength=1.0, mode="shift")
+        pcs = [(int(k.split(":", 1)[1]), v) for k, v in values.items() if k.startswith("pca:")]
+        if pcs and self._pca_components is not None:
+            layers = slice(*state.pca_layers) if state.pca_layers else None
+            comps = [(Translation.from_direction(f"pca_{i}", self._pca_components[i], self.n_latent, layers), v)
+                     for i, v in pcs if i < len(self._pca_components)]
+            latent = apply(latent, comps, strength=1.0, mode="shift")
+        return np.asarray(latent.w, dtype=np.float32)
+
+    def render(self, w: np.ndarray, preview: bool = False) -> np.ndarray:
+        """Synthesize W+ ``w`` → RGB uint8; ``preview`` uses a thinner, smaller sub-generator."""
+        import torch
+
+        from faceedit.images import to_image
+
+        from faceedit.models.stylegan2 import SynthesisCache
+
+        cache = self._caches.get(preview)
+        if cache is None:
+            cache = self._caches[preview] = SynthesisCache(self.generator)
+        settings = self.preview_settings() if preview else {}
+        with torch.inference_mode():
+            x = cache.render(torch.from_numpy(np.asarray(w, np.float32))[None], **settings)
+        return to_image(x)[0]
+
+    def preview_settings(self) -> dict[str, Any]:
+        """Channel ratio and resolution of the drag preview for this model."""
+        res = self.resolution
+        return {"channel_ratio": PREVIEW_RATIO_SMALL if res <= 256 else PREVIEW_RATIO_LARGE,
+                "resolution": min(res, PREVIEW_RESOLUTION)}
+
+    def render_state(self, state: EditState, preview: bool = False, in_photo: bool = False,
+                     overlay: str = "none") -> Rendered:
+        """The whole render job of the worker: latent, synthesis, mixups (full only), view extras."""
+        from faceedit.images import resize
+
+        edited = self.render(self.latent_for(state), preview=preview)
+        masks: dict[str, np.ndarray] = {}
+        if not preview:
+            edited, masks = self.apply_mixups(edited, state)
+        shown = edited
+        if preview and edited.shape[0] != self.resolution:
+            shown = resize(edited, self.resolution)
+        if not preview and overlay != "none":
+            shown = self.overlay(shown, overlay, masks)
+        if in_photo and self.face is not None and self.photo is not None:
+            shown = self.in_photo(shown)
+        return Rendered(edited=edited, shown=shown, preview=preview, masks=masks)
+
+    def apply_mixups(self, edited: np.ndarray, state: EditState) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Post-process a full render with the enabled mixups of every active translation."""
+        name = self.mixup_name(state)
+        if not state.mixups or name is None or self.original is None:
+            return edited, {}
+        from faceedit.mixups import STEPS, Mixer
+
+        steps = tuple(s for s in STEPS if s in state.mixups)
+        mixer = self._mixers.get(steps)
+        if mixer is None:
+            mixer = self._mixers[steps] = Mixer({"steps": list(steps)})
+        result = mixer.mix(self.original, edited, name)
+        return result.image, dict(result.masks)
+
+    @staticmethod
+    def mixup_name(state: EditState) -> str | None:
+        """The translation whose characteristic drives the mixups: the one with the largest strength.
+
+        (Stacked edits of several characteristics are mixed with the dominant one's regions.)"""
+        values = [(abs(v), k.split(":", 1)[1]) for k, v in state.as_dict().items() if k.startswith("translation:")]
+        return max(values)[1] if values else None
+
+    def overlay(self, image: np.ndarray, kind: str, masks: dict[str, np.ndarray]) -> np.ndarray:
+        """Draw an overlay on the edited face: ``parsing``, ``masks`` (mixup) or ``difference``."""
+        if kind == "difference":
+            diff = np.abs(image.astype(np.int16) - self.original.astype(np.int16)).max(axis=2)
+            return np.repeat(np.clip(diff * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        if kind == "parsing":
+            from faceedit.parsing import parse
+
+            labels = parse(image)
+            return _tint(image, _label_colors(labels))
+        if kind == "masks":
+            if not masks:
+                return image
+            m = np.zeros(image.shape[:2], np.float32)
+            for mask in masks.values():
+                mask = np.asarray(mask, np.float32)
+                if mask.shape == m.shape:
+                    m = np.maximum(m, mask / max(1.0, float(mask.max())))
+            color = np.zeros_like(image)
+            color[..., 0] = 255
+            return _tint(image, color, m[..., None] * 0.5)
+        raise InvalidInput(f"unknown overlay {kind!r}")
+
+    def in_photo(self, aligned: np.ndarray) -> np.ndarray:
+        """Paste an aligned (edited) face back into the source photo."""
+        from faceedit.align import paste_back
+        from faceedit.images import resize
+
+        size = self.face.image.shape[0]
+        return paste_back(self.photo, resize(aligned, size), self.face.transform)
+
+    # ------------------------------------------------------------------ saving
+    def delta(self, state: EditState) -> np.ndarray:
+        """The current edit as a W+ delta ``(n_latent, style_dim)``."""
+        return self.latent_for(state) - self.base.w
+
+    def translation_path(self, name: str) -> Path:
+        """Where translation ``name`` of this model is stored."""
+        return self.translations_root / self.model_id / f"{name}.npy"
+
+    def save_translation(self, name: str, state: EditState) -> Path:
+        """Store the current delta as translation ``name`` (``.npy`` + JSON sidecar); return the path."""
+        from faceedit.translations import Translation, parse_name
+
+        parse_name(name)  # the challenge convention (raises InvalidTranslationName naming the rule)
+        meta = {"method": "editor", "model_id": self.model_id, "created_by": "faceedit editor",
+                "editor_state": state.to_json(), "default_strength": 1.0}
+        return self.store().save(Translation(name, self.delta(state), meta))
+
+    def recipe(self, state: EditState) -> dict[str, Any]:
+        """The edit as a recipe dict: ``steps`` (translations, loadable by :class:`faceedit.translations.Recipe`)
+        plus the full editor state (PCA sliders, layer range, mixups) under ``editor``."""
+        from faceedit.translations import Recipe, RecipeStep
+
+        steps = [RecipeStep(translation=k.split(":", 1)[1], strength=v, mode="shift")
+                 for k, v in state.as_dict().items() if k.startswith("translation:")]
+        return {**Recipe(steps).to_dict(), "model_id": self.model_id, "editor": state.to_json()}
+
+    def state_from_recipe(self, data: Any) -> EditState:
+        """An edit state from a recipe dict (the editor's own, or any plain translation recipe)."""
+        from faceedit.translations import Recipe
+
+        if isinstance(data, dict) and "editor" in data:
+            state = EditState.from_json(data["editor"])
+        else:
+            state = EditState()
+            for step in Recipe.from_dict(data).steps:
+                if step.translation is None or step.mode != "shift" or step.layers is not None:
+                    raise InvalidInput("the editor loads translation steps in shift mode on all layers only")
+                key = f"translation:{step.translation}"
+                strength = 1.0 if step.strength is None else step.strength
+                state = state.with_value(key, state.value(key) + strength)
+        unknown = [k for k in state.as_dict() if k not in {s.key for s in self.sliders}]
+        if unknown:
+            raise InvalidInput(f"the recipe uses sliders this model does not have: {', '.join(unknown)}")
+        return state
+
+    def edited_photo(self, state: EditState) -> np.ndarray:
+        """The full-quality edited face pasted into the photo (the aligned face when there is none)."""
+        edited, _ = self.apply_mixups(self.render(self.latent_for(state)), state)
+        if self.face is None or self.photo is None:
+            return edited
+        return self.in_photo(edited)
+
+
+def validate_translation_name(name: str) -> str | None:
+    """None when ``name`` follows the challenge naming convention, else the rule it breaks."""
+    from faceedit.translations import parse_name
+
+    try:
+        parse_name(name)
+    except (InvalidTranslationName, ValueError) as e:
+        return str(e)
+    except FaceEditError as e:
+        return str(e)
+    return None
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _label_colors(labels: np.ndarray) -> np.ndarray:
+    """A fixed colour per parsing class (class 0 black)."""
+    rng = np.random.default_rng(7)
+    palette = rng.integers(40, 255, size=(256, 3), dtype=np.uint8)
+    palette[0] = 0
+    return palette[labels]
+
+
+def _tint(image: np.ndarray, color: np.ndarray, alpha: float | np.ndarray = 0.45) -> np.ndarray:
+    out = image.astype(np.float32) * (1 - alpha) + color.astype(np.float32) * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

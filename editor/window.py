@@ -1,0 +1,715 @@
+"""The editor's main window: menus, views, sliders, status bar — UI only, every model call in a worker."""
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from faceedit.errors import InvalidInput
+
+from .prefs import Preferences
+from .session import PRESETS, EditSession, Rendered, validate_translation_name
+from .state import MIXUPS, EditHistory, EditState
+from .widgets import FacePicker, ImageView, NameDialog, SliderPanel
+from .worker import RenderRequest, RenderWorker, Task, run_task
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsing", "masks": "Mixup masks"}
+
+
+class MainWindow(QMainWindow):
+    """The editor window. Public methods (``open_photo``, ``set_slider``, ``undo``, ``save_image`` ...)
+    are what the menus call, and what tests and ``--screenshot`` drive."""
+
+    error_shown = Signal(str)
+    face_ready = Signal()
+
+    def __init__(self, prefs: Preferences | None = None, translations_root: str | os.PathLike | None = None,
+                 interactive: bool = True) -> None:
+        super().__init__()
+        self.prefs = prefs or Preferences.load()
+        self.translations_root = translations_root
+        self.interactive = interactive  # False: pick the largest face, never block on a dialog
+        self.session: EditSession | None = None
+        self.history = EditHistory()
+        self.last_error = ""
+        self.timings: dict[str, float] = {}
+        self._drag_state: EditState | None = None
+        self._task: Task | None = None
+        self._seq = 0  # number of the newest render request
+        self._shown_seq = 0  # number of the newest render shown
+        self._full_seq = 0  # number of the newest full-quality request
+        self._last: Rendered | None = None
+        self._error_boxes: list[QMessageBox] = []
+
+        self.setWindowTitle("faceedit editor")
+        self.setAcceptDrops(True)
+        self.resize(1280, 760)
+        self.worker = RenderWorker(self)
+        self.worker.rendered.connect(self._on_rendered)
+        self.worker.failed.connect(self._on_render_failed)
+        self.worker.start()
+        self._build_ui()
+        self._build_menus()
+        self._update_actions()
+
+    # ================================================================== construction
+    def _build_ui(self) -> None:
+        self.original_view = ImageView("Original")
+        self.edited_view = ImageView("Edited")
+        views = QSplitter(Qt.Orientation.Horizontal)
+        views.addWidget(self.original_view)
+        views.addWidget(self.edited_view)
+
+        self.browser = QListWidget()
+        self.browser.setMinimumWidth(140)
+        self.browser.itemActivated.connect(self._on_browser_item)
+        self.browser.hide()
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(PRESETS)
+        self.preset_box.setCurrentText(self.prefs.get("preset"))
+        self.preset_box.setToolTip("Projection preset used when a photo is opened")
+        self.preset_box.currentTextChanged.connect(lambda t: self.prefs.set("preset", t))
+        row.addWidget(QLabel("Projection:"))
+        row.addWidget(self.preset_box, 1)
+        self.reset_button = QPushButton("Reset all")
+        self.reset_button.clicked.connect(self.reset_all)
+        row.addWidget(self.reset_button)
+        rl.addLayout(row)
+
+        mix_row = QHBoxLayout()
+        mix_row.addWidget(QLabel("Mixups:"))
+        self.mixup_boxes: dict[str, QCheckBox] = {}
+        for name in MIXUPS:
+            box = QCheckBox(name)
+            box.setToolTip(f"{name} mixup: keep the original outside the region the edit is about (full render)")
+            box.toggled.connect(partial(self._on_mixup_toggled, name))
+            mix_row.addWidget(box)
+            self.mixup_boxes[name] = box
+        mix_row.addStretch(1)
+        rl.addLayout(mix_row)
+
+        self.sliders = SliderPanel()
+        self.sliders.moved.connect(self._on_slider_moved)
+        self.sliders.committed.connect(self._on_slider_committed)
+        self.sliders.reset_requested.connect(self.reset_slider)
+        rl.addWidget(self.sliders, 1)
+        self.pca_range = self._build_pca_range()
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.browser)
+        split.addWidget(views)
+        split.addWidget(right)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 2)
+        split.setSizes([0, 800, 440])
+        self.setCentralWidget(split)
+
+        sb = self.statusBar()
+        self.status_label = QLabel("starting…")
+        self.timing_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_task)
+        sb.addWidget(self.status_label, 1)
+        sb.addPermanentWidget(self.timing_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+
+    def _build_pca_range(self) -> QWidget:
+        w = QWidget()
+        lay = QHBoxLayout(w)
+        lay.setContentsMargins(2, 0, 2, 0)
+        self.pca_start = QSpinBox()
+        self.pca_stop = QSpinBox()
+        for box in (self.pca_start, self.pca_stop):
+            box.setKeyboardTracking(False)
+            box.valueChanged.connect(self._on_pca_range)
+        lay.addWidget(QLabel("W+ rows from"))
+        lay.addWidget(self.pca_start)
+        lay.addWidget(QLabel("to (excl.)"))
+        lay.addWidget(self.pca_stop)
+        lay.addStretch(1)
+        return w
+
+    def _action(self, menu, text: str, slot: Callable, shortcut: Any = None, checkable: bool = False) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setCheckable(checkable)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.act_open = self._action(f, "&Open photo…", self.action_open_photo, QKeySequence.StandardKey.Open)
+        self._action(f, "Open &folder of faces or latents…", self.action_open_folder, "Ctrl+Shift+O")
+        self.recent_menu = f.addMenu("Open &recent")
+        self._rebuild_recent()
+        self._action(f, "&New generated face", lambda: self.start_face(seed=int(time.time()) % 100000), "Ctrl+N")
+        f.addSeparator()
+        self.act_save_image = self._action(f, "&Save image…", self.action_save_image, QKeySequence.StandardKey.Save)
+        self.act_save_translation = self._action(f, "Save &translation…", self.action_save_translation,
+                                                 "Ctrl+Shift+S")
+        self._action(f, "Save edit &recipe…", self.action_save_recipe, "Ctrl+Alt+S")
+        self._action(f, "&Load edit recipe…", self.action_load_recipe, "Ctrl+L")
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        e = mb.addMenu("&Edit")
+        self.act_undo = self._action(e, "&Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.act_redo = self._action(e, "&Redo", self.redo, QKeySequence.StandardKey.Redo)
+        e.addSeparator()
+        self._action(e, "Reset &all sliders", self.reset_all, "Ctrl+R")
+
+        v = mb.addMenu("&View")
+        self.act_in_photo = self._action(v, "Show edit &in photo", lambda on: self.request_full(), "P", True)
+        v.addSeparator()
+        self.overlay_group = QActionGroup(self)
+        self.overlay_actions: dict[str, QAction] = {}
+        for i, (key, text) in enumerate(OVERLAYS.items()):
+            act = self._action(v, text, lambda on, k=key: on and self.request_full(), f"Ctrl+{i}", True)
+            self.overlay_group.addAction(act)
+            self.overlay_actions[key] = act
+        self.overlay_actions["none"].setChecked(True)
+
+        m = mb.addMenu("&Model")
+        self._action(m, "&Default model", lambda: self.load_model(None))
+        self._action(m, "Open &checkpoint…", self.action_open_checkpoint)
+        self.registered_menu = m.addMenu("&Registered models")
+        self.registered_menu.aboutToShow.connect(self._rebuild_registered)
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.prefs.get("recent"):
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(partial(self.open_photo, path))
+        self.recent_menu.setEnabled(bool(self.prefs.get("recent")))
+
+    def _rebuild_registered(self) -> None:
+        self.registered_menu.clear()
+        try:
+            from faceedit.models.weights import registered_generators
+        except ImportError:
+            registered_generators = None
+        names = registered_generators() if registered_generators else []
+        for name in names:
+            act = self.registered_menu.addAction(name)
+            act.triggered.connect(partial(self.load_model, name))
+        if not names:
+            self.registered_menu.addAction("(none in the cache)").setEnabled(False)
+
+    # ================================================================== errors and status
+    def show_error(self, message: str) -> None:
+        """Show an error as a (non-modal) message box and in the status bar; never raise."""
+        self.last_error = message
+        self.status_label.setText(f"Error: {message}")
+        box = QMessageBox(QMessageBox.Icon.Warning, "faceedit editor", message, QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)
+        box.finished.connect(lambda _r, b=box: self._error_boxes.remove(b) if b in self._error_boxes else None)
+        self._error_boxes.append(box)
+        if self.interactive:
+            box.show()
+        self.error_shown.emit(message)
+
+    def error_boxes(self) -> list[QMessageBox]:
+        """The error message boxes currently open (tests read their text)."""
+        return list(self._error_boxes)
+
+    def _status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def _show_timings(self) -> None:
+        parts = [f"{k} {v * 1000:.0f} ms" for k, v in self.timings.items()]
+        if self.worker.dropped:
+            parts.append(f"{self.worker.dropped} stale frames dropped")
+        self.timing_label.setText(" · ".join(parts))
+
+    # ================================================================== tasks (off the GUI thread)
+    def busy(self) -> bool:
+        """True while a task runs or a render is pending / not yet shown."""
+        return self._task is not None or self._shown_seq < self._seq
+
+    def _start(self, fn: Callable, on_done: Callable[[Any], None], label: str, cancellable: bool = True) -> None:
+        if self._task is not None:
+            self.show_error("Please wait: another job is running (or press Cancel).")
+            return
+        self._status(label)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.setVisible(cancellable)
+        t0 = time.perf_counter()
+
+        def finished(result: Any) -> None:
+            self._end_task()
+            self.timings[label.split()[0].lower()] = time.perf_counter() - t0
+            try:
+                on_done(result)
+            except Exception as e:  # a bad result must not crash the app
+                self.show_error(f"{type(e).__name__}: {e}" if not str(e) else str(e))
+
+        def failed(message: str) -> None:
+            self._end_task()
+            self.show_error(message)
+
+        def cancelled() -> None:
+            self._end_task()
+            self._status("cancelled")
+
+        self._task = run_task(fn, finished, failed, self._on_progress, cancelled)
+        self._update_actions()
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        if message:
+            self._status(message)
+
+    def _end_task(self) -> None:
+        self._task = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        self._update_actions()
+
+    def cancel_task(self) -> None:
+        """Cancel the running job (it stops at its next progress report)."""
+        if self._task is not None:
+            self._task.token.cancel()
+            self._status("cancelling…")
+
+    # ================================================================== model and faces
+    def load_model(self, model: str | None, then: Callable[[], None] | None = None) -> None:
+        """Load a generator (None: the default model) in a worker, then show a start face."""
+        root = self.translations_root
+
+        def job(progress, token):
+            return EditSession.open(model, root, progress)
+
+        def done(session: EditSession) -> None:
+            self.prefs.set("model", "" if model is None else str(model))
+            self.set_session(session)
+            (then or self.start_face)()
+
+        self._start(job, done, f"Loading model {model or '(default)'}…", cancellable=False)
+
+    def set_session(self, session: EditSession) -> None:
+        """Use an opened editing session (model + sliders); the face comes next (:meth:`start_face`)."""
+        self.session = session
+        self._seq += 1
+        self._shown_seq = self._seq  # drop renders of the previous model
+        self._setup_sliders()
+        self.setWindowTitle(f"faceedit editor — {session.model_id} ({session.resolution} px)")
+
+    def _setup_sliders(self) -> None:
+        s = self.session
+        for box in (self.pca_start, self.pca_stop):
+            box.blockSignals(True)
+            box.setRange(0, s.n_latent)
+        self.pca_start.setValue(0)
+        self.pca_stop.setValue(s.n_latent)
+        for box in (self.pca_start, self.pca_stop):
+            box.blockSignals(False)
+        self.sliders.set_sliders(s.sliders, extra={"PCA": self.pca_range})
+
+    def start_face(self, seed: int | None = None) -> None:
+        """Show the start face: the last session's latent (same model) or a generated one."""
+        if self.session is None:
+            return
+        session = self.session
+        last = self.prefs.last_latent(session.model_id) if seed is None else None
+
+        def job(progress, token):
+            latent = session.latent_from_file(last) if last else session.generated_latent(seed or 0)
+            return latent, session.render(latent.w)
+
+        self._start(job, lambda r: self._set_face(r[0], r[1]), "Generating a face…", cancellable=False)
+
+    def _set_face(self, latent, original: np.ndarray, face=None, photo=None, state: EditState | None = None) -> None:
+        self.session.set_face(latent, face, photo, original=original)
+        self.history.clear(state or EditState())
+        self._apply_state(self.history.state)
+        self.original_view.set_image(original)
+        self.act_in_photo.setEnabled(photo is not None)
+        self._status("ready" if face is None else f"ready: {face.source or 'photo'}")
+        self.face_ready.emit()
+
+    def open_photo(self, path: str | os.PathLike) -> None:
+        """Open a photo: read, detect + align, pick a face, project (worker, with Cancel)."""
+        if self.session is None:
+            self.show_error("No model loaded.")
+            return
+        session, preset = self.session, self.preset_box.currentText()
+        path = str(path)
+
+        def detect(progress, token):
+            from faceedit.images import load_image
+
+            photo = load_image(path)
+            token.check()
+            return photo, session.detect(photo, progress)
+
+        def detected(result) -> None:
+            photo, faces = result
+            self.prefs.add_recent(path)
+            self._rebuild_recent()
+            index = 0
+            if len(faces) > 1 and self.interactive:
+                picker = FacePicker([f.image for f in faces], self)
+                if not picker.exec():
+                    self._status("cancelled")
+                    return
+                index = picker.chosen()
+            self._project(faces[index], photo, preset)
+
+        self._start(detect, detected, f"Opening {Path(path).name}…")
+
+    def _project(self, face, photo, preset: str) -> None:
+        session = self.session
+
+        def job(progress, token):
+            latent = session.project_face(face, preset, progress)
+            token.check()
+            return latent, session.render(latent.w)
+
+        self._start(job, lambda r: self._set_face(r[0], _fit(face.image, session.resolution), face, photo),
+                    f"Projecting ({preset})…")
+
+    def open_aligned(self, path: str | os.PathLike) -> None:
+        """Open an already aligned face image (no detection) and project it."""
+        from faceedit.images import load_image
+        from faceedit.types import Face
+
+        try:
+            image = _fit(load_image(path), self.session.resolution)
+        except Exception as e:
+            self.show_error(str(e))
+            return
+        self._project(Face(image=image, source=Path(path)), None, self.preset_box.currentText())
+
+    def open_latent(self, path: str | os.PathLike) -> None:
+        """Open a projected latent (``.npy``) of the current model."""
+        session = self.session
+
+        def job(progress, token):
+            latent = session.latent_from_file(path)
+            return latent, session.render(latent.w)
+
+        self._start(job, lambda r: self._set_face(r[0], r[1]), f"Loading {Path(path).name}…")
+
+    def browse_folder(self, folder: str | os.PathLike) -> None:
+        """List the aligned images and ``.npy`` latents of a folder in the side browser."""
+        from faceedit.images import list_images
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            self.show_error(f"{folder}: not a folder")
+            return
+        items = list_images([folder]) + sorted(folder.glob("*.npy"))
+        self.browser.clear()
+        for p in items:
+            item = QListWidgetItem(p.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(p))
+            self.browser.addItem(item)
+        self.browser.show()
+        self._status(f"{len(items)} faces/latents in {folder}")
+
+    def _on_browser_item(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        (self.open_latent if path.endswith(".npy") else self.open_aligned)(path)
+
+    # ================================================================== edit state
+    def state(self) -> EditState:
+        """The current (committed) edit state."""
+        return self.history.state
+
+    def _commit(self, state: EditState, label: str) -> None:
+        self._drag_state = None
+        if self.history.push(state, label):
+            self._update_actions()
+        self._apply_state(self.history.state)
+
+    def _apply_state(self, state: EditState) -> None:
+        """Show ``state`` in every control (no signals) and render it."""
+        self.sliders.set_values(state.as_dict())
+        for name, box in self.mixup_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(name in state.mixups)
+            box.blockSignals(False)
+        if self.session is not None:
+            start, stop = state.pca_layers or (0, self.session.n_latent)
+            for box, v in ((self.pca_start, start), (self.pca_stop, stop)):
+                box.blockSignals(True)
+                box.setValue(v)
+                box.blockSignals(False)
+        self._update_actions()
+        self.request_full()
+
+    def set_slider(self, key: str, value: float) -> None:
+        """Set one slider and commit (an undoable step)."""
+        self._commit(self.state().with_value(key, value), f"{key} = {value:g}")
+
+    def _on_slider_moved(self, key: str, value: float) -> None:
+        self._drag_state = (self._drag_state or self.state()).with_value(key, value)
+        self.request_preview(self._drag_state)
+
+    def _on_slider_committed(self, key: str, value: float) -> None:
+        self.set_slider(key, value)
+
+    def reset_slider(self, key: str) -> None:
+        self._commit(self.state().reset(key), f"reset {key}")
+
+    def reset_all(self) -> None:
+        self._commit(self.state().reset_all(), "reset all")
+
+    def _on_mixup_toggled(self, name: str, on: bool) -> None:
+        self._commit(self.state().with_mixup(name, on), f"{name} mixup {'on' if on else 'off'}")
+
+    def _on_pca_range(self, _value: int) -> None:
+        start, stop = self.pca_start.value(), self.pca_stop.value()
+        if stop <= start:
+            self._status("PCA layer range: 'to' must be greater than 'from'")
+            return
+        full = self.session is not None and (start, stop) == (0, self.session.n_latent)
+        self._commit(self.state().with_pca_layers(None if full else (start, stop)), f"PCA rows {start}-{stop}")
+
+    def undo(self) -> None:
+        """Revert the last change."""
+        if self.history.can_undo():
+            self.history.undo()
+            self._apply_state(self.history.state)
+
+    def redo(self) -> None:
+        """Re-apply the last undone change."""
+        if self.history.can_redo():
+            self.history.redo()
+            self._apply_state(self.history.state)
+
+    def _update_actions(self) -> None:
+        has_face = self.session is not None and self.session.base is not None
+        idle = self._task is None
+        self.act_undo.setEnabled(self.history.can_undo())
+        self.act_undo.setText(f"&Undo {self.history.undo_label()}".rstrip())
+        self.act_redo.setEnabled(self.history.can_redo())
+        self.act_redo.setText(f"&Redo {self.history.redo_label()}".rstrip())
+        for act in (self.act_save_image, self.act_save_translation):
+            act.setEnabled(has_face and idle)
+        self.act_open.setEnabled(idle)
+        self.sliders.setEnabled(has_face and idle)
+
+    # ================================================================== rendering
+    def overlay(self) -> str:
+        return next((k for k, a in self.overlay_actions.items() if a.isChecked()), "none")
+
+    def request_preview(self, state: EditState) -> None:
+        """Render a fast preview of ``state`` (stale previews are dropped by the worker)."""
+        self._submit(state, preview=True)
+
+    def request_full(self) -> None:
+        """Render the current state at full quality (mixups, overlays, paste-back)."""
+        self._submit(self.state(), preview=False)
+
+    def _submit(self, state: EditState, preview: bool) -> None:
+        if self.session is None or self.session.base is None:
+            return
+        self._seq += 1
+        if not preview:
+            self._full_seq = self._seq
+        job = partial(self.session.render_state, state, preview,
+                      self.act_in_photo.isChecked() and not preview, "none" if preview else self.overlay())
+        self._submitted_at = time.perf_counter()
+        self.worker.submit(RenderRequest(self._seq, "preview" if preview else "full", job))
+
+    def _on_rendered(self, seq: int, kind: str, result: Rendered, seconds: float) -> None:
+        if seq <= self._shown_seq:
+            return  # an older frame than the one on screen
+        self._shown_seq = seq
+        self._last = result
+        self.edited_view.set_image(result.shown)
+        self.timings[kind] = seconds
+        self._show_timings()
+
+    def _on_render_failed(self, seq: int, kind: str, message: str) -> None:
+        self._shown_seq = max(self._shown_seq, seq)
+        self.show_error(f"Render failed: {message}")
+
+    def last_render(self) -> Rendered | None:
+        """The last rendered result on screen."""
+        return self._last
+
+    # ================================================================== saving and loading
+    def save_image(self, path: str | os.PathLike, whole_photo: bool = False) -> None:
+        """Save the full-quality edit (aligned face, or pasted into the whole photo) as PNG/JPEG."""
+        from faceedit.images import save_image
+
+        session, state = self.session, self.state()
+        if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            self.show_error(f"{path}: save as .png, .jpg or .jpeg")
+            return
+
+        def job(progress, token):
+            if whole_photo:
+                image = session.edited_photo(state)
+            else:
+                image, _ = session.apply_mixups(session.render(session.latent_for(state)), state)
+            save_image(path, image)
+            return path
+
+        self._start(job, lambda p: self._status(f"saved {p}"), "Saving image…", cancellable=False)
+
+    def save_translation(self, name: str) -> Path | None:
+        """Save the current W+ delta as translation ``name`` (no questions asked)."""
+        try:
+            path = self.session.save_translation(name, self.state())
+        except Exception as e:
+            self.show_error(str(e))
+            return None
+        self._status(f"saved translation {path}")
+        return path
+
+    def save_recipe(self, path: str | os.PathLike) -> None:
+        """Save the current edit as a recipe JSON."""
+        from faceedit.io import save_json
+
+        try:
+            save_json(path, self.session.recipe(self.state()))
+        except Exception as e:
+            self.show_error(str(e))
+            return
+        self._status(f"saved recipe {path}")
+
+    def load_recipe(self, path: str | os.PathLike) -> None:
+        """Load a recipe JSON as the current edit (an undoable step)."""
+        from faceedit.io import load_json
+
+        try:
+            state = self.session.state_from_recipe(load_json(path))
+        except (OSError, ValueError) as e:
+            self.show_error(f"{path}: cannot read recipe ({e})")
+            return
+        except Exception as e:
+            self.show_error(str(e))
+            return
+        self._commit(state, f"load recipe {Path(path).name}")
+
+    # ----- menu actions with dialogs
+    def action_open_photo(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.prefs.get("last_dir"), IMAGE_FILTER)
+        if path:
+            self.prefs.set("last_dir", str(Path(path).parent))
+            self.open_photo(path)
+
+    def action_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of aligned faces or latents", self.prefs.get("last_dir"))
+        if folder:
+            self.browse_folder(folder)
+
+    def action_open_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open generator checkpoint", self.prefs.get("last_dir"),
+                                              "Checkpoints (*.pt *.pth *.pkl *.safetensors);;All files (*)")
+        if path:
+            self.load_model(path)
+
+    def action_save_image(self) -> None:
+        whole = self.act_in_photo.isChecked() and self.session.photo is not None
+        path, _ = QFileDialog.getSaveFileName(self, "Save image (whole photo)" if whole else "Save image (face)",
+                                              self.prefs.get("last_dir"), "PNG (*.png);;JPEG (*.jpg *.jpeg)")
+        if path:
+            if not Path(path).suffix:
+                path += ".png"
+            self.save_image(path, whole_photo=whole)
+
+    def action_save_translation(self) -> None:
+        dlg = NameDialog("Save translation", "Name (challenge convention, e.g. A_max, Hc_1, A_0_fr_2, bald):",
+                         validate_translation_name, parent=self)
+        if not dlg.exec():
+            return
+        name = dlg.name()
+        if self.session.translation_path(name).exists():
+            answer = QMessageBox.question(self, "Overwrite?", f"Translation {name!r} exists for this model. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.save_translation(name)
+
+    def action_save_recipe(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save edit recipe", self.prefs.get("last_dir"), "JSON (*.json)")
+        if path:
+            self.save_recipe(path)
+
+    def action_load_recipe(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load edit recipe", self.prefs.get("last_dir"), "JSON (*.json)")
+        if path:
+            self.load_recipe(path)
+
+    # ================================================================== drag and drop, closing
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            return
+        path = urls[0]
+        if os.path.isdir(path):
+            self.browse_folder(path)
+        elif path.endswith(".npy"):
+            self.open_latent(path)
+        elif path.endswith(".json"):
+            self.load_recipe(path)
+        else:
+            self.open_photo(path)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.session is not None and self.session.base is not None:
+            try:
+                self.prefs.save_last_latent(self.session.base)
+            except Exception as e:  # never block closing
+                print(f"warning: could not save the session: {e}")
+        self.prefs.save()
+        if self._task is not None:
+            self._task.token.cancel()
+            self._task.done.wait(10.0)  # let it reach its next progress report and stop
+        self.worker.stop()
+        super().closeEvent(event)
+
+
+def _fit(image: np.ndarray, size: int) -> np.ndarray:
+    from faceedit.images import resize
+
+    return resize(image, size)

@@ -1,0 +1,300 @@
+"""Tests of the desktop editor: the pure undo/redo model, the render worker, and the real window
+(pytest-qt, offscreen) on the tiny conformance generator with seeded translations."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+from editor.state import EditHistory, EditState, changed_keys
+from faceedit.errors import InvalidInput
+from faceedit.testing import PROJECT_ROOT, conformance_dir, data_dir
+
+TINY = conformance_dir() / "anycost_tiny_generator.pt"
+MODEL_ID = "tiny-test"
+
+
+# ---------------------------------------------------------------------------------------------- state
+def test_state_values_and_json_round_trip():
+    s = EditState().with_value("translation:A_2", 1.5).with_value("pca:0", -2).with_mixup("domain", True)
+    s = s.with_pca_layers((2, 6))
+    assert s.value("translation:A_2") == 1.5 and s.value("pca:0") == -2.0 and s.value("missing") == 0.0
+    assert s.with_value("pca:0", 0).as_dict() == {"translation:A_2": 1.5}  # zero removes the key
+    back = EditState.from_json(s.to_json())
+    assert back == s
+    assert s.reset_all().as_dict() == {} and s.reset_all().mixups == {"domain"}
+    assert changed_keys(s, s.reset("pca:0")) == ["pca:0"]
+    with pytest.raises(InvalidInput, match="unknown mixup"):
+        s.with_mixup("blur", True)
+    with pytest.raises(InvalidInput, match="start < stop"):
+        s.with_pca_layers((5, 5))
+    with pytest.raises(InvalidInput, match="malformed"):
+        EditState.from_json({"values": {"a": "x"}})
+
+
+def test_history_undo_redo_and_branching():
+    h = EditHistory()
+    s1 = h.state.with_value("a", 1)
+    s2 = s1.with_value("b", 2)
+    assert h.push(s1, "a = 1") and h.push(s2, "b = 2")
+    assert not h.push(s2, "same")  # no empty undo step
+    assert h.undo_label() == "b = 2"
+    assert h.undo() == s1 and h.undo() == EditState() and h.undo() == EditState()
+    assert h.can_redo() and h.redo_label() == "a = 1"
+    assert h.redo() == s1
+    s3 = s1.with_value("c", 3)
+    h.push(s3, "c = 3")  # drops the redo branch (s2)
+    assert not h.can_redo() and h.labels() == ["start", "a = 1", "c = 3"]
+
+
+def test_history_limit():
+    h = EditHistory(limit=3)
+    for i in range(1, 6):
+        h.push(h.state.with_value("a", i), f"a = {i}")
+    assert len(h.labels()) == 3 and h.state.value("a") == 5
+    while h.can_undo():
+        h.undo()
+    assert h.state.value("a") == 3
+
+
+# ---------------------------------------------------------------------------------------------- worker
+def test_render_worker_drops_stale_requests(qtbot):
+    from editor.worker import RenderRequest, RenderWorker
+
+    gate = threading.Event()
+    ran: list[int] = []
+    worker = RenderWorker()
+    results: list[tuple[int, object]] = []
+    worker.rendered.connect(lambda seq, kind, result, secs: results.append((seq, result)))
+    worker.start()
+
+    def job(i):
+        def run():
+            gate.wait(5)
+            ran.append(i)
+            return i * 10
+        return run
+
+    try:
+        worker.submit(RenderRequest(1, "preview", job(1)))
+        qtbot.waitUntil(lambda: worker.idle(), timeout=2000)  # 1 is running (blocked on the gate)
+        for i in range(2, 7):
+            worker.submit(RenderRequest(i, "preview", job(i)))  # 2..5 replaced before they start
+        gate.set()
+        qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
+    finally:
+        worker.stop()
+    assert ran == [1, 6] and results == [(1, 10), (6, 60)] and worker.dropped == 4
+
+
+# ---------------------------------------------------------------------------------------------- window
+@pytest.fixture(scope="module")
+def generator():
+    import torch
+
+    from faceedit.models.stylegan2 import Generator
+
+    if not TINY.is_file():
+        pytest.skip(f"conformance generator missing: {TINY}")
+    ckpt = torch.load(TINY, map_location="cpu")
+    g = Generator(**ckpt["config"], model_id=MODEL_ID)
+    g.load_state_dict(ckpt["g_ema"])
+    return g.eval()
+
+
+@pytest.fixture(scope="module")
+def translations_root(generator, tmp_path_factory):
+    from faceedit.translations import Translation, TranslationStore
+
+    root = tmp_path_factory.mktemp("translations")
+    store = TranslationStore(root / MODEL_ID, MODEL_ID)
+    rng = np.random.default_rng(0)
+    for name in ("A_2", "Hc_1", "Be_min"):
+        delta = 0.5 * rng.standard_normal((generator.n_latent, generator.style_dim)).astype(np.float32)
+        store.save(Translation(name, delta, {"default_strength": 1.0}))
+    return root
+
+
+@pytest.fixture
+def window(qtbot, generator, translations_root, tmp_path):
+    from editor.prefs import Preferences
+    from editor.session import EditSession
+    from editor.window import MainWindow
+
+    session = EditSession(generator, translations_root)
+    session.load_catalogue()
+    win = MainWindow(Preferences.load(tmp_path / "prefs"), translations_root, interactive=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.set_session(session)
+    win.start_face(seed=3)
+    wait_idle(qtbot, win)
+    yield win
+    win.close()
+
+
+def wait_idle(qtbot, win, timeout=60000):
+    qtbot.waitUntil(lambda: win.session is not None and win.session.base is not None and not win.busy(),
+                    timeout=timeout)
+
+
+def library_render(generator, w):
+    import torch
+
+    from faceedit.images import to_image
+
+    with torch.no_grad():
+        return to_image(generator.synthesis(torch.from_numpy(w)[None], noise_mode="const"))[0]
+
+
+def test_start_face_and_catalogue(window, generator):
+    s = window.session
+    keys = [spec.key for spec in s.sliders]
+    assert {"translation:A_2", "translation:Hc_1", "translation:Be_min"} <= set(keys)
+    assert sum(k.startswith("pca:") for k in keys) == 8
+    groups = {spec.key: spec.group for spec in s.sliders}
+    assert groups["translation:A_2"] == "Age" and groups["translation:Hc_1"] == "Hair colour"
+    assert set(window.sliders.rows) == set(keys)
+    shown = window.edited_view.image
+    assert shown.shape == (64, 64, 3)
+    np.testing.assert_array_equal(shown, library_render(generator, s.base.w))  # no edit yet
+    assert window.edited_view.shown_pixmap().width() == 64
+
+
+def test_slider_render_equals_library_and_undo_restores(window, qtbot, generator):
+    before = window.edited_view.image.copy()
+    window.sliders.rows["translation:A_2"].spin.setValue(1.5)  # a user edit through the widget
+    wait_idle(qtbot, window)
+    after = window.edited_view.image.copy()
+    assert np.abs(after.astype(int) - before).mean() > 2  # the pixmap changed
+    expected_w = window.session.base.w + 1.5 * window.session._translations["translation:A_2"].delta
+    np.testing.assert_allclose(window.session.latent_for(window.state()), expected_w, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(after, library_render(generator, window.session.latent_for(window.state())))
+
+    window.undo()
+    wait_idle(qtbot, window)
+    np.testing.assert_array_equal(window.edited_view.image, before)  # the exact previous image
+    assert window.sliders.rows["translation:A_2"].value() == 0.0
+    window.redo()
+    wait_idle(qtbot, window)
+    np.testing.assert_array_equal(window.edited_view.image, after)
+
+
+def test_drag_preview_then_full_render(window, qtbot, generator):
+    window._on_slider_moved("pca:1", 2.0)  # what SliderRow.moved emits while dragging
+    wait_idle(qtbot, window)
+    assert window.last_render().preview
+    assert window.history.state.value("pca:1") == 0.0  # dragging does not commit
+    window._on_slider_committed("pca:1", 2.0)  # release
+    wait_idle(qtbot, window)
+    assert not window.last_render().preview and window.history.undo_label() == "pca:1 = 2"
+    w = window.session.latent_for(window.state())
+    assert not np.allclose(w, window.session.base.w)
+    np.testing.assert_array_equal(window.edited_view.image, library_render(generator, w))
+    # a layer range restricts the PCA edit to those W+ rows
+    window.pca_start.setValue(2)
+    window.pca_stop.setValue(4)
+    wait_idle(qtbot, window)
+    diff = np.abs(window.session.latent_for(window.state()) - window.session.base.w).sum(axis=1)
+    assert (diff[2:4] > 0).all() and (diff[:2] == 0).all() and (diff[4:] == 0).all()
+
+
+def test_save_translation_and_reload(window, qtbot, translations_root):
+    from faceedit.translations import Translation
+
+    window.set_slider("translation:Hc_1", 0.8)
+    window.set_slider("pca:0", -1.0)
+    wait_idle(qtbot, window)
+    assert window.save_translation("Hc_1_fr_2") is not None
+    t = Translation.load(translations_root / MODEL_ID / "Hc_1_fr_2.npy")
+    np.testing.assert_allclose(t.delta, window.session.latent_for(window.state()) - window.session.base.w, atol=1e-6)
+    assert t.meta["model_id"] == MODEL_ID and t.meta["method"] == "editor"
+    assert window.save_translation("Hc_9") is None  # breaks the naming convention
+    assert "Hc" in window.last_error
+    from editor.session import validate_translation_name
+
+    assert validate_translation_name("Be_min") is None and "cursor" in validate_translation_name("Be_2")
+
+
+def test_save_image_and_recipe_round_trip(window, qtbot, tmp_path):
+    from faceedit.images import load_image
+
+    window.set_slider("translation:Be_min", -1.25)
+    wait_idle(qtbot, window)
+    out = tmp_path / "edit.png"
+    window.save_image(out)
+    qtbot.waitUntil(lambda: out.is_file() and window._task is None, timeout=30000)
+    np.testing.assert_array_equal(load_image(out), window.edited_view.image)
+
+    recipe = tmp_path / "recipe.json"
+    window.save_recipe(recipe)
+    import json
+
+    data = json.loads(recipe.read_text())
+    assert data["steps"] == [{"translation": "Be_min", "strength": -1.25, "mode": "shift"}]
+    window.reset_all()
+    wait_idle(qtbot, window)
+    assert window.state().as_dict() == {}
+    window.load_recipe(recipe)
+    wait_idle(qtbot, window)
+    assert window.state().as_dict() == {"translation:Be_min": -1.25}
+    assert window.sliders.rows["translation:Be_min"].value() == -1.25
+
+
+def test_error_dialog_on_non_image_file(window, qtbot, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is not an image")
+    window.open_photo(bad)
+    qtbot.waitUntil(lambda: bool(window.error_boxes()), timeout=30000)
+    box = window.error_boxes()[-1]
+    assert "not an image" in box.text() and str(bad) in box.text()
+    assert window.isVisible() and window._task is None  # no crash, ready for the next action
+    window.load_recipe(tmp_path / "missing.json")
+    assert "missing.json" in window.error_boxes()[-1].text()
+
+
+def test_open_photo_projects_face(window, qtbot, generator):
+    try:
+        import faceedit.align  # noqa: F401
+        import faceedit.project  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"alignment/projection not available yet: {e}")
+    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
+    if not photos:
+        pytest.skip(f"no wild photos in {data_dir()}")
+    window.preset_box.setCurrentText("fast")
+    window.open_photo(photos[0])
+    qtbot.waitUntil(lambda: window.session.face is not None and not window.busy(), timeout=240000)
+    assert not window.last_error, window.last_error
+    s = window.session
+    assert s.face.image.shape == (64, 64, 3) and s.photo.shape[2] == 3
+    np.testing.assert_array_equal(window.original_view.image, s.face.image)
+    window.act_in_photo.setChecked(True)
+    wait_idle(qtbot, window)
+    assert window.edited_view.image.shape == s.photo.shape  # pasted into the whole photo
+
+
+@pytest.mark.slow
+def test_screenshot_command(tmp_path):
+    try:
+        from faceedit.models.checkpoints import load_generator  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"checkpoint loader not available yet: {e}")
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FACEEDIT_EDITOR_HOME=str(tmp_path / "home"))
+    r = subprocess.run([sys.executable, "-m", "editor", "--model", str(TINY), "--screenshot", str(out),
+                        "--size", "900x560", "--timeout", "120"],
+                       cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from faceedit.images import load_image
+
+    shot = load_image(out)
+    assert shot.shape[:2] == (560, 900) and shot.std() > 10
