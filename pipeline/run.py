@@ -1,0 +1,420 @@
+"""``python -m pipeline.run``: edit every reference face of a folder into the challenge's set of outputs.
+
+Steps, each switchable in the config: align (raw photos) → project (cached) → translate (selection by the
+naming rules: shipped defaults < conditional ``_fr_`` names < user folders) → mixups (domain,
+segmentation, depth) → save ``OUT/output_images/{reference}/{translation}.png`` (``output.size``² RGB PNG).
+Done outputs are skipped (resumable); every write is atomic (Ctrl-C leaves only complete files); an edit
+that fails is replaced by a copy of the reference image, as the challenge rules ask, and reported.
+
+Python use::
+
+    from pipeline.run import load_settings, run_pipeline
+    report = run_pipeline(load_settings(None, ["input.dir=faces", "output.dir=out"]))
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from faceedit.config import load_config, read_toml, save_config
+from faceedit.errors import FaceEditError
+from faceedit.io import atomic_path
+
+from .references import Reference, find_references
+from .report import COPY, EDITED, SKIPPED, RunReport, contact_sheet, write_html, write_json
+
+DEFAULTS_PATH = Path(__file__).with_name("default.toml")
+
+
+def default_config() -> dict[str, Any]:
+    """The pipeline's defaults: ``pipeline/default.toml``, with the mixup settings of
+    :data:`faceedit.mixups.DEFAULTS` (all but the region shapes) under ``mixups``."""
+    from faceedit.config import merge
+    from faceedit.mixups import DEFAULTS as MIXUP_DEFAULTS
+
+    cfg = read_toml(DEFAULTS_PATH)
+    mixups = {k: v for k, v in MIXUP_DEFAULTS.items()}
+    mixups["domain"] = {k: v for k, v in mixups["domain"].items() if k != "regions"}
+    cfg["mixups"] = merge(cfg["mixups"], mixups, strict=False)
+    return cfg
+
+
+def load_settings(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """defaults < config file < ``key=value`` overrides (unknown keys are errors)."""
+    return load_config(default_config(), path, overrides)
+
+
+class Layout:
+    """Where a run writes: ``output_images/``, ``intermediate/``, ``report/``, ``config.toml``, reports, zip."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.root = Path(out)
+        self.images = self.root / "output_images"
+        self.sheets = self.root / "report"
+        self.config = self.root / "config.toml"
+        self.json = self.root / "report.json"
+        self.html = self.root / "report.html"
+        self.zip = self.root / "submission.zip"
+
+    def output(self, reference: str, translation: str) -> Path:
+        """``output_images/{reference}/{translation}.png``."""
+        return self.images / reference / f"{translation}.png"
+
+
+class _RunState:
+    """What the steps of one run share: config, layout, report, engine and the post-processing pool."""
+
+    def __init__(self, cfg: Mapping[str, Any], layout: Layout, report: RunReport):
+        self.cfg, self.layout, self.report = cfg, layout, report
+        self.engine: Any = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.futures: list[Future] = []
+        self.intermediate = bool(cfg["output"]["save_intermediate"])
+
+
+def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool = True) -> RunReport:
+    """Run every step on ``input.dir`` into ``output.dir``; return the report (also written to disk).
+
+    ``generator`` replaces ``model.generator`` (tests pass a tiny one).
+    """
+    import torch
+    from tqdm import tqdm
+
+    torch.manual_seed(int(cfg["run"]["seed"]))
+    layout = Layout(cfg["output"]["dir"])
+    report = RunReport()
+    icfg = cfg["input"]
+    found = find_references(icfg["dir"], icfg["mode"], icfg["labels_csv"] or None, cfg["translate"]["names"])
+    save_config(cfg, layout.config)
+    for rej in found.rejected:
+        report.add_reference(rej.path.stem, str(rej.path))
+        report.fail_reference(rej.path.stem, rej.reason)
+    references = found.references
+    if int(cfg["run"]["limit"]) > 0:
+        references = references[: int(cfg["run"]["limit"])]
+
+    pending: list[tuple[Reference, list[str]]] = []
+    for ref in references:
+        report.add_reference(ref.name, str(ref.path), ref.labels)
+        todo = []
+        for t in ref.targets:
+            if layout.output(ref.name, t).is_file():
+                report.output(ref.name, t, SKIPPED)
+            else:
+                todo.append(t)
+        if todo:
+            pending.append((ref, todo))
+
+    state = _RunState(cfg, layout, report)
+    try:
+        if pending:
+            from .steps import Engine
+
+            with report.timed("load models"):
+                state.engine = Engine(cfg, generator)
+            state.pool = ThreadPoolExecutor(max(1, int(cfg["run"]["workers"])), thread_name_prefix="post")
+            chunk = max(1, int(cfg["project"]["batch_size"]))
+            with tqdm(total=len(pending), desc="references", unit="face", disable=not progress) as bar:
+                for i in range(0, len(pending), chunk):
+                    _process_chunk(state, pending[i:i + chunk])
+                    bar.update(len(pending[i:i + chunk]))
+            _drain(state, progress)
+    except KeyboardInterrupt:
+        if state.pool is not None:
+            state.pool.shutdown(wait=True, cancel_futures=True)
+        write_json(report, layout.json)
+        raise
+    if state.pool is not None:
+        state.pool.shutdown(wait=True)
+
+    _write_reports(cfg, layout, references, report, progress)
+    if cfg["output"]["zip"]:
+        with report.timed("zip"):
+            write_zip(layout, references)
+    write_json(report, layout.json)
+    return report
+
+
+def _process_chunk(state: _RunState, chunk: list[tuple[Reference, list[str]]]) -> None:
+    """Load (+ align) and project a chunk of references, then translate each and queue its post-processing."""
+    cfg, report, engine = state.cfg, state.report, state.engine
+    faces: dict[str, np.ndarray] = {}
+    for ref, todo in chunk:
+        try:
+            with report.timed("load"):
+                from faceedit.images import load_image
+
+                image = load_image(ref.path)
+            if cfg["align"]["enabled"]:
+                with report.timed("align"):
+                    image = engine.align(image)
+                if state.intermediate:
+                    _save_intermediate(state, "aligned", ref.name, image)
+        except FaceEditError as e:
+            _fall_back(state, ref, todo, str(e), whole=True)
+            continue
+        faces[ref.name] = image
+
+    ready = [(ref, todo) for ref, todo in chunk if ref.name in faces]
+    with report.timed("project"):
+        latents = _project(state, [ref for ref, _ in ready], [faces[ref.name] for ref, _ in ready])
+    for ref, todo in ready:
+        latent = latents[ref.name]
+        if isinstance(latent, str):
+            _fall_back(state, ref, todo, latent, whole=True)
+            continue
+        _translate(state, ref, todo, latent, faces[ref.name])
+
+
+def _project(state: _RunState, refs: list[Reference], images: list[np.ndarray]) -> dict[str, Any]:
+    """Reference name → Latent, or the reason it has none (one failure does not stop the others)."""
+    engine = state.engine
+    if not refs:
+        return {}
+    if not state.cfg["project"]["enabled"]:
+        out: dict[str, Any] = {}
+        for ref in refs:
+            try:
+                out[ref.name] = engine.load_latent(ref.name)
+            except FaceEditError as e:
+                out[ref.name] = str(e)
+        return out
+    try:
+        return dict(zip([r.name for r in refs], engine.project(images)))
+    except (FaceEditError, RuntimeError, ValueError):
+        if len(refs) == 1:
+            try:
+                return {refs[0].name: engine.project(images)[0]}
+            except (FaceEditError, RuntimeError, ValueError) as e:
+                return {refs[0].name: f"projection failed: {e}"}
+        out = {}
+        for ref, image in zip(refs, images):  # isolate the face that breaks the batch
+            out.update(_project(state, [ref], [image]))
+        return out
+
+
+def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, face: np.ndarray) -> None:
+    """Edit the latent for every target still to do, render, and queue mixups + saving."""
+    engine, report = state.engine, state.report
+    with report.timed("translate"):
+        try:
+            chosen = engine.translations_for(ref)
+        except FaceEditError as e:
+            _fall_back(state, ref, todo, f"translations: {e}", whole=True)
+            return
+        names, ws, used = [], [], {}
+        for t in todo:
+            translation = chosen.get(t)
+            if translation is None:
+                _fall_back(state, ref, [t], f"no translation for {t!r} (model {engine.model_id})")
+                continue
+            try:
+                ws.append(engine.edit(latent, translation))
+                names.append(t)
+                used[t] = translation.name
+            except FaceEditError as e:
+                _fall_back(state, ref, [t], f"{translation.name}: {e}")
+    need_projection = state.cfg["mixups"]["base"] == "projection" or state.intermediate
+    if need_projection:
+        ws.append(latent.w)
+    if not ws:
+        return
+    with report.timed("render"):
+        images = engine.render(np.stack(ws))
+    base = face
+    if need_projection:
+        projection = images.pop()
+        if state.intermediate:
+            _save_intermediate(state, "projected", ref.name, projection)
+        if state.cfg["mixups"]["base"] == "projection":
+            base = projection
+    elif state.cfg["mixups"]["base"] != "reference":
+        raise FaceEditError(f"mixups.base {state.cfg['mixups']['base']!r}: use 'reference' or 'projection'")
+    state.futures.append(state.pool.submit(_post_process, state, ref, names, images, base, used))
+
+
+def _post_process(
+    state: _RunState, ref: Reference, names: list[str], images: list[np.ndarray], base: np.ndarray,
+    used: dict[str, str],
+) -> None:
+    """Mixups, upscaling and saving of one reference's edits (a worker thread, one mixer per reference,
+    so the parsing and depth of the original are computed once); any failure → reference copy."""
+    from faceedit.images import save_image
+
+    engine, report = state.engine, state.report
+    mixer = engine.new_mixer()
+    for name, edited in zip(names, images):
+        try:
+            if state.intermediate:
+                _save_intermediate(state, "translated", f"{ref.name}/{name}", edited)
+            with report.timed("mixups"):
+                mixed, masks, dropped = engine.mix(mixer, base, edited, name)
+            if state.intermediate:
+                _save_intermediate(state, "mixed", f"{ref.name}/{name}", mixed)
+                for step, mask in masks.items():
+                    _save_intermediate(state, "masks", f"{ref.name}/{name}_{step}", _mask_image(mask))
+            with report.timed("save"):
+                save_image(state.layout.output(ref.name, name), engine.finish(mixed))
+            notes = {"note": "; ".join(f"edit dropped by {d}" for d in dropped)} if dropped else {}
+            report.output(ref.name, name, EDITED, used=used[name], **notes)
+        except Exception as e:  # the rules want a file for every target, whatever went wrong
+            _fall_back(state, ref, [name], f"post-processing failed: {type(e).__name__}: {e}")
+
+
+def _fall_back(state: _RunState, ref: Reference, targets: list[str], reason: str, whole: bool = False) -> None:
+    """Write the reference copy under each target name and record why."""
+    from .steps import ReferenceCopy
+
+    report = state.report
+    if whole:
+        report.fail_reference(ref.name, reason)
+    with report.timed("copies"):
+        copy = ReferenceCopy(ref.path, int(state.cfg["output"]["size"]))
+        if copy.note:
+            reason = f"{reason} (reference copy: {copy.note})"
+            if whole:
+                report.fail_reference(ref.name, reason)
+        for t in targets:
+            copy.write(state.layout.output(ref.name, t))
+            report.output(ref.name, t, COPY, reason)
+
+
+def _drain(state: _RunState, progress: bool) -> None:
+    """Wait for the queued post-processing (re-raising nothing: failures became copies)."""
+    from tqdm import tqdm
+
+    for f in tqdm(state.futures, desc="post-processing", unit="img", disable=not progress, leave=False):
+        f.result()
+    state.futures.clear()
+
+
+def _save_intermediate(state: _RunState, step: str, name: str, image: np.ndarray) -> None:
+    from faceedit.images import save_image
+
+    save_image(state.layout.root / "intermediate" / step / f"{name}.png", image)
+
+
+def _mask_image(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as a black/white RGB image."""
+    return np.repeat(np.where(np.asarray(mask, bool), 255, 0).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _write_reports(
+    cfg: Mapping[str, Any], layout: Layout, references: list[Reference], report: RunReport, progress: bool
+) -> None:
+    """Contact sheets (original + every output, one per face), report.html and report.json."""
+    from tqdm import tqdm
+
+    from faceedit.images import load_image, save_image
+
+    sheets: dict[str, str] = {}
+    if cfg["output"]["contact_sheets"]:
+        with report.timed("report"):
+            for ref in tqdm(references, desc="contact sheets", disable=not progress, leave=False):
+                tiles = []
+                for label, path in [("reference", ref.path)] + [(t, layout.output(ref.name, t)) for t in ref.targets]:
+                    try:
+                        tiles.append((label, load_image(path)))
+                    except FaceEditError:
+                        continue
+                if tiles:
+                    save_image(layout.sheets / f"{ref.name}.jpg", contact_sheet(tiles), quality=85)
+                    sheets[ref.name] = f"report/{ref.name}.jpg"
+    write_html(report, layout.html, sheets)
+    write_json(report, layout.json)
+
+
+def write_zip(layout: Layout, references: list[Reference]) -> Path:
+    """``submission.zip``: exactly ``{reference}/{translation}.png`` of every reference (atomically)."""
+    with atomic_path(layout.zip) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+            for ref in references:
+                for t in ref.targets:
+                    path = layout.output(ref.name, t)
+                    if path.is_file():
+                        z.write(path, f"{ref.name}/{t}.png")
+    return layout.zip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m pipeline.run`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Edit every reference face of a folder into the Ceteris Paribus Face Challenge outputs "
+        "(or apply any list of translations to any folder of faces).\n\n"
+        "Steps: align (raw photos, off by default) -> project into W+ (cached) -> translate (chosen by the "
+        "naming rules: shipped defaults < conditional '_fr_' names < translate.folders) -> mixups (domain, "
+        "segmentation, depth) -> save OUT/output_images/{reference}/{translation}.png as 512x512 RGB PNG.\n"
+        "Settings: pipeline/default.toml < --config FILE < KEY=VALUE overrides < the flags below; the merged "
+        "config is saved as OUT/config.toml. Done outputs are skipped, so an interrupted run resumes; failed "
+        "edits are replaced by a copy of the reference image and listed in the summary and OUT/report.json.",
+        epilog="examples:\n"
+        "  python -m pipeline.run input.dir=input_images output.dir=out\n"
+        "  python -m pipeline.run --config my.toml project.preset=fast mixups.depth=false --workers 2 --zip\n"
+        "  python -m pipeline.run input.mode=generic 'translate.names=[\"A_2\",\"Be_max\"]' input.dir=photos "
+        "align.enabled=true\n"
+        "  python -m pipeline.check out/output_images --references input_images",
+    )
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. project.preset=fast")
+    parser.add_argument("--config", metavar="TOML", help="config file merged over pipeline/default.toml")
+    parser.add_argument("--input", metavar="DIR", help="reference images (input.dir)")
+    parser.add_argument("--out", metavar="DIR", help="results folder (output.dir)")
+    parser.add_argument("--workers", type=int, metavar="N", help="post-processing threads (run.workers)")
+    parser.add_argument("--save-intermediate", action="store_true", default=None,
+                        help="keep each step's images under OUT/intermediate/ (output.save_intermediate)")
+    parser.add_argument("--zip", action="store_true", default=None, help="also write OUT/submission.zip (output.zip)")
+    parser.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The merged config of the command line (flags win over overrides)."""
+    flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers,
+             "output.save_intermediate": args.save_intermediate, "output.zip": args.zip}
+    extra = [f"{k}={_toml_literal(v)}" for k, v in flags.items() if v is not None]
+    return load_settings(args.config, [*args.overrides, *extra])
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the pipeline; exit 0 when every reference got its outputs (edits or reference copies), 1 when
+    some input could not be used at all (e.g. a file name that breaks the label rules), 130 on Ctrl-C."""
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = settings_from_args(args)
+        if args.print_config:
+            from faceedit.config import dumps_toml
+
+            print(dumps_toml(cfg), end="")
+            return 0
+        report = run_pipeline(cfg, progress=not args.quiet)
+    except FaceEditError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished outputs are kept; run again to resume", file=sys.stderr)
+        return 130
+    print(report.summary_text())
+    layout = Layout(cfg["output"]["dir"])
+    print(f"outputs: {layout.images}   report: {layout.html}" + (f"   zip: {layout.zip}" if cfg["output"]["zip"] else ""))
+    rejected = [r.name for r in report.references.values() if r.error and not r.outputs]
+    return 1 if rejected else 0
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The library calls behind each pipeline step (no model math here): load, align, project, translate,
+render, mix, finish, and the reference copies the rules ask for when an edit fails.
+
+:class:`Engine` holds what the steps share (generator, translation stores, mixer) and is created only
+when there is work to do, so that a fully resumed run loads no model.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from faceedit.errors import ConfigError, DataError
+from faceedit.images import resize, save_image, to_image
+from faceedit.io import atomic_path
+from faceedit.types import Latent
+
+from .references import Reference
+
+PLACEHOLDER_GRAY = 127
+
+
+class ReferenceCopy:
+    """What a failed edit is replaced by: the reference image as a ``size``×``size`` RGB PNG.
+
+    A reference that already is a ``size``×``size`` RGB PNG is copied byte for byte; any other readable
+    image is converted and resized; a truncated file is decoded as far as it goes; an unreadable one
+    becomes a gray image (and the run reports it).
+    """
+
+    def __init__(self, path: Path, size: int, image: np.ndarray | None = None):
+        self.path, self.size = Path(path), size
+        self.byte_copy = _is_png_rgb(self.path, size)
+        self.note: str | None = None
+        if not self.byte_copy:
+            if image is None:
+                image, self.note = _decode_leniently(self.path)
+            if image is None:
+                image = np.full((size, size, 3), PLACEHOLDER_GRAY, np.uint8)
+            self.image = resize(image, size)
+
+    def write(self, dst: Path) -> None:
+        """Write the copy at ``dst`` (atomically)."""
+        if self.byte_copy:
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(self.path, tmp)
+        else:
+            save_image(dst, self.image)
+
+
+def _is_png_rgb(path: Path, size: int) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            ok = im.format == "PNG" and im.mode == "RGB" and im.size == (size, size)
+            im.load()
+            return ok
+    except Exception:  # any decoding failure means: not a clean copy source
+        return False
+
+
+def _decode_leniently(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """Decode a broken image as far as possible (PIL's truncated-image mode); None if nothing decodes."""
+    from PIL import Image, ImageFile
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return None, f"unreadable ({e}); gray placeholder written"
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB")), "decoded as far as the file goes"
+    except Exception:
+        return None, "not decodable at all; gray placeholder written"
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+def _read_options(items: Sequence[str], key: str) -> dict[str, Any]:
+    """``["steps=20", "lr=0.05"]`` → keyword arguments (values parsed as TOML by the config system)."""
+    from faceedit.config import parse_overrides
+
+    try:
+        return parse_overrides(items)
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
+class Engine:
+    """The models and stores of a run, and one method per step."""
+
+    def __init__(self, cfg: Mapping[str, Any], generator: Any = None):
+        from faceedit.translations import TranslationStore
+
+        self.cfg = cfg
+        if generator is None:
+            from faceedit.models.checkpoints import load_generator
+
+            generator = load_generator(cfg["model"]["generator"] or None)
+        self.generator = generator.eval()
+        self.model_id = str(generator.model_id)
+        user = [TranslationStore(f, self.model_id) for f in cfg["translate"]["folders"]]
+        for store in user:
+            if not store.folder.is_dir():
+                raise ConfigError(f"translate.folders: {store.folder} is not a folder")
+        # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
+        # inside each folder; that rule lives in faceedit.translations)
+        self.stores = [TranslationStore.default(self.model_id), *user]
+        self._encoder = None
+
+    # -- align + project ------------------------------------------------------------------------------
+
+    def align(self, image: np.ndarray) -> np.ndarray:
+        """The largest face of a photo, FFHQ-aligned at the output size."""
+        from faceedit.align import align
+
+        return align(image, size=int(self.cfg["output"]["size"]))[0].image
+
+    def project(self, images: Sequence[np.ndarray]) -> list[Latent]:
+        """W+ latents of aligned faces (the projection module caches by content hash)."""
+        from faceedit.project import project
+
+        pcfg = self.cfg["project"]
+        options = _read_options(pcfg["options"], "project.options")
+        return project(self.generator, list(images), preset=pcfg["preset"], encoder=self.encoder, **options)
+
+    @property
+    def encoder(self):
+        """The encoder used to start projections (None: the projection module's default)."""
+        name = self.cfg["model"]["encoder"]
+        if name and self._encoder is None:
+            from faceedit.models.encoder import load_encoder
+
+            self._encoder = load_encoder(name)
+        return self._encoder
+
+    def load_latent(self, name: str) -> Latent:
+        """A precomputed W+ latent ``{latents_dir}/{name}.npy`` (when projection is switched off)."""
+        folder = self.cfg["project"]["latents_dir"]
+        if not folder:
+            raise ConfigError("project.enabled = false needs project.latents_dir (precomputed latents)")
+        path = Path(folder) / f"{name}.npy"
+        try:
+            w = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no precomputed latent") from None
+        except ValueError as e:
+            raise DataError(f"{path}: not a readable latent ({e})") from None
+        shape = (self.generator.n_latent, self.generator.style_dim)
+        if w.shape != shape:
+            raise DataError(f"{path}: latent shape {w.shape}, the generator needs {shape}")
+        return Latent(w, self.model_id)
+
+    # -- translate + render ---------------------------------------------------------------------------
+
+    def translations_for(self, ref: Reference) -> dict[str, Any]:
+        """Target name → Translation (None where no folder has one), by the naming rules."""
+        from faceedit.translations import resolve
+
+        out = {}
+        for target in ref.targets:
+            if ref.labels is not None:
+                out[target] = resolve(target, ref.labels, self.stores, self.model_id)
+            else:  # generic mode: the name itself, from the highest-priority folder holding it
+                out[target] = next((s.get(target) for s in reversed(self.stores) if target in s), None)
+        return out
+
+    def edit(self, latent: Latent, translation: Any) -> np.ndarray:
+        """The edited W+ code: shift by the translation's strength times ``translate.strength``."""
+        from faceedit.translations import apply
+
+        scale = float(self.cfg["translate"]["strength"])
+        if translation.meta.get("mode", "shift") == "shift":
+            return apply(latent, translation, translation.default_strength * scale).w
+        return apply(latent, translation).w  # set-level: the translation's own target level
+
+    def render(self, ws: np.ndarray) -> list[np.ndarray]:
+        """Images (RGB uint8 at the generator's resolution) of W+ codes ``(N, n_latent, style_dim)``."""
+        import torch
+
+        out: list[np.ndarray] = []
+        batch = max(1, int(self.cfg["translate"]["batch_size"]))
+        with torch.no_grad():
+            for i in range(0, len(ws), batch):
+                w = torch.from_numpy(np.ascontiguousarray(ws[i:i + batch], dtype=np.float32))
+                out.extend(to_image(self.generator.synthesis(w, noise_mode="const")))
+        return out
+
+    # -- mix + finish ---------------------------------------------------------------------------------
+
+    def work_size(self) -> int:
+        """The resolution of the mixups (``mixups.size``; 0 = the output size)."""
+        return int(self.cfg["mixups"]["size"]) or int(self.cfg["output"]["size"])
+
+    def new_mixer(self):
+        """A :class:`faceedit.mixups.Mixer` for one reference (it caches the maps of that original), or
+        None when mixups are off."""
+        if not self.cfg["mixups"]["enabled"]:
+            return None
+        from faceedit.mixups import DEFAULTS, Mixer
+
+        return Mixer({k: v for k, v in self.cfg["mixups"].items() if k in DEFAULTS})
+
+    def mix(self, mixer: Any, base: np.ndarray, edited: np.ndarray, name: str) -> tuple[np.ndarray, dict, list[str]]:
+        """Restore ``base`` where the translation ``name`` should change nothing, at the mixups' size.
+
+        Returns the image, the allowed region of each mixup step, and the steps whose region was empty
+        (the edit was dropped there).
+        """
+        size = self.work_size()
+        base, edited = resize(base, size), resize(edited, size)
+        if mixer is None:
+            return edited, {}, []
+        result = mixer.mix(base, edited, name)
+        return result.image, result.masks, result.dropped
+
+    def finish(self, image: np.ndarray) -> np.ndarray:
+        """The output image: ``output.size`` square RGB."""
+        return resize(image, int(self.cfg["output"]["size"]))
+
+
+def save_intermediate(root: Path, step: str, name: str, image: np.ndarray) -> None:
+    """``root/intermediate/{step}/{name}.png`` (``name`` may hold ``reference/translation``)."""
+    save_image(root / "intermediate" / step / f"{name}.png", image)
