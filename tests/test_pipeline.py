@@ -1,0 +1,162 @@
+"""The batch pipeline end to end on a tiny seeded generator and translations built here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceedit.config import read_toml
+from faceedit.images import load_image, resize, save_image, to_image
+from faceedit.models.stylegan2 import Generator
+from faceedit.translations import Translation, TranslationStore, required_targets
+from pipeline.check import check_submission
+from pipeline.report import COPY, EDITED, SKIPPED
+from pipeline.run import load_settings, main, run_pipeline
+
+NON_BALD = "1_1_0_0_1_0_2_1_0"
+BALD = "0_2_1_1_0_0_4_0_2"
+BROKEN = "2_0_0_0_0_1_1_0_1"
+MISSING = "Ch_max"  # no translation for it: the rules want a reference copy
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Generator:
+    torch.manual_seed(0)
+    return Generator(16, style_dim=16, n_mlp=2, channel_max=16, model_id="tiny-test").eval()
+
+
+@pytest.fixture(scope="module")
+def assets(tiny: Generator, tmp_path_factory) -> dict[str, Path]:
+    """Reference images (two renders + a truncated file), latents and a translation folder."""
+    root = tmp_path_factory.mktemp("assets")
+    refs, latents, folder = root / "refs", root / "latents", root / "translations"
+    refs.mkdir(), latents.mkdir()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        w = tiny.mapping(torch.randn(2, tiny.style_dim, generator=g))
+        w_plus = w[:, None].repeat(1, tiny.n_latent, 1)
+        images = to_image(tiny.synthesis(w_plus))
+    for name, image, wp in zip((NON_BALD, BALD), images, w_plus):
+        save_image(refs / f"{name}.png", resize(image, 512))
+        np.save(latents / f"{name}.npy", wp.numpy())
+    good = (refs / f"{NON_BALD}.png").read_bytes()
+    (refs / f"{BROKEN}.png").write_bytes(good[: len(good) // 3])  # a truncated PNG
+    store = TranslationStore(folder, tiny.model_id)
+    rng = np.random.default_rng(0)
+    names = sorted(set(required_targets(NON_BALD)) | set(required_targets(BALD))) + ["A_0_fr_1"]
+    for name in names:
+        if name != MISSING:
+            delta = rng.normal(0, 0.5, (tiny.n_latent, tiny.style_dim)).astype(np.float32)
+            store.save(Translation(name, delta, {"model_id": tiny.model_id}))
+    return {"refs": refs, "latents": latents, "translations": folder}
+
+
+def _settings(assets: dict[str, Path], out: Path, *extra: str) -> dict:
+    return load_settings(None, [
+        f"input.dir={assets['refs']}", f"output.dir={out}",
+        f'translate.folders=["{assets["translations"]}"]',
+        "project.enabled=false", f"project.latents_dir={assets['latents']}",
+        'mixups.steps=["domain"]', "mixups.size=0", "run.workers=2", *extra,
+    ])
+
+
+def test_end_to_end_check_passes(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cfg = _settings(assets, out, "output.zip=true")
+    report = run_pipeline(cfg, generator=tiny, progress=False)
+    images = out / "output_images"
+    assert check_submission(images, references=assets["refs"]) == []
+    assert check_submission(out / "submission.zip", references=assets["refs"]) == []
+    assert len(list(images.rglob("*.png"))) == 24 + 25 + 24
+
+    counts = report.counts()
+    assert counts[EDITED] == 24 + 25 - 2 and counts[COPY] == 2 + 24 and counts[SKIPPED] == 0
+    # the conditional translation wins over the generic one (A=1 -> A_0 uses A_0_fr_1)
+    assert report.references[NON_BALD].outputs["A_0"]["used"] == "A_0_fr_1"
+    assert report.references[BALD].outputs["A_0"]["used"] == "A_0"
+    # a missing translation -> a byte copy of the reference, with the reason
+    assert (images / NON_BALD / f"{MISSING}.png").read_bytes() == (assets["refs"] / f"{NON_BALD}.png").read_bytes()
+    entry = report.references[BALD].outputs[MISSING]
+    assert entry["status"] == COPY and MISSING in entry["reason"]
+    # a hair edit changes the hair area and keeps the original exactly elsewhere (domain mixup at 512)
+    ref = load_image(assets["refs"] / f"{NON_BALD}.png")
+    hair = load_image(images / NON_BALD / "Hc_0.png")
+    diff = np.abs(hair.astype(int) - ref).sum(axis=2)
+    assert diff[:60].mean() > 5  # top of the head: edited
+    assert diff[300:400, 200:312].max() == 0  # mouth/chin: the reference, untouched
+    # the edit without mixups differs inside the face too
+    assert not np.array_equal(load_image(images / NON_BALD / "Sk_0.png"), ref)
+
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["summary"]["edited"] == counts[EDITED]
+    assert {f["reference"] for f in saved["failures"]} == {NON_BALD, BALD, BROKEN}
+    html = (out / "report.html").read_text()
+    assert all(n in html for n in (NON_BALD, BALD, BROKEN))
+    sheet = load_image(out / "report" / f"{BALD}.jpg")
+    assert sheet.shape == (3 * (128 + 14), 9 * 128, 3)  # reference + 25 outputs, 9 per row
+    assert read_toml(out / "config.toml") == cfg
+
+
+def test_broken_input_is_reported_and_copied(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_pipeline(_settings(assets, out, "output.size=128"), generator=tiny, progress=False)
+    rec = report.references[BROKEN]
+    assert rec.error and "corrupt or truncated" in rec.error
+    assert {e["status"] for e in rec.outputs.values()} == {COPY}
+    assert sorted(rec.outputs) == sorted(required_targets(BROKEN))
+    copy = load_image(out / "output_images" / BROKEN / "Sk_0.png")
+    ref = resize(load_image(assets["refs"] / f"{NON_BALD}.png"), 128)
+    # decoded as far as the truncated file goes: the top rows are the reference's
+    assert copy.shape == (128, 128, 3) and np.abs(copy[:10].astype(int) - ref[:10]).max() <= 2
+    assert check_submission(out / "output_images", references=assets["refs"], size=128) == []
+
+
+def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    from PIL import Image
+
+    out = tmp_path / "out"
+    cfg = _settings(assets, out, "run.workers=1", "output.size=128")
+    real_save = Image.Image.save
+    calls = {"n": 0}
+
+    def interrupted_save(self, fp, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 20:  # Ctrl-C in the middle of writing a file
+            Path(fp).write_bytes(b"\x89PNG half")
+            raise KeyboardInterrupt
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(cfg, generator=tiny, progress=False)
+    monkeypatch.setattr(Image.Image, "save", real_save)
+
+    images = out / "output_images"
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no half-written file
+    done = {p: p.stat().st_mtime_ns for p in images.rglob("*.png")}
+    assert 0 < len(done) < 73
+    problems = check_submission(images, references=assets["refs"], size=128)
+    assert problems and {p.what for p in problems} <= {"missing", "missing folder (24 images expected)",
+                                                       "missing folder (25 images expected)"}
+
+    report = run_pipeline(cfg, generator=tiny, progress=False)
+    assert report.counts()[SKIPPED] == len(done)
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # done outputs were not redone
+    assert check_submission(images, references=assets["refs"], size=128) == []
+
+
+def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "generic"
+    cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]', "output.contact_sheets=false",
+                    "output.size=64")
+    report = run_pipeline(cfg, generator=tiny, progress=False)
+    assert sorted(p.name for p in (out / "output_images" / BALD).iterdir()) == ["A_2.png", "Be_max.png"]
+    assert report.references[BALD].outputs["A_2"]["status"] == EDITED
+
+    assert main(["--out", str(tmp_path / "x"), "--input", str(tmp_path / "nope"), "--quiet"]) == 1
+    assert "input folder not found" in capsys.readouterr().err
+    assert main(["project.preset_typo=fast"]) == 1
+    assert "unknown config key 'project.preset_typo'" in capsys.readouterr().err
