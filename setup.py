@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["faceedit", "faceedit.*", "editor", "editor.*", "pipeline", "pipeline.*"]),
     include_package_data=True,
-    package_data={"faceedit": ["assets/*", "assets/**/*"]},
+    package_data={"faceedit": ["assets/*", "assets/**/*"], "pipeline": ["default.toml"]},
     install_requires=[
         "torch>=2.1",  # pinned to the CPU wheel by constraints.txt
         "numpy>=1.24",
