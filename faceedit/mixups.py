@@ -29,6 +29,7 @@ import numpy as np
 from .config import merge
 from .errors import ConfigError, InvalidInput
 from .regions import REGIONS, rasterize
+from .translations import BALD, CURSOR_CODES, VALUE_CODES, parse_name
 
 Parser = Callable[[np.ndarray], np.ndarray]
 DepthEstimator = Callable[[np.ndarray], np.ndarray]
@@ -86,10 +87,6 @@ DEFAULTS: dict[str, Any] = {
         "max_samples": 65536,  # pixels used to find the 2-means split (a regular subsample)
     },
 }
-
-#: Characteristic codes of the challenge naming convention (``bald``, ``Hc_4`` and ``Hs_2`` → ``bald``).
-CODES = ("Sk", "A", "Se", "B", "Hc", "D", "Hs", "Be", "N", "Pn", "Bp", "Bn", "Ch", "bald")
-
 
 # ---------------------------------------------------------------------------------------------------
 # the one blending primitive
@@ -300,13 +297,18 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def characteristic(name: str) -> str | None:
-    """The characteristic code of a translation name (``Hc_1`` → ``Hc``, ``bald``/``Hc_4``/``Hs_2`` → ``bald``,
-    a bare code → itself); ``None`` for a name outside the challenge convention.
+    """The characteristic code of an edit: a translation name (``Hc_1`` → ``Hc``, ``Sk_2_fr_0`` → ``Sk``,
+    ``bald`` → ``bald``) or a bare code (``Hc``); ``None`` for a free name outside the convention.
+
+    Names that break the convention (``Hc_9``, ``N_2``) raise
+    :class:`~faceedit.errors.InvalidTranslationName` (see :func:`faceedit.translations.parse_name`).
     """
-    parts = str(name).split("_")
-    if name in ("bald", "Hc_4", "Hs_2"):
-        return "bald"
-    return parts[0] if parts[0] in CODES else None
+    if name in VALUE_CODES or name in CURSOR_CODES:
+        return name
+    parsed = parse_name(name, allow_free=True)
+    if parsed.kind == "bald":
+        return BALD
+    return parsed.code  # None for a free name
 
 
 @dataclass

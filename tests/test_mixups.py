@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from faceedit.config import load_config, save_config
-from faceedit.errors import ConfigError, InvalidInput
+from faceedit.errors import ConfigError, InvalidInput, InvalidTranslationName
 from faceedit.mixups import (
     DEFAULTS,
     Mixer,
@@ -172,7 +172,8 @@ DOMAIN = {"B": "hair", "Hc": "hair", "Hs": "hair", "bald": "hair", "Be": "under_
 @pytest.mark.parametrize("size", [64, 256])
 def test_domain_mixup_every_characteristic(code, region, size):
     original, edited = _pair(size, seed=size)
-    result = Mixer({"steps": ["domain"]}).mix(original, edited, f"{code}_1" if code != "bald" else code)
+    name = {"bald": "bald", "B": "B_1", "Hc": "Hc_3", "Hs": "Hs_0", "D": "D_1"}.get(code, f"{code}_max")
+    result = Mixer({"steps": ["domain"]}).mix(original, edited, name)
     allowed = rasterize(REGIONS[region], size)
     assert result.applied == ["domain"] and result.code == code and not result.dropped
     assert np.array_equal(result.masks["domain"], allowed)
@@ -356,8 +357,11 @@ def test_full_chain_is_exact_outside_every_feathered_region_and_caches_the_origi
 
 
 def test_characteristic_names_and_unknown_names():
-    assert [characteristic(n) for n in ("Hc_1", "bald", "Hc_4", "Hs_2", "Sk_2_fr_0", "Be_max", "Ch")] == [
-        "Hc", "bald", "bald", "bald", "Sk", "Be", "Ch"]
+    assert [characteristic(n) for n in ("Hc_1", "bald", "Sk_2_fr_0", "A_0_fr_1", "Be_max", "Ch", "smile_more")] == [
+        "Hc", "bald", "Sk", "A", "Be", "Ch", None]
+    for bad in ("Hc_9", "N_2", "Hc_4"):
+        with pytest.raises(InvalidTranslationName):
+            characteristic(bad)
     original, edited = _pair(16)
     result = Mixer().mix(original, edited, "smile_more")
     assert result.code is None and result.skipped and np.array_equal(result.image, edited)
