@@ -387,6 +387,19 @@ def _validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"mixups segmentation code {code!r}: classes must be a list of class ids or 'all'")
 
 
+def _default_backend(module: str, function: str, step: str) -> Callable:
+    """``faceedit.<module>.<function>``, or a clear error when that module is not installed."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"faceedit.{module}"), function)
+    except ImportError as e:
+        raise ConfigError(
+            f"the {step} mixup needs faceedit.{module}.{function}, which cannot be imported ({e}); pass a "
+            f"callable to Mixer or leave {step!r} out of mixups.steps"
+        ) from None
+
+
 class Mixer:
     """Runs the configured mixup chain for translation names; caches parsing and depth of the original.
 
@@ -428,16 +441,12 @@ class Mixer:
 
     def _parse(self, image: np.ndarray) -> np.ndarray:
         if self._parser is None:
-            from .parsing import parse
-
-            self._parser = parse
+            self._parser = _default_backend("parsing", "parse", "segmentation")
         return _check_labels(self._parser(image))
 
     def _estimate_depth(self, image: np.ndarray) -> np.ndarray:
         if self._depth is None:
-            from .depth import estimate_depth
-
-            self._depth = estimate_depth
+            self._depth = _default_backend("depth", "estimate_depth", "depth")
         return _as_2d(self._depth(image), "depth")
 
     # -- the chain ------------------------------------------------------------------------------------

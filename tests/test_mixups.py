@@ -381,3 +381,30 @@ def test_config_errors_and_open_tables():
     mixer = Mixer({"steps": ["domain"], **{k: v for k, v in cfg.items() if k == "domain"}})
     assert mixer.mix(original, edited, "Ch_max").applied == ["domain"]
     assert mixer.mix(original, edited, "Hc_1").skipped == ["domain: no region for Hc"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_mix_writes_image_masks_and_report(tmp_path, capsys):
+    from faceedit.cli import main
+    from faceedit.images import load_image, save_image
+    from faceedit.io import load_json
+
+    original, edited = _pair(64, seed=5)
+    save_image(tmp_path / "o.png", original)
+    save_image(tmp_path / "e.png", edited)
+    args = ["mix", str(tmp_path / "o.png"), str(tmp_path / "e.png"), "--name", "Pn_max", "--steps", "domain",
+            "--set", "domain.feather=0.1", "--out", str(tmp_path / "out.png"), "--masks", str(tmp_path / "m"),
+            "--report", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    expected = Mixer({"steps": ["domain"], "domain": {"feather": 0.1}}).mix(original, edited, "Pn_max")
+    assert np.array_equal(load_image(tmp_path / "out.png"), expected.image)
+    assert np.array_equal(load_image(tmp_path / "m" / "domain.png")[:, :, 0] > 0, rasterize(REGIONS["nose"], 64))
+    assert load_json(tmp_path / "r.json")["applied"] == ["domain"]
+    # user errors: one line, exit 1, nothing written
+    assert main(["mix", str(tmp_path / "o.png"), str(tmp_path / "nope.png"), "--name", "Hc_1",
+                 "--out", str(tmp_path / "bad.png")]) == 1
+    assert main(["mix", str(tmp_path / "o.png"), str(tmp_path / "e.png"), "--name", "Hc_9",
+                 "--out", str(tmp_path / "bad.png")]) == 1
+    assert "Hc_9" in capsys.readouterr().err and not (tmp_path / "bad.png").exists()
