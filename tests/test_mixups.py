@@ -301,7 +301,7 @@ def test_nearer_foreground_is_computed_not_assumed():
     assert np.array_equal(nearer_foreground(depth_small), small)
     ring, depth_far_disc = _disc_depth(128, 0.5, 0.5, 0.3, near=0.5, far=2.0)
     assert np.array_equal(nearer_foreground(depth_far_disc), ~ring)
-    assert nearer_foreground(np.ones((8, 8), np.float32)).all()
+    assert nearer_foreground(np.ones((8, 8), np.float32)).all() and nearer_foreground(np.ones((1, 1))).all()
     with pytest.raises(InvalidInput, match="NaN"):
         nearer_foreground(np.full((4, 4), np.nan))
 
