@@ -26,8 +26,8 @@ setup(
         "scikit-learn>=1.3",
     ],
     extras_require={
-        "gui": ["PySide6-Essentials>=6.5"],
-        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5"],
+        "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
+        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0"],
         "dpt": ["timm"],
         "facexlib": ["facexlib"],
     },

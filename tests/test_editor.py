@@ -298,3 +298,16 @@ def test_screenshot_command(tmp_path):
 
     shot = load_image(out)
     assert shot.shape[:2] == (560, 900) and shot.std() > 10
+
+
+def test_qt_binding_does_not_leak_none(qtbot):
+    """PySide6 6.12.0 on Python 3.11 decremented None's refcount on every void call, aborting the editor
+    ("none_dealloc") after a few thousand calls; constraints.txt pins a good version."""
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    label = QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(3000):
+        label.setText("x")
+        QApplication.processEvents()
+    assert sys.getrefcount(None) >= before - 100
