@@ -380,16 +380,17 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The merged config of the command line (flags win over overrides)."""
     flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers,
              "output.save_intermediate": args.save_intermediate, "output.zip": args.zip}
-    extra = [f"{k}={_toml_literal(v)}" for k, v in flags.items() if v is not None]
+    extra = [override(k, v) for k, v in flags.items() if v is not None]
     return load_settings(args.config, [*args.overrides, *extra])
 
 
-def _toml_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def override(key: str, value: Any) -> str:
+    """A ``key=value`` override string for any value (paths and strings quoted as TOML strings)."""
+    from faceedit.config import dumps_toml
+
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return f"{key}={dumps_toml({'v': value}).split('=', 1)[1].strip()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
