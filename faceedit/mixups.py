@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .config import merge
-from .errors import ConfigError, InvalidInput
+from .errors import ConfigError, InvalidInput, NoFaceFound
 from .regions import REGIONS, rasterize
 from .translations import BALD, CURSOR_CODES, VALUE_CODES, parse_name
 
@@ -323,6 +323,7 @@ class MixResult:
     applied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "step: reason"
     dropped: list[str] = field(default_factory=list)  # "step: reason" (empty allowed region)
+    notes: list[str] = field(default_factory=list)  # "step: ..." (e.g. no face found in the edited image)
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready summary (no arrays)."""
@@ -331,6 +332,7 @@ class MixResult:
             "applied": list(self.applied),
             "skipped": list(self.skipped),
             "dropped": list(self.dropped),
+            "notes": list(self.notes),
             "allowed_fraction": {k: round(float(m.mean()), 4) for k, m in self.masks.items()},
         }
 
@@ -340,8 +342,8 @@ class _Cached:
     """Maps of the current original (computed on first use)."""
 
     key: tuple
-    labels: np.ndarray | None = None
-    depth: np.ndarray | None = None
+    labels: np.ndarray | NoFaceFound | None = None  # NoFaceFound: the map could not be made
+    depth: np.ndarray | NoFaceFound | None = None
     foreground: np.ndarray | None = None
 
 
@@ -478,9 +480,9 @@ class Mixer:
             if step == "domain":
                 allowed, feather, what = self._domain(code, original.shape[:2])
             elif step == "segmentation":
-                allowed, feather, what = self._segmentation(code, original, edited, cached, edited_labels)
+                allowed, feather, what = self._segmentation(code, original, edited, cached, edited_labels, result)
             else:
-                allowed, feather, what = self._depth_step(code, original, edited, cached, edited_depth)
+                allowed, feather, what = self._depth_step(code, original, edited, cached, edited_depth, result)
             if allowed is None:
                 result.skipped.append(f"{step}: {what}")
                 continue
@@ -506,33 +508,51 @@ class Mixer:
             self._regions[key] = region
         return self._regions[key], entry.get("feather", cfg["feather"]), f"region {entry['region']}"
 
-    def _segmentation(self, code, original, edited, cached, edited_labels):
+    def _segmentation(self, code, original, edited, cached, edited_labels, result):
         cfg = self.config["segmentation"]
         entry = cfg["codes"].get(code)
         if not entry:
             return None, 0.0, f"no classes for {code}"
+        if cached.labels is None:
+            cached.labels = _unless_no_face(self._parse, original)
+        if isinstance(cached.labels, NoFaceFound):
+            return None, 0.0, f"no parsing of the original ({cached.labels})"
+        labels = [cached.labels, edited_labels if edited_labels is not None else _unless_no_face(self._parse, edited)]
+        if isinstance(labels[1], NoFaceFound):
+            result.notes.append(f"segmentation: no parsing of the edited image ({labels[1]}); the original's only")
+            labels.pop()
         shape = original.shape[:2]
         size = max(shape)
-        if cached.labels is None:
-            cached.labels = self._parse(original)
-        labels_e = self._parse(edited) if edited_labels is None else edited_labels
         allowed = segmentation_region(
-            [cached.labels, labels_e], entry["classes"], shape,
-            entry.get("dilate", 0.0) * size, entry.get("shift_down", 0.0) * size,
+            labels, entry["classes"], shape, entry.get("dilate", 0.0) * size, entry.get("shift_down", 0.0) * size
         )
         if cfg["restore_classes"]:
             allowed &= ~restore_region(cached.labels, cfg["restore_classes"], cfg["restore_rows"], shape)
         return allowed, entry.get("feather", cfg["feather"]), f"classes {entry['classes']}"
 
-    def _depth_step(self, code, original, edited, cached, edited_depth):
+    def _depth_step(self, code, original, edited, cached, edited_depth, result):
         cfg = self.config["depth"]
         if code in cfg["skip"]:
             return None, 0.0, f"not used for {code}"
         shape = original.shape[:2]
         if cached.depth is None:
-            cached.depth = self._estimate_depth(original)
+            cached.depth = _unless_no_face(self._estimate_depth, original)
+        if isinstance(cached.depth, NoFaceFound):
+            return None, 0.0, f"no depth of the original ({cached.depth})"
         if cached.foreground is None or cached.foreground.shape != shape:
             cached.foreground = nearer_foreground(resize_nearest(cached.depth, shape), cfg["max_samples"])
-        depth_e = self._estimate_depth(edited) if edited_depth is None else edited_depth
-        foreground_e = nearer_foreground(resize_nearest(_as_2d(depth_e, "depth"), shape), cfg["max_samples"])
-        return cached.foreground | foreground_e, cfg["feather"], "foreground of either image"
+        allowed = cached.foreground.copy()
+        depth_e = edited_depth if edited_depth is not None else _unless_no_face(self._estimate_depth, edited)
+        if isinstance(depth_e, NoFaceFound):
+            result.notes.append(f"depth: no depth of the edited image ({depth_e}); the original's foreground only")
+        else:
+            allowed |= nearer_foreground(resize_nearest(_as_2d(depth_e, "depth"), shape), cfg["max_samples"])
+        return allowed, cfg["feather"], "foreground of either image"
+
+
+def _unless_no_face(function: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> np.ndarray | NoFaceFound:
+    """``function(image)``, or the NoFaceFound it raised (a parser or depth backend that needs a face)."""
+    try:
+        return function(image)
+    except NoFaceFound as e:
+        return e

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from faceedit.config import load_config, save_config
-from faceedit.errors import ConfigError, InvalidInput, InvalidTranslationName
+from faceedit.errors import ConfigError, InvalidInput, InvalidTranslationName, NoFaceFound
 from faceedit.mixups import (
     DEFAULTS,
     Mixer,
@@ -408,3 +408,32 @@ def test_cli_mix_writes_image_masks_and_report(tmp_path, capsys):
     assert main(["mix", str(tmp_path / "o.png"), str(tmp_path / "e.png"), "--name", "Hc_9",
                  "--out", str(tmp_path / "bad.png")]) == 1
     assert "Hc_9" in capsys.readouterr().err and not (tmp_path / "bad.png").exists()
+
+
+def test_no_face_in_the_edited_or_original_image_is_reported_not_fatal():
+    size = 64
+    original, edited = _pair(size, seed=6)
+    lab = _labels(size, FACE + [(HAIR, (0.1, 0.0, 0.9, 0.3))])
+    disc, depth = _disc_depth(size, 0.5, 0.5, 0.3)
+
+    asked = []
+
+    def picky(value):
+        def backend(image):
+            asked.append(image is original)
+            if image is not original:
+                raise NoFaceFound("no face found to parse")
+            return value
+        return backend
+
+    mixer = Mixer({"steps": ["segmentation", "depth"]}, parser=picky(lab), depth=picky(depth))
+    result = mixer.mix(original, edited, "Hc_1")
+    assert result.applied == ["segmentation", "depth"] and len(result.notes) == 2
+    assert np.array_equal(result.masks["segmentation"], lab == HAIR) and np.array_equal(result.masks["depth"], disc)
+    # no face in the original: both steps are skipped, and the backends are not asked again
+    blind = Mixer({"steps": ["segmentation", "depth"]}, parser=picky(lab), depth=picky(depth))
+    asked.clear()
+    for _ in range(2):
+        r = blind.mix(edited, original, "Hc_1")
+        assert r.applied == [] and len(r.skipped) == 2 and np.array_equal(r.image, original)
+    assert asked == [False, False]  # once per backend for that original, not once per mix
