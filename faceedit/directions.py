@@ -138,6 +138,16 @@ class _LinearFinder:
         return coordinates(X, self.direction_)
 
 
+def _fit_classifier(clf: Any, X: np.ndarray, y: np.ndarray, quantile: float, name: str) -> tuple[np.ndarray, float]:
+    """Fit a linear sklearn classifier on standardised features; the weight vector in latent units + accuracy."""
+    keep, labels = binarize(y, quantile)
+    _check_two_classes(labels[keep], name)
+    mean, std = X[keep].mean(0), X[keep].std(0) + 1e-6
+    Z = (X[keep] - mean) / std
+    clf.fit(Z, labels[keep])
+    return clf.coef_[0] / std, float(clf.score(Z, labels[keep]))
+
+
 class SVMFinder(_LinearFinder):
     """InterFaceGAN: a linear SVM separating the bottom and top ``quantile`` of the labels (or two classes)."""
 
@@ -147,12 +157,8 @@ class SVMFinder(_LinearFinder):
     def _fit_flat(self, X, y):
         from sklearn.svm import LinearSVC
 
-        keep, labels = binarize(y, self.quantile)
-        _check_two_classes(labels[keep], "SVM")
-        mean, std = X[keep].mean(0), X[keep].std(0) + 1e-6
         clf = LinearSVC(C=self.C, class_weight="balanced", max_iter=self.max_iter, dual=False)
-        clf.fit((X[keep] - mean) / std, labels[keep])
-        return clf.coef_[0] / std, float(clf.score((X[keep] - mean) / std, labels[keep]))
+        return _fit_classifier(clf, X, y, self.quantile, "SVM")
 
 
 class LogisticFinder(_LinearFinder):
@@ -164,12 +170,8 @@ class LogisticFinder(_LinearFinder):
     def _fit_flat(self, X, y):
         from sklearn.linear_model import LogisticRegression
 
-        keep, labels = binarize(y, self.quantile)
-        _check_two_classes(labels[keep], "logistic regression")
-        mean, std = X[keep].mean(0), X[keep].std(0) + 1e-6
         clf = LogisticRegression(C=self.C, class_weight="balanced", max_iter=self.max_iter)
-        clf.fit((X[keep] - mean) / std, labels[keep])
-        return clf.coef_[0] / std, float(clf.score((X[keep] - mean) / std, labels[keep]))
+        return _fit_classifier(clf, X, y, self.quantile, "logistic regression")
 
 
 class RidgeFinder(_LinearFinder):

@@ -147,3 +147,82 @@ def test_read_label_csv(tmp_path):
         read_label_csv(tmp_path / "bad.csv")
     with pytest.raises(DataError, match="not found"):
         read_label_csv(tmp_path / "none.csv")
+
+
+# ------------------------------------------------------------------ build-defaults end to end
+
+
+def _synthetic_cache(path, n=480, size=16, seed=0):
+    """A FaceData cache whose labels are drawn into the images as fixed patterns."""
+    from faceedit.train.data import CELEBA_ATTRIBUTES, FaceData
+
+    rng = np.random.default_rng(seed)
+    attrs = (rng.random((n, 40)) < 0.4).astype(np.float32)
+    hair = rng.integers(0, 5, n)  # 4 = bald
+    for v, name in enumerate(["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]):
+        attrs[:, CELEBA_ATTRIBUTES.index(name)] = hair == v
+    attrs[:, CELEBA_ATTRIBUTES.index("Bald")] = hair == 4
+    wavy = attrs[:, CELEBA_ATTRIBUTES.index("Wavy_Hair")]
+    attrs[:, CELEBA_ATTRIBUTES.index("Straight_Hair")] = np.where(hair == 4, 0, 1 - wavy)
+    attrs[hair == 4, CELEBA_ATTRIBUTES.index("Wavy_Hair")] = 0
+    age = rng.uniform(18, 80, n).astype(np.float32)
+    race = rng.choice([0, 1, 3], n)
+    female = 1 - attrs[:, CELEBA_ATTRIBUTES.index("Male")]
+    features = np.concatenate([attrs, ((age - 50) / 30)[:, None], female[:, None], (race == 1)[:, None],
+                               (race == 3)[:, None]], axis=1)
+    patterns = rng.normal(size=(features.shape[1], size, size, 3))
+    img = 127 + 20 * rng.normal(size=(n, size, size, 3)) + 25 * np.einsum("nk,khwc->nhwc", features, patterns)
+    data = FaceData(images=np.clip(img, 0, 255).astype(np.uint8), attrs=attrs, age=age, gender=female,
+                    race=race.astype(np.int64), identity=np.arange(n), source=np.array(["celeba"] * n),
+                    val=np.arange(n) % 8 == 0, names=np.array([f"{i}.png" for i in range(n)]))
+    data.save(path)
+    return data
+
+
+def _tiny_encoder(path):
+    from faceedit.models.encoder import Encoder, save_encoder
+
+    torch.manual_seed(0)
+    enc = Encoder(n_latent=6, style_dim=16, input_size=16, width=8, blocks=(1, 1), head_channels=8)
+    save_encoder(enc, path, {"generator_model_id": "tiny-test"})
+    return enc.eval()
+
+
+def test_build_defaults_end_to_end(tmp_path, capsys):
+    from faceedit.cli import main
+    from faceedit.directions import encode_images
+    from faceedit.translations import TranslationStore, select
+
+    data = _synthetic_cache(tmp_path / "cache.npz")
+    enc = _tiny_encoder(tmp_path / "enc.safetensors")
+    out = tmp_path / "translations" / "tiny-test"
+    rc = main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
+               str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
+               "min_group=5", "C=1.0"])
+    assert rc == 0
+    store = TranslationStore(out, "tiny-test")
+    assert main(["translations", "check", "--folder", str(out), "--model-id", "tiny-test"]) == 0
+    # every target of a bald and a non-bald face resolves, from the specific translation when there is one
+    sel = select("0_1_0_0_0_0_1_0_0", [store], "tiny-test", strict=True)
+    assert len(sel) == 24 and sel["A_2"].name == "A_2_fr_1" and sel["bald"].name == "bald"
+    sel = select("2_2_1_0_0_1_4_1_2", [store], "tiny-test", strict=True)
+    assert len(sel) == 25 and sel["Hc_1"].name == "Hc_1_fr_4" and sel["Hs_0"].name == "Hs_0_fr_2"
+    t = store.get("Se_1_fr_0")
+    assert t.delta.shape == (6, 16) and t.meta["model_id"] == "tiny-test" and t.meta["conditioned_on"]
+    # the edits point from one label group to the other in the encoder's latent space
+    train = data.subset(~data.val)
+    X = encode_images(enc, train.images, progress=False).reshape(len(train), -1)
+    np.testing.assert_allclose(np.load(tmp_path / "lat.npy").reshape(len(train), -1), X, rtol=1e-5, atol=1e-5)
+    female = train.gender == 1
+    se = X[female].mean(0) - X[~female].mean(0)
+    assert float(unit(t.delta).ravel() @ unit(se)) > 0.3
+    old, young = train.age >= 55, train.age < 30
+    age = X[old].mean(0) - X[young].mean(0)
+    assert float(unit(store.get("A_2_fr_0").delta).ravel() @ unit(age)) > 0.3
+    np.testing.assert_allclose(store.get("A_0_fr_2").delta, -store.get("A_2_fr_0").delta, rtol=1e-5, atol=1e-6)
+    # the latents cache is reused
+    capsys.readouterr()
+    assert main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
+                 str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
+                 "min_group=5"]) == 0
+    assert "read 420 encoded faces" in capsys.readouterr().out

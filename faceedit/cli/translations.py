@@ -1,0 +1,145 @@
+"""``faceedit translations list|show|apply|check``: inspect, validate and apply named W+ translations."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("translations", help="list, show, check and apply named translations")
+    sub = p.add_subparsers(dest="translations_command", metavar="ACTION", required=True)
+
+    def folder_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--folder", help="translation folder (default: translations/<model-id>)")
+        q.add_argument("--model-id", help="model id (default: the built-in generator's)")
+
+    q = sub.add_parser("list", help="the translations of a folder")
+    folder_args(q)
+    q.set_defaults(func=run_list)
+
+    q = sub.add_parser("show", help="one translation: metadata and per-layer norms")
+    q.add_argument("name", help="translation name (in --folder) or a .npy path")
+    folder_args(q)
+    q.set_defaults(func=run_show)
+
+    q = sub.add_parser("check", help="validate names and files; report what the challenge needs and is missing")
+    folder_args(q)
+    q.set_defaults(func=run_check)
+
+    q = sub.add_parser("apply", help="apply translations (or a recipe) to a W+ latent (.npy)")
+    q.add_argument("latent", help="W+ latent (.npy, n_latent x style_dim)")
+    q.add_argument("names", nargs="*", help="translations to apply (combined, in --folder)")
+    q.add_argument("--recipe", help="recipe JSON (steps) instead of names")
+    q.add_argument("--strength", type=float, help="shift strength, or target level with --mode set")
+    q.add_argument("--weights", help="comma-separated weights of the names (weighted combination)")
+    q.add_argument("--mode", choices=["shift", "set"], help="default: each translation's own")
+    q.add_argument("--layers", help="restrict to W+ rows, e.g. '0-5' or '2,3'")
+    q.add_argument("--user", action="append", default=[], help="user folder(s) overriding --folder")
+    q.add_argument("--out", required=True, help="edited latent (.npy)")
+    folder_args(q)
+    q.set_defaults(func=run_apply)
+
+
+def _store(args: argparse.Namespace):
+    from ..translations import TranslationStore, default_translations_dir
+
+    model_id = args.model_id
+    if args.folder:
+        return TranslationStore(args.folder, model_id)
+    if model_id is None:
+        from ..models.checkpoints import load_generator
+
+        model_id = load_generator().model_id
+    return TranslationStore(default_translations_dir() / model_id, model_id)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    names = store.names()
+    if not names:
+        print(f"no translations in {store.folder}")
+        return 0
+    for name in names:
+        t = store.get(name)
+        m = t.meta
+        print(f"{name:14s} {m.get('method', '?'):9s} {str(m.get('attribute', '')):16s} "
+              f"|delta| {float((t.delta ** 2).sum() ** 0.5):7.3f}  strength {t.default_strength:g}")
+    print(f"{len(names)} translations in {store.folder}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from ..translations import Translation
+
+    path = Path(args.name)
+    t = Translation.load(path) if path.suffix in (".npy", ".json") else _store(args).get(args.name)
+    print(json.dumps(t.meta, indent=2, default=str))
+    norms = np.linalg.norm(t.delta, axis=1)
+    print("per-layer |delta|: " + " ".join(f"{v:.3f}" for v in norms))
+    parsed = t.parsed
+    print(f"kind: {parsed.kind}; produces: {parsed.target}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from ..translations import BALD, CURSOR_CODES, VALUE_CODES, BALD_VALUES
+
+    store = _store(args)
+    problems = store.check()
+    have = set(store.names())
+    generic = [f"{c}_{v}" for c, vals in VALUE_CODES.items() for v in vals]
+    generic += [BALD] + [f"{c}_{e}" for c in CURSOR_CODES for e in ("min", "max")]
+    missing = [n for n in generic if n not in have]
+    for code, bald_value in BALD_VALUES.items():  # a bald face needs every Hc_v and Hs_v
+        missing += [f"{code}_{v}_fr_{bald_value}" for v in VALUE_CODES[code]
+                    if f"{code}_{v}_fr_{bald_value}" not in have and f"{code}_{v}" not in have]
+    for p in problems:
+        print(f"problem: {p}")
+    if missing:
+        print("missing (no translation for these targets): " + ", ".join(missing))
+    print(f"{len(have)} translations in {store.folder}: {len(problems)} problems, {len(missing)} targets missing")
+    return 1 if problems or missing else 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..errors import DataError, InvalidInput
+    from ..io import save_npy
+    from ..translations import Recipe, TranslationStore, apply
+    from ..types import Latent
+
+    store = _store(args)
+    stores = [store] + [TranslationStore(u, store.model_id) for u in args.user]
+    try:
+        w = np.load(args.latent, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{args.latent}: not a readable .npy latent ({e})") from None
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    latent = Latent(w, store.model_id) if store.model_id else w
+    if args.recipe:
+        out = Recipe.load(args.recipe).apply(latent, stores)
+    else:
+        if not args.names:
+            raise InvalidInput("give translation names or --recipe")
+        found = []
+        for name in args.names:
+            for s in reversed(stores):
+                if name in s:
+                    found.append(s.get(name))
+                    break
+            else:
+                raise DataError(f"no translation {name!r} in {', '.join(str(s.folder) for s in stores)}")
+        weights = [float(x) for x in args.weights.split(",")] if args.weights else [1.0] * len(found)
+        if len(weights) != len(found):
+            raise InvalidInput(f"{len(found)} translations but {len(weights)} weights")
+        out = apply(latent, list(zip(found, weights)), args.strength, args.mode, args.layers)
+    out_w = out.w if isinstance(out, Latent) else out
+    save_npy(args.out, out_w.astype(np.float32))
+    print(f"moved the latent by {float(np.linalg.norm(out_w - w)):.3f}; wrote {args.out}")
+    return 0

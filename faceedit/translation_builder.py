@@ -1,0 +1,332 @@
+"""Build the default translation set of a model from labelled, encoded real faces.
+
+Input: W+ codes of real faces (from the encoder, :func:`faceedit.directions.encode_images`) and their
+labels (CelebA attributes, UTKFace age / gender / race; NaN = unknown).  For every code of the naming
+convention (:mod:`faceedit.translations`) a supervised finder gives a unit direction, optionally
+conditioned on other attribute directions (ageing without adding glasses or changing sex, ...), and the
+mean coordinate of each label group along it ("levels") calibrates the strength:
+
+- ``{c}_{new}_fr_{old}``: ``boost * (level[new] - level[old])`` along the direction;
+- ``{c}_{new}``: from the mean level of all faces not at ``new``;
+- ``{c}_min`` / ``{c}_max``: from the attribute-absent to the attribute-present level and back;
+- ``bald`` and the from-bald hair translations ``Hc_v_fr_4`` / ``Hs_v_fr_2``.
+
+The levels are kept in each sidecar (``levels``), so "set to level" works with
+``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
+
+Label → code mapping (documented choices): Sk 0 light (UTKFace White, CelebA Pale_Skin), 1 medium
+(Indian, Others), 2 dark (Black); Asian faces are left out of the skin-tone fit.  A 0 < 30 years, 1 30-54,
+2 >= 55 (children under 16 left out).  Se 0 male, 1 female.  Hc 0 Black_Hair, 1 Blond_Hair, 2 Brown_Hair,
+3 Gray_Hair (faces with exactly one colour).  Hs 0 Straight_Hair, 1 Wavy_Hair (exactly one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .directions import coordinates, make_finder, orthogonalize
+from .errors import DataError
+from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation
+
+#: CelebA attribute of each cursor code
+CURSOR_ATTRIBUTES: dict[str, str] = {
+    "Be": "Bags_Under_Eyes", "N": "Narrow_Eyes", "Pn": "Pointy_Nose", "Bp": "Big_Lips", "Bn": "Big_Nose",
+    "Ch": "Chubby",
+}
+#: CelebA attribute of each hair colour value
+HAIR_COLOURS: dict[int, str] = {0: "Black_Hair", 1: "Blond_Hair", 2: "Brown_Hair", 3: "Gray_Hair"}
+#: CelebA attribute of each hair shape value
+HAIR_SHAPES: dict[int, str] = {0: "Straight_Hair", 1: "Wavy_Hair"}
+#: skin tone of each UTKFace race (None: left out)
+RACE_SKIN: dict[int, int | None] = {0: 0, 1: 2, 2: None, 3: 1, 4: 1}
+#: age groups: (value, lowest age, highest age exclusive)
+AGE_GROUPS: tuple[tuple[int, float, float], ...] = ((0, 16, 30), (1, 30, 55), (2, 55, 200))
+#: binary value codes and their CelebA attribute (1 = attribute present)
+BINARY_CODES: dict[str, str] = {"B": "Bangs", "D": "Double_Chin"}
+
+BUILD_DEFAULTS: dict[str, Any] = {
+    "method": "logistic",  # finder for the binary attributes (svm, logistic, mean)
+    "C": 0.05,  # regularisation of svm / logistic
+    "ridge_alpha": 100.0,
+    "boost": 1.5,  # strength multiplier over the group-level difference
+    "conditional": True,  # condition the edits on other attribute directions
+    "min_group": 20,  # smallest label group used for a level
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# labels
+# ----------------------------------------------------------------------------------------------------
+
+
+def labels_from_facedata(data: Any) -> dict[str, np.ndarray]:
+    """Label columns of a :class:`faceedit.train.data.FaceData` (float, NaN = unknown): the 40 CelebA
+    attributes by name, ``age``, ``female`` (UTKFace gender or 1 - CelebA Male) and ``race``."""
+    from .train.data import CELEBA_ATTRIBUTES
+
+    out = {name: data.attrs[:, i].astype(np.float64) for i, name in enumerate(CELEBA_ATTRIBUTES)}
+    out["age"] = data.age.astype(np.float64)
+    female = data.gender.astype(np.float64)
+    male = out["Male"]
+    out["female"] = np.where(np.isfinite(female), female, 1.0 - male)
+    out["race"] = np.where(data.race >= 0, data.race, np.nan).astype(np.float64)
+    return out
+
+
+def _col(labels: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    v = labels.get(name)
+    return np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64)
+
+
+def code_groups(labels: Mapping[str, np.ndarray], code: str) -> np.ndarray:
+    """The value of ``code`` for each face (NaN = unknown); Hc/Hs include the bald value (4 / 2)."""
+    n = len(next(iter(labels.values())))
+    g = np.full(n, np.nan)
+    if code == "Sk":
+        race = _col(labels, "race", n)
+        for r, sk in RACE_SKIN.items():
+            if sk is not None:
+                g[race == r] = sk
+        g[_col(labels, "Pale_Skin", n) == 1] = 0
+    elif code == "A":
+        age = _col(labels, "age", n)
+        for value, lo, hi in AGE_GROUPS:
+            g[(age >= lo) & (age < hi)] = value
+    elif code == "Se":
+        g = _col(labels, "female", n).copy()
+    elif code in BINARY_CODES:
+        g = _col(labels, BINARY_CODES[code], n).copy()
+    elif code in ("Hc", "Hs"):
+        table = HAIR_COLOURS if code == "Hc" else HAIR_SHAPES
+        cols = np.stack([_col(labels, a, n) for a in table.values()], axis=1)
+        one = np.nansum(cols == 1, axis=1) == 1
+        g[one] = np.array(list(table))[np.argmax(cols[one] == 1, axis=1)]
+        g[_col(labels, "Bald", n) == 1] = BALD_VALUES[code]
+    elif code in CURSOR_ATTRIBUTES:
+        g = _col(labels, CURSOR_ATTRIBUTES[code], n).copy()
+    else:
+        raise DataError(f"no label mapping for code {code!r}")
+    return g
+
+
+# ----------------------------------------------------------------------------------------------------
+# building
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Edit:
+    """One attribute direction with its group levels."""
+
+    direction: np.ndarray
+    levels: dict[int, float]
+    method: str
+    attribute: str
+    conditioned_on: list[str] = field(default_factory=list)
+    score: float = float("nan")
+
+
+class TranslationBuilder:
+    """Fit the attribute directions on encoded faces and make every translation of the convention.
+
+    ``latents`` ``(N, n_latent, style_dim)``; ``labels`` from :func:`labels_from_facedata` (or any dict of
+    the same columns).  :meth:`build` returns the translations; :meth:`report` the fit details.
+    """
+
+    def __init__(self, latents: np.ndarray, labels: Mapping[str, np.ndarray], model_id: str,
+                 config: Mapping[str, Any] | None = None, created_by: str = "faceedit directions build-defaults",
+                 progress: Callable[[str], None] | None = None):
+        self.X = np.asarray(latents, dtype=np.float32)
+        if self.X.ndim != 3:
+            raise DataError(f"latents must be (N, n_latent, style_dim); got {self.X.shape}")
+        self.labels = {k: np.asarray(v, dtype=np.float64) for k, v in labels.items()}
+        bad = [k for k, v in self.labels.items() if v.shape[0] != len(self.X)]
+        if bad:
+            raise DataError(f"label columns {bad} do not have {len(self.X)} rows")
+        self.model_id = model_id
+        self.cfg = {**BUILD_DEFAULTS, **(config or {})}
+        self.created_by = created_by
+        self.progress = progress or (lambda msg: None)
+        self.edits: dict[str, _Edit] = {}
+        self.plain: dict[str, tuple[np.ndarray, float]] = {}
+
+    # -------------------------------------------------------------------------------------- fitting
+    def _fit(self, key: str, y: np.ndarray, method: str | None = None) -> tuple[np.ndarray, float]:
+        method = method or self.cfg["method"]
+        keep = np.isfinite(y)
+        if keep.sum() < 2 * self.cfg["min_group"]:
+            raise DataError(f"{key}: only {int(keep.sum())} labelled faces")
+        kwargs = {"alpha": self.cfg["ridge_alpha"]} if method == "ridge" else (
+            {"C": self.cfg["C"]} if method in ("svm", "logistic") else {})
+        self.progress(f"fit {key} ({method}, {int(keep.sum())} faces)")
+        finder = make_finder(method, **kwargs).fit(self.X[keep], y[keep])
+        return finder.direction_, float(finder.score_)
+
+    def _levels(self, direction: np.ndarray, groups: np.ndarray) -> dict[int, float]:
+        c = coordinates(self.X, direction)
+        out = {}
+        for g in np.unique(groups[np.isfinite(groups)]):
+            sel = groups == g
+            if sel.sum() >= self.cfg["min_group"]:
+                out[int(g)] = float(c[sel].mean())
+        return out
+
+    def _plain(self, key: str, y: np.ndarray, method: str | None = None) -> tuple[np.ndarray, float]:
+        """The unconditioned direction of ``key`` (fitted once) and its training score."""
+        if key not in self.plain:
+            self.plain[key] = self._fit(key, y, method)
+        return self.plain[key]
+
+    def _edit(self, key: str, y: np.ndarray, groups: np.ndarray, attribute: str, method: str | None = None,
+              condition: Sequence[str] = ()) -> _Edit:
+        direction, score = self._plain(key, y, method)
+        used = [c for c in condition if c in self.plain and c != key] if self.cfg["conditional"] else []
+        if used:
+            direction = orthogonalize(direction, [self.plain[c][0] for c in used])
+        edit = _Edit(direction, self._levels(direction, groups), method or self.cfg["method"], attribute,
+                     used, score)
+        self.edits[key] = edit
+        return edit
+
+    def fit(self) -> "TranslationBuilder":
+        """Fit every direction; the plain Se, A and Eyeglasses directions are what the others are
+        conditioned on."""
+        lab, n = self.labels, len(self.X)
+        groups = {c: code_groups(lab, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+        age = _col(lab, "age", n).copy()
+        age[age < AGE_GROUPS[0][1]] = np.nan  # children out of the age fit
+        self._plain("Se", groups["Se"])
+        self._plain("A", age, "ridge")
+        if np.isfinite(_col(lab, "Eyeglasses", n)).sum() >= 2 * self.cfg["min_group"]:
+            self._plain("Eyeglasses", _col(lab, "Eyeglasses", n))
+        self._edit("A", age, groups["A"], "age", "ridge", condition=("Se", "Eyeglasses"))
+        self._edit("Se", groups["Se"], groups["Se"], "female", condition=("A", "Eyeglasses"))
+        self._edit("Sk", groups["Sk"], groups["Sk"], "skin tone", "ridge", condition=("A", "Se"))
+        for code, attr in BINARY_CODES.items():
+            self._edit(code, groups[code], groups[code], attr, condition=("Se", "A"))
+        bald = _col(lab, "Bald", n)
+        self._edit(BALD, bald, bald, "Bald", condition=("Eyeglasses",))
+        hc = groups["Hc"]
+        for v, attr in HAIR_COLOURS.items():
+            y = np.where(np.isin(hc, list(HAIR_COLOURS)), (hc == v).astype(float), np.nan)
+            self._edit(f"Hc_{v}", y, hc, attr, condition=("Se", "Eyeglasses"))
+        hs = groups["Hs"]
+        self._edit("Hs", np.where(np.isin(hs, list(HAIR_SHAPES)), hs, np.nan), hs, "Wavy_Hair", condition=("Se",))
+        for code, attr in CURSOR_ATTRIBUTES.items():
+            self._edit(code, groups[code], groups[code], attr, condition=("Se", "A"))
+        self.groups = groups
+        return self
+
+    # -------------------------------------------------------------------------------------- making
+    def _delta(self, edit: _Edit, old: float, new: float) -> np.ndarray:
+        return (np.float32(self.cfg["boost"] * (new - old)) * edit.direction).astype(np.float32)
+
+    def _translation(self, name: str, edit: _Edit, delta: np.ndarray, meta: Mapping[str, Any]) -> Translation:
+        info = {
+            "model_id": self.model_id, "method": edit.method, "attribute": edit.attribute, "layers": None,
+            "default_strength": 1.0, "mode": "shift", "conditioned_on": edit.conditioned_on,
+            "levels": {str(k): v for k, v in edit.levels.items()}, "train_score": edit.score,
+            "boost": self.cfg["boost"], "created_by": self.created_by, **meta,
+        }
+        return Translation(name, delta, info)
+
+    def _rest_level(self, edit: _Edit, groups: np.ndarray, value: int, values: Sequence[int]) -> float:
+        """Mean level of the faces at another of ``values`` than ``value`` (source of a generic ``{c}_{v}``)."""
+        sel = np.isin(groups, [v for v in values if v != value])
+        return float(coordinates(self.X[sel], edit.direction).mean())
+
+    def build(self) -> list[Translation]:
+        """Every translation of the convention (generic, ``_fr_``, bald, from-bald, cursors)."""
+        if not self.edits:
+            self.fit()
+        out: list[Translation] = []
+        for code in ("Sk", "A", "Se", "B", "D", "Hs"):
+            out += self._value_translations(code, VALUE_CODES[code], lambda v, c=code: self.edits[c])
+        out += self._value_translations("Hc", VALUE_CODES["Hc"], lambda v: self.edits[f"Hc_{v}"])
+        bald = self.edits[BALD]
+        if 0 in bald.levels and 1 in bald.levels:
+            out.append(self._translation(BALD, bald, self._delta(bald, bald.levels[0], bald.levels[1]),
+                                         {"target": BALD}))
+            unbald = self._delta(bald, bald.levels[1], bald.levels[0])
+            for code in ("Hc", "Hs"):
+                for v in VALUE_CODES[code]:
+                    edit = self.edits[f"Hc_{v}"] if code == "Hc" else self.edits["Hs"]
+                    if v not in edit.levels:
+                        continue
+                    rest = self._rest_level(edit, self.groups[code], v, VALUE_CODES[code])
+                    delta = unbald + self._delta(edit, rest, edit.levels[v])
+                    meta = {"target": f"{code}_{v}", "from": BALD_VALUES[code], "parts": [BALD, f"{code}_{v}"]}
+                    out.append(self._translation(f"{code}_{v}_fr_{BALD_VALUES[code]}", edit, delta, meta))
+        for code in CURSOR_CODES:
+            edit = self.edits[code]
+            if 0 in edit.levels and 1 in edit.levels:
+                lo, hi = edit.levels[0], edit.levels[1]
+                out.append(self._translation(f"{code}_max", edit, self._delta(edit, lo, hi), {"target": f"{code}_max"}))
+                out.append(self._translation(f"{code}_min", edit, self._delta(edit, hi, lo), {"target": f"{code}_min"}))
+        return out
+
+    def _value_translations(self, code: str, values: Sequence[int], edit_of: Callable[[int], _Edit]) -> list[Translation]:
+        """``{c}_{v}`` (from the other values' mean level) and every ``{c}_{v}_fr_{u}``."""
+        out = []
+        for new in values:
+            edit = edit_of(new)
+            if new not in edit.levels:
+                continue
+            rest = self._rest_level(edit, self.groups[code], new, values)
+            out.append(self._translation(f"{code}_{new}", edit, self._delta(edit, rest, edit.levels[new]),
+                                         {"target": f"{code}_{new}"}))
+            for old in values:
+                if old != new and old in edit.levels:
+                    out.append(self._translation(f"{code}_{new}_fr_{old}", edit,
+                                                 self._delta(edit, edit.levels[old], edit.levels[new]),
+                                                 {"target": f"{code}_{new}", "from": old}))
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """Per direction: method, training score, levels, conditioning; and the cosine matrix."""
+        from .directions import cosine_matrix
+
+        names, M = cosine_matrix({k: e.direction for k, e in self.edits.items()})
+        return {
+            "edits": {k: {"method": e.method, "attribute": e.attribute, "train_score": e.score,
+                          "levels": e.levels, "conditioned_on": e.conditioned_on} for k, e in self.edits.items()},
+            "cosine": {"names": names, "matrix": M.round(3).tolist()},
+        }
+
+
+def build_default_set(
+    encoder: Any,
+    data: Any,
+    out_dir: Any,
+    model_id: str,
+    config: Mapping[str, Any] | None = None,
+    latents: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Encode the training faces of ``data`` (a FaceData; pass ``latents`` to skip encoding), build every
+    translation, write them to ``out_dir`` (a :class:`TranslationStore` folder) and ``build_report.json``.
+
+    Returns the report (fit details, cosine matrix, names written).
+    """
+    from pathlib import Path
+
+    from .directions import encode_images
+    from .io import save_json
+    from .translations import TranslationStore
+
+    train = data.subset(~data.val) if hasattr(data, "val") else data
+    if latents is None:
+        latents = encode_images(encoder, train.images)
+    if len(latents) != len(train):
+        raise DataError(f"{len(latents)} latents for {len(train)} training faces")
+    builder = TranslationBuilder(latents, labels_from_facedata(train), model_id, config, progress=progress)
+    translations = builder.build()
+    store = TranslationStore(Path(out_dir), model_id)
+    for t in translations:
+        store.save(t)
+    report = {"model_id": model_id, "n_faces": int(len(latents)), "config": builder.cfg, **builder.report(),
+              "written": sorted(t.name for t in translations)}
+    save_json(Path(out_dir) / "build_report.json", report)
+    return report
