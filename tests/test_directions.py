@@ -226,3 +226,53 @@ def test_build_defaults_end_to_end(tmp_path, capsys):
                  str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
                  "min_group=5"]) == 0
     assert "read 420 encoded faces" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ evaluation with a tiny generator
+
+
+def _tiny_models():
+    from faceedit.models.attributes import AttributePredictor
+    from faceedit.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=16, n_mlp=2, channel_multiplier=1, channel_max=16, model_id="tiny").eval()
+    P = AttributePredictor(input_size=16, width=4, blocks=(1, 1)).eval()
+    return G, P
+
+
+def test_evaluate_edit_numbers(tmp_path):
+    from faceedit.directions import sample_w, synthesize
+    from faceedit.edit_evaluation import evaluate_edit, flatten_predictions, most_entangled, save_evaluation
+
+    G, P = _tiny_models()
+    w = np.repeat(sample_w(G, 3, seed=1)[:, None], G.n_latent, axis=1)
+    delta = np.zeros((G.n_latent, G.style_dim), np.float32)
+    delta[:, 0] = 3.0
+    res = evaluate_edit(G, P, w, delta, strengths=[0.0, 1.0], target="age", identity=True, progress=False)
+    assert res["target_change"][0] == 0.0 and res["success"][0] == 0.0
+    assert res["identity"][0] == pytest.approx(0.0, abs=1e-6)
+    # the reported change is exactly what the predictor says about the edited renders
+    base = flatten_predictions(P.predict(synthesize(G, w)))
+    moved = flatten_predictions(P.predict(synthesize(G, w + delta)))
+    assert res["target_change"][1] == pytest.approx(float((moved["age"] - base["age"]).mean()), rel=1e-5)
+    assert res["others"]["Smiling"][1] == pytest.approx(float(np.abs(moved["Smiling"] - base["Smiling"]).mean()),
+                                                        rel=1e-5)
+    assert "race_4" in res["others"] and "age" not in res["others"]
+    assert res["identity"][1] > 0
+    assert len(most_entangled(res, 3)) == 3
+    written = save_evaluation(res, tmp_path, "A_2")
+    assert written[0].name == "A_2.json" and written[0].is_file()
+
+
+def test_pca_layer_ranges_and_sefa_on_generator():
+    G, _ = _tiny_models()
+    pca = PCAFinder(3).fit_generator(G, n_samples=300)
+    ranges = pca.estimate_layer_ranges(G, n_samples=2)
+    assert len(ranges) == 3 and all(0 <= a <= b < G.n_latent for a, b in ranges)
+    sefa = SeFaFinder(4).fit(G)
+    # the last W+ row feeds only the last to_rgb, left out unless include_rgb
+    assert sefa.components_.shape == (4, G.style_dim) and sefa.layers_ == list(range(G.n_latent - 1))
+    assert SeFaFinder(4, include_rgb=True).fit(G).layers_ == list(range(G.n_latent))
+    np.testing.assert_allclose(sefa.components_ @ sefa.components_.T, np.eye(4), atol=1e-5)
+    assert np.all(np.diff(sefa.eigenvalues_) <= 0)
