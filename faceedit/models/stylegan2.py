@@ -335,6 +335,8 @@ class Generator(nn.Module):
             in_ch = out_ch
         self.n_latent = log_size * 2 - 2
         self.layers = self._build_layers(log_size)
+        # the tracked average w of the original training run, when the checkpoint has one (NVlabs w_avg)
+        self.register_buffer("w_avg", None, persistent=False)
 
     # ----------------------------------------------------------------------------------------- structure
     @property
@@ -373,8 +375,14 @@ class Generator(nn.Module):
         return self.style(z)
 
     @torch.no_grad()
-    def mean_latent(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
-        """Mean of ``mapping`` over ``n`` seeded normal z: ``(1, style_dim)`` (the truncation centre)."""
+    def mean_latent(self, n: int | None = None, seed: int = 0) -> torch.Tensor:
+        """The truncation centre ``(1, style_dim)``: the mean of ``mapping`` over ``n`` seeded normal z.
+
+        With ``n=None`` the checkpoint's tracked ``w_avg`` is returned when it has one, else n = 4096.
+        """
+        if n is None and self.w_avg is not None:
+            return self.w_avg.view(1, -1).clone()
+        n = n or 4096
         dev = self.input.input.device
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.style_dim, generator=g).to(dev)
