@@ -72,18 +72,15 @@ def _area_scale(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=interp)
 
 
-def _detect_boxes(photo: np.ndarray, max_side: int) -> list[tuple[Box, float]]:
-    """HOG boxes (photo coordinates) and scores, on a copy whose long side is at most ``max_side``."""
-    long_side = max(photo.shape[:2])
-    scale = min(1.0, max_side / long_side)
-    small = _area_scale(photo, scale) if scale < 1 else photo
-    upsample = 1 if max(small.shape[:2]) < DETECT_MIN_SIDE else 0
-    rects, scores, _ = _detector().run(np.ascontiguousarray(small), upsample, 0.0)
-    # the detector works on the scaled copy; map the box edges back to the photo
-    sx = photo.shape[1] / small.shape[1]
-    sy = photo.shape[0] / small.shape[0]
-    return [((r.left() * sx, r.top() * sy, (r.right() + 1) * sx - 1, (r.bottom() + 1) * sy - 1), float(s))
-            for r, s in zip(rects, scores)]
+def _detect_boxes(image: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
+    """dlib HOG boxes ``(left, top, right, bottom)`` (edges, ``image`` pixels) and scores."""
+    rects, scores, _ = _detector().run(np.ascontiguousarray(image), upsample, 0.0)
+    return [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)) for r, s in zip(rects, scores)]
+
+
+def _scale_box(box: Box, sx: float, sy: float) -> Box:
+    left, top, right, bottom = box
+    return (left * sx, top * sy, right * sx - 1, bottom * sy - 1)
 
 
 def landmarks_in_box(photo: np.ndarray, box: Box | Sequence[float]) -> np.ndarray:
@@ -124,17 +121,50 @@ def landmarks_in_box(photo: np.ndarray, box: Box | Sequence[float]) -> np.ndarra
 
 
 def detect_faces(photo: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tuple[Box, np.ndarray]]:
-    """All frontal faces of an RGB photo as ``(box, landmarks68)``, largest box first.
+    """All frontal faces of an RGB photo as ``(box, landmarks68)`` in photo pixels, largest box first.
 
-    Large photos are searched on a copy whose long side is ``max_side``; if nothing is found there, once
-    more at twice that size (small faces in big photos).  Returns an empty list when there is no face.
+    The search runs on a copy whose long side is at most ``max_side`` (small photos are upsampled 2x).
+    When nothing is found, it tries again harder: 2x upsampled, then rolled by -25 and +25 degrees (the
+    landmarks are then found in the rolled copy and rotated back).  Returns ``[]`` when there is no face.
     """
     photo = check_image(photo, "photo")
-    found = _detect_boxes(photo, max_side)
-    if not found and max(photo.shape[:2]) > max_side:
-        found = _detect_boxes(photo, 2 * max_side)
-    found.sort(key=lambda bs: -(bs[0][2] - bs[0][0]) * (bs[0][3] - bs[0][1]))
-    return [(box, landmarks_in_box(photo, box)) for box, _ in found]
+    scale = min(1.0, max_side / max(photo.shape[:2]))
+    small = _area_scale(photo, scale) if scale < 1 else photo
+    sx, sy = photo.shape[1] / small.shape[1], photo.shape[0] / small.shape[0]
+    upsample = 1 if max(small.shape[:2]) < DETECT_MIN_SIDE else 0
+    found = _detect_boxes(small, upsample) or _detect_boxes(small, upsample + 1)
+    if found:
+        boxes = sorted((_scale_box(b, sx, sy) for b, _ in found), key=_box_area, reverse=True)
+        return [(box, landmarks_in_box(photo, box)) for box in boxes]
+    for angle in (-25.0, 25.0):
+        faces = _detect_rolled(small, angle, upsample)
+        if faces:
+            faces = [(_scale_box(b, sx, sy), (lm + 0.5) * [sx, sy] - 0.5) for b, lm in faces]
+            return sorted(faces, key=lambda f: _box_area(f[0]), reverse=True)
+    return []
+
+
+def _box_area(box: Box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _detect_rolled(image: np.ndarray, angle: float, upsample: int) -> list[tuple[Box, np.ndarray]]:
+    """Faces of ``image`` rolled by ``angle`` degrees: boxes (upright bounds) and landmarks, in ``image``."""
+    import cv2
+
+    h, w = image.shape[:2]
+    rot = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    rolled = cv2.warpAffine(image, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    back = cv2.invertAffineTransform(rot)
+    out = []
+    for (left, top, right, bottom), _ in _detect_boxes(rolled, upsample):
+        lm = landmarks_in_box(rolled, (left, top, right - 1, bottom - 1))
+        lm = lm @ back[:, :2].T + back[:, 2]
+        corners = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], float)
+        corners = corners @ back[:, :2].T + back[:, 2]
+        lo, hi = corners.min(0), corners.max(0)
+        out.append(((lo[0], lo[1], hi[0], hi[1]), lm))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ FFHQ quad
@@ -348,3 +378,128 @@ def _check_transform(transform: np.ndarray) -> np.ndarray:
     if t.shape != (3, 3) or not np.all(np.isfinite(t)) or abs(np.linalg.det(t[:2, :2])) < 1e-12:
         raise InvalidInput(f"transform must be an invertible 3x3 (or 2x3) affine matrix, got {t.shape}")
     return t
+
+
+# ------------------------------------------------------------------------------------------ paste-back
+def rescale_transform(transform: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
+    """The transform of the same quad for an aligned image of ``to_size`` instead of ``from_size`` pixels."""
+    t = _check_transform(transform)
+    s = from_size / to_size
+    to_from = np.array([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1]])
+    return t @ to_from
+
+
+def head_ellipse_mask(size: int) -> np.ndarray:
+    """A soft face-and-hair region in FFHQ-aligned coordinates: an ellipse around the head, float ``(size, size)``.
+
+    The fallback mask of :func:`paste_back` when the edited face cannot be parsed.
+    """
+    import cv2
+
+    mask = np.zeros((size, size), np.float32)
+    centre = (round(0.5 * size), round(0.47 * size))
+    axes = (round(0.34 * size), round(0.42 * size))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
+    return mask
+
+
+def _default_paste_mask(edited: np.ndarray) -> np.ndarray:
+    """The face-and-hair region of the edited aligned face (parsed), else the head ellipse."""
+    from .parsing import face_hair_mask  # lazy: parsing builds on the detection of this module
+
+    try:
+        return face_hair_mask(edited).astype(np.float32)
+    except NoFaceFound:
+        return head_ellipse_mask(edited.shape[0])
+
+
+def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndarray,
+               mask: np.ndarray | None = None, feather: float | None = None, poisson: bool = False) -> np.ndarray:
+    """Warp an (edited) aligned face back into its photo and blend it in; returns a new photo.
+
+    ``transform`` maps pixels of ``edited_aligned`` to the photo (``Face.transform``; use
+    :func:`rescale_transform` if the edited image has another size than the aligned one).  ``mask`` is an
+    aligned-space ``(N, N)`` weight map (bool, uint8 0/255 or float 0..1) of what to take from the edit; by
+    default the parsed face-and-hair region.  ``feather`` is the Gaussian softening of the mask edge in
+    aligned pixels (default 2 % of N); the mask always fades out before the aligned square's border.
+    ``poisson`` blends with OpenCV's seamless cloning (gradient domain) inside the feathered mask.
+    """
+    import cv2
+
+    photo = check_image(photo, "photo")
+    edited = check_image(edited_aligned, "edited_aligned")
+    n = edited.shape[0]
+    if edited.shape[1] != n:
+        raise InvalidInput(f"edited_aligned must be square, got {edited.shape[1]}x{edited.shape[0]}")
+    t = _check_transform(transform)
+    alpha = _aligned_alpha(edited, mask, feather)
+
+    # the photo region the aligned square covers
+    h, w = photo.shape[:2]
+    corners = transform_points(t, [[-0.5, -0.5], [n - 0.5, -0.5], [n - 0.5, n - 0.5], [-0.5, n - 0.5]])
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        raise InvalidInput("the aligned face lies outside the photo")
+    roi_to_aligned = np.linalg.inv(t) @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]])
+    src, src_alpha = edited, alpha
+    step = math.hypot(roi_to_aligned[0, 0], roi_to_aligned[1, 0])  # aligned pixels per photo pixel
+    if step > 1.5:  # the face is smaller in the photo: area-downscale first
+        src = _area_scale(edited, 1.0 / step)
+        src_alpha = _area_scale(alpha, 1.0 / step)
+        f = src.shape[0] / n
+        roi_to_aligned = np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]]) @ roi_to_aligned
+    size = (int(x1 - x0), int(y1 - y0))
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    face = cv2.warpAffine(src, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(src_alpha, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT)[..., None]
+
+    region = photo[y0:y1, x0:x1]
+    if poisson:
+        face = _seamless(face, region, a[..., 0])
+    blended = region.astype(np.float32) * (1.0 - a) + face.astype(np.float32) * a
+    out = photo.copy()
+    out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def _aligned_alpha(edited: np.ndarray, mask: np.ndarray | None, feather: float | None) -> np.ndarray:
+    """The feathered blend weight in aligned space, zero at the square's border."""
+    import cv2
+
+    n = edited.shape[0]
+    if mask is None:
+        m = _default_paste_mask(edited)
+    else:
+        m = np.asarray(mask)
+        if m.shape != (n, n):
+            raise InvalidInput(f"mask must be ({n}, {n}) like the aligned image, got {m.shape}")
+        m = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
+    sigma = 0.02 * n if feather is None else float(feather)
+    if sigma < 0:
+        raise InvalidInput(f"feather must be >= 0, got {feather}")
+    # keep the feathered edge inside the square
+    inset = int(math.ceil(2 * sigma)) + 1
+    m = m.copy()
+    m[:inset], m[-inset:], m[:, :inset], m[:, -inset:] = 0, 0, 0, 0
+    if sigma > 0:
+        m = cv2.GaussianBlur(m, (0, 0), sigma)
+    return np.clip(m, 0.0, 1.0)
+
+
+def _seamless(face: np.ndarray, region: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Poisson-blend ``face`` into ``region`` where ``alpha > 0.5`` (gradient-domain, cv2.seamlessClone)."""
+    import cv2
+
+    binary = (alpha > 0.5).astype(np.uint8) * 255
+    if not binary.any():
+        return face
+    pad = 8  # seamlessClone refuses masks that touch the destination border
+    dst = cv2.copyMakeBorder(region, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    src = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    msk = cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    bx, by, bw, bh = cv2.boundingRect(msk)
+    centre = (bx + bw // 2, by + bh // 2)
+    cloned = cv2.seamlessClone(src, dst, msk, centre, cv2.NORMAL_CLONE)
+    return cloned[pad:-pad, pad:-pad]
+

@@ -1,0 +1,405 @@
+"""Face parsing: one interface, several backends, the 19 CelebAMask-HQ classes.
+
+``parse(image, backend=...)`` returns a ``(H, W)`` uint8 label map:
+
+- ``"landmarks"`` (default, offline, classic computer vision): facial parts drawn from the 68 landmarks,
+  face skin with a forehead estimate checked against a skin colour model, approximate ears, the person
+  separated from the background by GrabCut seeded by the face, hair = person pixels around and above the
+  face that are not skin, neck and cloth below the jaw.
+- ``"bisenet"``: the face-parsing.PyTorch BiSeNet (``79999_iter.pth``, a path given by ``weights=``, the
+  ``FACEEDIT_BISENET`` environment variable or the ``face-parsing-bisenet`` entry of the weights registry).
+- ``"facexlib"``: facexlib's parsing network, if that optional package is installed.
+
+Left/right classes (``l_eye``, ``l_brow``, ``l_ear``) are the ones on the left side of the image.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, InvalidInput, NoFaceFound, WeightsNotAvailable
+from .images import check_image
+
+CLASSES = ["background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
+           "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat"]
+LABEL = {name: i for i, name in enumerate(CLASSES)}
+BACKENDS = ("landmarks", "bisenet", "facexlib")
+# the face-and-hair region used for paste-back: everything of the head except neck, cloth and accessories
+FACE_HAIR = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "nose", "mouth",
+             "u_lip", "l_lip", "hair", "hat")
+PALETTE = np.array([
+    [0, 0, 0], [204, 0, 0], [0, 255, 255], [255, 204, 204], [51, 51, 255], [204, 0, 204], [204, 204, 0],
+    [102, 51, 0], [255, 0, 0], [0, 204, 204], [76, 153, 0], [102, 204, 0], [255, 255, 0], [0, 0, 153],
+    [255, 153, 51], [0, 51, 0], [0, 204, 0], [0, 0, 204], [255, 51, 153]], dtype=np.uint8)
+
+REGISTRY_NAME = "face-parsing-bisenet"  # the weights registry entry of 79999_iter.pth
+WORK_SIDE = 640  # the landmark parser works on a copy whose long side is at most this
+GRABCUT_SIDE = 160  # GrabCut runs on a copy whose long side is about this
+
+
+def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray | None = None,
+          weights: str | os.PathLike | None = None) -> np.ndarray:
+    """Label every pixel of an RGB uint8 face image with one of the 19 :data:`CLASSES`; ``(H, W)`` uint8.
+
+    ``landmarks`` (68 points, image pixels) skips detection for the ``landmarks`` backend; without them
+    the largest detected face is used (:class:`~faceedit.errors.NoFaceFound` if there is none).
+    """
+    image = check_image(image)
+    if backend == "landmarks":
+        if landmarks is None:
+            from .align import detect_faces
+
+            found = detect_faces(image)
+            if not found:
+                raise NoFaceFound("no face found to parse")
+            landmarks = found[0][1]
+        return _parse_with_landmarks(image, np.asarray(landmarks, dtype=np.float64))
+    if backend == "bisenet":
+        return _parse_with_bisenet(image, weights)
+    if backend == "facexlib":
+        return _parse_with_facexlib(image)
+    raise InvalidInput(f"unknown parsing backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def face_hair_mask(image: np.ndarray, landmarks: np.ndarray | None = None, backend: str = "landmarks",
+                   labels: np.ndarray | None = None) -> np.ndarray:
+    """Boolean ``(H, W)`` mask of the face-and-hair region (:data:`FACE_HAIR` classes)."""
+    if labels is None:
+        labels = parse(image, backend=backend, landmarks=landmarks)
+    return np.isin(labels, [LABEL[c] for c in FACE_HAIR])
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    """The label map in the CelebAMask-HQ colours, RGB uint8."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.max(initial=0) >= len(CLASSES):
+        raise InvalidInput(f"labels must be a (H, W) map of 0..{len(CLASSES) - 1}")
+    return PALETTE[labels]
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The image with the coloured label map blended over it (background left untouched)."""
+    image = check_image(image)
+    colours = colorize(labels).astype(np.float32)
+    a = np.where(labels[..., None] > 0, alpha, 0.0)
+    return np.clip(image * (1 - a) + colours * a + 0.5, 0, 255).astype(np.uint8)
+
+
+# -------------------------------------------------------------------------------- landmarks backend
+def _poly(points: np.ndarray) -> np.ndarray:
+    return np.round(points).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _fill(shape: tuple[int, int], *polys: np.ndarray) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    for p in polys:
+        cv2.fillPoly(m, [_poly(p)], 1)
+    return m.astype(bool)
+
+
+class _FaceFrame:
+    """Landmark geometry: the face's axes, sizes and derived outlines (forehead, brows, nose, ears)."""
+
+    def __init__(self, lm: np.ndarray) -> None:
+        self.lm = lm
+        self.eye_l, self.eye_r = lm[36:42].mean(0), lm[42:48].mean(0)
+        eyes = (self.eye_l + self.eye_r) / 2
+        mouth = (lm[48] + lm[54]) / 2
+        self.right = (self.eye_r - self.eye_l) / max(np.linalg.norm(self.eye_r - self.eye_l), 1e-6)
+        up = eyes - mouth
+        up = up - self.right * (up @ self.right)
+        self.up = up / max(np.linalg.norm(up), 1e-6)
+        self.iod = float(np.linalg.norm(self.eye_r - self.eye_l))
+        self.width = float(np.linalg.norm(lm[16] - lm[0]))
+        self.nose_len = float(np.linalg.norm(lm[33] - lm[27]))
+        self.chin = lm[8]
+        self.centre = (lm[0] + lm[16]) / 2
+
+    def forehead_arc(self, n: int = 24) -> np.ndarray:
+        """Upper half-ellipse from the right jaw end over the estimated hairline to the left jaw end."""
+        lm = self.lm
+        brow_mid = (lm[19] + lm[24]) / 2
+        # face thirds: hairline to brow is about as long as brow to nose base
+        top = brow_mid + self.up * 1.05 * self.nose_len
+        a = self.width / 2
+        b = max(float((top - self.centre) @ self.up), 0.3 * a)
+        t = np.linspace(0, np.pi, n)
+        axis = (lm[16] - lm[0]) / max(np.linalg.norm(lm[16] - lm[0]), 1e-6)
+        return self.centre + np.cos(t)[:, None] * a * axis + np.sin(t)[:, None] * b * self.up
+
+    def face_outline(self) -> np.ndarray:
+        return np.concatenate([self.lm[0:17], self.forehead_arc()[1:-1]])
+
+    def brow(self, idx: slice) -> np.ndarray:
+        """A band around the brow points, thicker in the middle."""
+        pts = self.lm[idx]
+        thick = 0.075 * self.iod * np.array([0.6, 1.0, 1.1, 1.0, 0.7])
+        upper = pts + self.up * thick[:, None] * 1.1
+        lower = pts - self.up * thick[:, None] * 0.9
+        return np.concatenate([upper, lower[::-1]])
+
+    def nose(self) -> np.ndarray:
+        lm = self.lm
+        half = 0.09 * self.iod * self.right
+        wing = 0.06 * self.iod * self.right
+        return np.array([lm[27] - half, lm[31] - wing + self.up * 0.35 * self.nose_len, lm[31] - wing,
+                         lm[32], lm[33] - self.up * 0.05 * self.nose_len, lm[34], lm[35] + wing,
+                         lm[35] + wing + self.up * 0.35 * self.nose_len, lm[27] + half])
+
+    def ear(self, side: int) -> tuple[tuple[int, int], tuple[int, int], float]:
+        """An ellipse (centre, axes, angle) beside the jaw at eye-to-nose height; side -1 left, +1 right."""
+        lm = self.lm
+        jaw = lm[1] if side < 0 else lm[15]
+        top = lm[0] if side < 0 else lm[16]
+        centre = (jaw + top) / 2 + self.up * 0.1 * self.nose_len + side * self.right * 0.08 * self.width
+        angle = float(np.degrees(np.arctan2(self.up[1], self.up[0])))
+        axes = (int(round(0.55 * self.nose_len)), int(round(0.11 * self.width)))
+        return (int(round(centre[0])), int(round(centre[1]))), axes, angle
+
+    def below_jaw(self, shape: tuple[int, int]) -> np.ndarray:
+        """Pixels below the jaw line (the jaw extended sideways and down to the image edge)."""
+        h, w = shape
+        far = 4.0 * max(h, w)
+        lm = self.lm
+        poly = np.concatenate([[lm[0] - self.right * far], lm[0:17], [lm[16] + self.right * far,
+                              lm[16] + self.right * far - self.up * far, lm[0] - self.right * far - self.up * far]])
+        return _fill(shape, poly)
+
+
+class _ColourModel:
+    """A Gaussian colour model in Lab, fitted robustly; ``distance`` is the Mahalanobis distance."""
+
+    def __init__(self, lab: np.ndarray) -> None:
+        x = lab.reshape(-1, 3).astype(np.float64)
+        mean, cov = x.mean(0), np.cov(x.T) + np.eye(3) * 4.0
+        d = self._mahal(x, mean, cov)
+        keep = x[d <= np.quantile(d, 0.85)] if len(x) > 20 else x
+        self.mean = keep.mean(0)
+        self.cov = np.cov(keep.T) + np.eye(3) * 4.0 if len(keep) > 3 else np.eye(3) * 100.0
+        self.icov = np.linalg.inv(self.cov)
+
+    @staticmethod
+    def _mahal(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        diff = x - mean
+        return np.sqrt(np.einsum("ij,jk,ik->i", diff, np.linalg.inv(cov), diff))
+
+    def distance(self, lab: np.ndarray) -> np.ndarray:
+        flat = lab.reshape(-1, 3).astype(np.float32) - self.mean.astype(np.float32)
+        d = np.einsum("ij,jk,ik->i", flat, self.icov.astype(np.float32), flat)
+        return np.sqrt(np.maximum(d, 0)).reshape(lab.shape[:2])
+
+
+def _person_mask(image: np.ndarray, frame: _FaceFrame, face: np.ndarray) -> np.ndarray:
+    """Person (vs background) by GrabCut on a small copy, seeded by the face, head and body regions."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = min(1.0, GRABCUT_SIDE / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    lm = frame.lm * s
+    fw, up, right = frame.width * s, frame.up, frame.right
+    mask = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
+    centre = frame.centre * s + up * 0.15 * fw
+    angle = int(np.degrees(np.arctan2(right[1], right[0])))
+    head = cv2.ellipse2Poly((int(centre[0]), int(centre[1])), (int(0.8 * fw), int(0.95 * fw)), angle, 0, 360, 10)
+    chin = lm[8]
+    body = np.array([lm[4] - up * 0.1 * fw, lm[12] - up * 0.1 * fw, chin + right * 1.8 * fw - up * 3 * fw,
+                     chin - right * 1.8 * fw - up * 3 * fw])
+    cv2.fillPoly(mask, [head.reshape(-1, 1, 2)], cv2.GC_PR_FGD)
+    cv2.fillPoly(mask, [_poly(body)], cv2.GC_PR_FGD)
+    # sure background: border pixels well away from the head and the body
+    border = np.ones((sh, sw), bool)
+    border[1:-1, 1:-1] = False
+    grow = cv2.ellipse2Poly((int(centre[0]), int(centre[1])), (int(1.2 * fw), int(1.35 * fw)), angle, 0, 360, 10)
+    near = _fill((sh, sw), grow.astype(float), body + np.array([[-0.3, 0], [0.3, 0], [0.3, 0], [-0.3, 0]]) * fw)
+    mask[border & ~near] = cv2.GC_BGD
+    small_face = cv2.resize(face.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+    mask[cv2.erode(small_face, np.ones((3, 3), np.uint8)).astype(bool)] = cv2.GC_FGD
+    background_seeds = np.isin(mask, (cv2.GC_BGD, cv2.GC_PR_BGD)).sum()
+    if background_seeds >= 30 and (mask == cv2.GC_FGD).any():
+        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+        cv2.setRNGSeed(0)
+        cv2.grabCut(small, mask, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+    person = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    big = cv2.resize(person.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return big > 0.5
+
+
+def _parse_with_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The classic-CV parser (see the module docstring), on a working copy of at most WORK_SIDE pixels."""
+    import cv2
+
+    if landmarks.shape != (68, 2) or not np.all(np.isfinite(landmarks)):
+        raise InvalidInput(f"expected 68 finite (x, y) landmarks, got shape {landmarks.shape}")
+    h, w = image.shape[:2]
+    s = min(1.0, WORK_SIDE / max(h, w))
+    if s < 1:
+        work = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        lm = (landmarks + 0.5) * [work.shape[1] / w, work.shape[0] / h] - 0.5
+    else:
+        work, lm = image, landmarks
+    labels = _label_parts(work, lm)
+    if s < 1:
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return labels
+
+
+def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    import cv2
+
+    shape = image.shape[:2]
+    f = _FaceFrame(lm)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    face = _fill(shape, f.face_outline())
+    jaw_face = _fill(shape, lm[0:17])  # below the eyes: cheeks, nose, mouth, chin
+    brow_line = _fill(shape, np.concatenate([lm[0:17], lm[26:16:-1]]))  # the face up to the brows
+
+    # skin colour from the cheeks and the nose bridge (away from eyes, lips, brows)
+    cheeks = _fill(shape, lm[[1, 2, 3, 31, 40, 41]], lm[[15, 14, 13, 35, 47, 46]], lm[[27, 28, 29, 30]])
+    samples = lab[cheeks] if cheeks.sum() > 20 else lab[jaw_face]
+    if len(samples) < 4:
+        raise InvalidInput("the face is too small to parse")
+    skin_model = _ColourModel(samples)
+    skin_dist = skin_model.distance(lab)
+    skin_like = skin_dist < 3.2
+
+    person = _person_mask(image, f, face) | face
+    below = f.below_jaw(shape)
+
+    labels = np.zeros(shape, np.uint8)
+    # hair: person pixels around/above the face that are not skin coloured
+    head_zone = _fill(shape, cv2.ellipse2Poly(
+        tuple(int(v) for v in f.centre + f.up * 0.15 * f.width), (int(0.9 * f.width), int(1.05 * f.width)),
+        int(np.degrees(np.arctan2(f.right[1], f.right[0]))), 0, 360, 10).astype(float))
+    hair = person & ~skin_like & head_zone & ~brow_line
+    # the hair colour (from above the face) claims long hair below the jaw too, where it is closer to the
+    # hair than to the clothes' colour
+    above = hair & ~below
+    outside_neck = ~_fill(shape, _neck_band(f, shape))
+    clothes = person & below & ~skin_like & outside_neck & ~head_zone
+    if above.sum() > 30 and clothes.sum() > 30:
+        hair_dist = _ColourModel(lab[above]).distance(lab)
+        cloth_dist = _ColourModel(lab[clothes]).distance(lab)
+        shoulders = _fill(shape, cv2.ellipse2Poly(
+            tuple(int(v) for v in f.centre - f.up * 0.6 * f.width), (int(1.2 * f.width), int(1.6 * f.width)),
+            int(np.degrees(np.arctan2(f.right[1], f.right[0]))), 0, 360, 10).astype(float))
+        hair |= person & below & ~skin_like & outside_neck & shoulders & (hair_dist < 2.5) & (hair_dist < cloth_dist)
+    labels[person & below] = LABEL["cloth"]
+    neck = person & below & skin_like & _fill(shape, _neck_band(f, shape))
+    labels[neck] = LABEL["neck"]
+    labels[hair] = LABEL["hair"]
+
+    # ears: skin-coloured person pixels in ellipses beside the jaw
+    for side, name in ((-1, "l_ear"), (1, "r_ear")):
+        centre, axes, angle = f.ear(side)
+        ear = np.zeros(shape, np.uint8)
+        cv2.ellipse(ear, centre, axes, angle, 0, 360, 1, -1)
+        labels[ear.astype(bool) & person & skin_like & ~face] = LABEL[name]
+
+    # face skin: all of it below the brows, the estimated forehead only where it looks like skin
+    labels[face & (brow_line | skin_like)] = LABEL["skin"]
+    forehead_other = face & ~brow_line & ~skin_like
+    labels[forehead_other & person] = LABEL["hair"]
+    labels[forehead_other & ~person] = LABEL["background"]
+
+    # facial parts from the landmarks
+    labels[_fill(shape, f.nose())] = LABEL["nose"]
+    labels[_fill(shape, f.brow(slice(17, 22)))] = LABEL["l_brow"]
+    labels[_fill(shape, f.brow(slice(22, 27)))] = LABEL["r_brow"]
+    labels[_fill(shape, lm[36:42])] = LABEL["l_eye"]
+    labels[_fill(shape, lm[42:48])] = LABEL["r_eye"]
+    labels[_fill(shape, np.concatenate([lm[48:55], lm[[64, 63, 62, 61, 60]]]))] = LABEL["u_lip"]
+    labels[_fill(shape, np.concatenate([lm[54:60], lm[[48, 60, 67, 66, 65, 64]]]))] = LABEL["l_lip"]
+    labels[_fill(shape, lm[60:68])] = LABEL["mouth"]
+    return _clean(labels)
+
+
+def _neck_band(f: _FaceFrame, shape: tuple[int, int]) -> np.ndarray:
+    """A band below the chin about as wide as the neck, widening slowly downwards."""
+    lm, down = f.lm, -f.up
+    half = 0.36 * f.width
+    top_l, top_r = lm[4] + down * 0.05 * f.width, lm[12] + down * 0.05 * f.width
+    length = 1.2 * f.width
+    return np.array([top_l, top_r, f.chin + f.right * half * 1.1 + down * length,
+                     f.chin - f.right * half * 1.1 + down * length])
+
+
+def _clean(labels: np.ndarray) -> np.ndarray:
+    """Remove speckles: a 5x5 majority-like median on the hair / skin / cloth / background areas."""
+    import cv2
+
+    coarse = np.isin(labels, [LABEL[c] for c in ("background", "skin", "hair", "cloth", "neck")])
+    k = 5 if max(labels.shape) >= 256 else 3
+    smooth = cv2.medianBlur(labels, k)
+    labels = labels.copy()
+    replace = coarse & np.isin(smooth, [LABEL[c] for c in ("background", "skin", "hair", "cloth", "neck")])
+    labels[replace] = smooth[replace]
+    return labels
+
+
+# ---------------------------------------------------------------------------------- network backends
+def bisenet_weights_path(weights: str | os.PathLike | None = None) -> Path:
+    """Where the BiSeNet weights are: the argument, ``$FACEEDIT_BISENET`` or the weights registry's cache."""
+    weights = weights or os.environ.get("FACEEDIT_BISENET")
+    if weights is None:
+        try:
+            from .models.weights import cached_path
+        except ImportError:
+            raise WeightsNotAvailable("the BiSeNet parser needs 79999_iter.pth (face-parsing.PyTorch): pass "
+                                      "its path or set FACEEDIT_BISENET") from None
+        return cached_path(REGISTRY_NAME)
+    path = Path(weights)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def load_bisenet(weights: str | os.PathLike | None = None):
+    """The BiSeNet parser in eval mode, from ``79999_iter.pth`` (cached per path)."""
+    from .models._files import load_strict, torch_state_dict
+    from .models.bisenet import BiSeNet
+
+    path = bisenet_weights_path(weights)
+    model = BiSeNet()
+    load_strict(model, torch_state_dict(path), path)
+    return model.eval()
+
+
+def _parse_with_bisenet(image: np.ndarray, weights: str | os.PathLike | None) -> np.ndarray:
+    return _run_parser_net(load_bisenet(str(bisenet_weights_path(weights))), image)
+
+
+def _run_parser_net(model, image: np.ndarray) -> np.ndarray:
+    """A BiSeNet-style parser at 512x512 (bilinear), ImageNet normalisation, argmax of the main output."""
+    import cv2
+    import torch
+
+    h, w = image.shape[:2]
+    x = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    with torch.no_grad():
+        out = model(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
+    labels = out[0].argmax(0).to(torch.uint8).numpy()
+    return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _parse_with_facexlib(image: np.ndarray) -> np.ndarray:
+    """facexlib's BiSeNet parser (optional dependency; its weights come from facexlib's own cache)."""
+    try:
+        from facexlib.parsing import init_parsing_model
+    except ImportError:
+        raise InvalidInput("the 'facexlib' parsing backend needs the optional package facexlib "
+                           "(pip install faceedit[facexlib])") from None
+    return _run_parser_net(_facexlib_model(init_parsing_model), image)
+
+
+@functools.lru_cache(maxsize=1)
+def _facexlib_model(init_parsing_model):
+    return init_parsing_model(model_name="bisenet", device="cpu").eval()
