@@ -515,10 +515,13 @@ def save_model(model: Generator | Discriminator, path: str | os.PathLike, model_
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, kind: str = GENERATOR,
-            model_id: str | None = None) -> Path:
-    """Read any supported checkpoint and write it in our format (the model id is kept unless given)."""
-    ck = read_checkpoint(src, kind)
-    model = build_generator(ck) if kind == GENERATOR else build_discriminator(ck)
-    meta = {"converted_from": str(Path(src).name), "source_format": ck.source_format, **ck.meta}
-    return save_model(model, dst, model_id or ck.model_id, meta)
+            model_id: str | None = None, half: bool = False) -> Path:
+    """Read any supported checkpoint (a path or registered name) and write it in our format.
 
+    The model id of the source is kept unless ``model_id`` is given (so translations stay valid).
+    """
+    path = _locate(src, "generator" if kind == GENERATOR else "discriminator")
+    ck = read_checkpoint(path, kind)
+    model = build_generator(ck) if kind == GENERATOR else build_discriminator(ck)
+    meta = {"converted_from": path.name, "source_format": ck.source_format, **ck.meta}
+    return save_model(model, dst, model_id or ck.model_id, meta, half=half)
