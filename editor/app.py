@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="generator checkpoint path or registered name (default: the built-in model)")
     p.add_argument("--open", metavar="PHOTO", help="open (align and project) this photo at start-up")
-    p.add_argument("--preset", choices=("fast", "balanced", "quality"), help="projection preset")
+    p.add_argument("--preset", choices=("fast", "balanced", "faithful"), help="projection preset (default: fast)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="start, load, render, save a screenshot of the whole window, and quit")
     p.add_argument("--translations", metavar="DIR", help="translations root (default: translations/)")

@@ -20,7 +20,6 @@ from faceedit.types import Face, Latent
 
 from .state import EditState
 
-PRESETS = ("fast", "balanced", "quality")
 N_PCA = 8
 PCA_SAMPLES = 2000  # sampled W codes when a model ships no PCA stats
 PREVIEW_RESOLUTION = 256
@@ -81,6 +80,8 @@ class EditSession:
         self._pca_components: np.ndarray | None = None  # (k, style_dim)
         self._caches: dict[bool, Any] = {}  # preview? -> the generator's layer cache (SynthesisCache)
         self._mixers: dict[tuple[str, ...], Any] = {}  # enabled mixup steps -> Mixer (caches the original's maps)
+        self._projectors: dict[str, Any] = {}  # preset -> faceedit.project.Projector (keeps its loss models)
+        self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
 
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
@@ -206,17 +207,32 @@ class EditSession:
         progress(-1, "detecting faces")
         return align(photo, size=self.resolution)
 
-    def project_face(self, face: Face, preset: str = "fast", progress: Progress = _no_progress) -> Latent:
-        """Project an aligned face into W+ with a projection preset."""
-        from faceedit.project import project
+    def encoder(self) -> Any:
+        """The built-in encoder when it is installed and made for this generator, else None (the projection
+        then starts from the mean W)."""
+        if self._encoder is False:
+            from faceedit.models.encoder import load_encoder
+            from faceedit.project import check_encoder_pairing
 
-        if preset not in PRESETS:
-            raise InvalidInput(f"unknown projection preset {preset!r}; known: {', '.join(PRESETS)}")
-        progress(-1, f"projecting ({preset})")
-        kwargs: dict[str, Any] = {}
-        if _accepts(project, "progress"):
-            kwargs["progress"] = progress
-        return project(self.generator, [face.image], preset=preset, **kwargs)[0]
+            try:
+                encoder = load_encoder(None)
+                check_encoder_pairing(encoder, self.generator)
+            except (FaceEditError, FileNotFoundError):
+                encoder = None
+            self._encoder = encoder
+        return self._encoder
+
+    def project_face(self, face: Face, preset: str = "fast", progress: Progress = _no_progress) -> Latent:
+        """Project an aligned face into W+ with a projection preset (see :func:`presets`)."""
+        from faceedit.project import ProjectionSettings, Projector
+
+        progress(-1, "loading the encoder")
+        projector = self._projectors.get(preset)
+        if projector is None:
+            settings = ProjectionSettings.from_preset(preset)  # unknown presets raise InvalidInput
+            projector = self._projectors[preset] = Projector(self.generator, self.encoder(), settings)
+        progress(-1, f"projecting ({preset}, {projector.settings.steps} steps at most)")
+        return projector.project([face.image])[0].latent
 
     def latent_from_file(self, path: str | os.PathLike) -> Latent:
         """A W+ latent saved as ``.npy`` (``(n_latent, style_dim)``, or one W row broadcast)."""
@@ -411,13 +427,11 @@ def validate_translation_name(name: str) -> str | None:
     return None
 
 
-def _accepts(fn: Callable, name: str) -> bool:
-    import inspect
+def presets() -> list[str]:
+    """The projection presets of the library (``fast``, ``balanced``, ``faithful``)."""
+    from faceedit.project import PRESETS
 
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    return list(PRESETS)
 
 
 def _label_colors(labels: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from faceedit.errors import InvalidInput
 
 from .prefs import Preferences
-from .session import PRESETS, EditSession, Rendered, validate_translation_name
+from .session import EditSession, Rendered, presets, validate_translation_name
 from .state import MIXUPS, EditHistory, EditState
 from .widgets import FacePicker, ImageView, NameDialog, SliderPanel
 from .worker import RenderRequest, RenderWorker, Task, run_task
@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.timings: dict[str, float] = {}
         self._drag_state: EditState | None = None
         self._task: Task | None = None
+        self._abandoned: list[Task] = []  # cancelled tasks still running on the pool
         self._seq = 0  # number of the newest render request
         self._shown_seq = 0  # number of the newest render shown
         self._full_seq = 0  # number of the newest full-quality request
@@ -94,7 +95,7 @@ class MainWindow(QMainWindow):
         rl.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
         self.preset_box = QComboBox()
-        self.preset_box.addItems(PRESETS)
+        self.preset_box.addItems(presets())
         self.preset_box.setCurrentText(self.prefs.get("preset"))
         self.preset_box.setToolTip("Projection preset used when a photo is opened")
         self.preset_box.currentTextChanged.connect(lambda t: self.prefs.set("preset", t))
@@ -221,11 +222,10 @@ class MainWindow(QMainWindow):
 
     def _rebuild_registered(self) -> None:
         self.registered_menu.clear()
-        try:
-            from faceedit.models.weights import registered_generators
-        except ImportError:
-            registered_generators = None
-        names = registered_generators() if registered_generators else []
+        from faceedit.models import weights
+
+        names = [name for name, e in sorted(weights.REGISTRY.items())
+                 if e.kind == "generator" and weights.is_cached(name)]
         for name in names:
             act = self.registered_menu.addAction(name)
             act.triggered.connect(partial(self.load_model, name))
@@ -308,10 +308,18 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def cancel_task(self) -> None:
-        """Cancel the running job (it stops at its next progress report)."""
+        """Cancel the running job: the UI is free at once; the job stops at its next check and its result
+        is dropped."""
         if self._task is not None:
-            self._task.token.cancel()
-            self._status("cancelling…")
+            task = self._task
+            task.token.cancel()
+            for signal in (task.signals.finished, task.signals.failed, task.signals.cancelled,
+                           task.signals.progress):
+                signal.disconnect()
+            # the pool runs it to its next check: keep it alive until then
+            self._abandoned = [t for t in self._abandoned if not t.done.is_set()] + [task]
+            self._end_task()
+            self._status("cancelled")
 
     # ================================================================== model and faces
     def load_model(self, model: str | None, then: Callable[[], None] | None = None) -> None:
@@ -405,7 +413,7 @@ class MainWindow(QMainWindow):
         def job(progress, token):
             latent = session.project_face(face, preset, progress)
             token.check()
-            return latent, session.render(latent.w)
+            return latent, None
 
         self._start(job, lambda r: self._set_face(r[0], _fit(face.image, session.resolution), face, photo),
                     f"Projecting ({preset})…")

@@ -123,14 +123,21 @@ def translations_root(generator, tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def window(qtbot, generator, translations_root, tmp_path):
-    from editor.prefs import Preferences
+@pytest.fixture(scope="module")
+def session(generator, translations_root):
+    """One session (model + slider catalogue) for the window tests; each window sets its own face."""
     from editor.session import EditSession
+
+    s = EditSession(generator, translations_root)
+    s.load_catalogue()
+    return s
+
+
+@pytest.fixture
+def window(qtbot, session, translations_root, tmp_path):
+    from editor.prefs import Preferences
     from editor.window import MainWindow
 
-    session = EditSession(generator, translations_root)
-    session.load_catalogue()
     win = MainWindow(Preferences.load(tmp_path / "prefs"), translations_root, interactive=False)
     qtbot.addWidget(win)
     win.show()
@@ -280,6 +287,21 @@ def test_open_photo_projects_face(window, qtbot, generator):
     window.act_in_photo.setChecked(True)
     wait_idle(qtbot, window)
     assert window.edited_view.image.shape == s.photo.shape  # pasted into the whole photo
+
+
+def test_cancel_frees_the_ui_and_drops_the_result(window, qtbot):
+    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
+    if not photos:
+        pytest.skip(f"no wild photos in {data_dir()}")
+    base = window.session.base
+    window.open_photo(photos[1])
+    assert window._task is not None and window.cancel_button.isVisible()
+    window.cancel_task()
+    assert window._task is None and window.status_label.text() == "cancelled"
+    abandoned = window._abandoned[-1]
+    qtbot.waitUntil(abandoned.done.is_set, timeout=60000)
+    qtbot.wait(50)
+    assert window.session.base is base and window.session.face is None  # the late result was dropped
 
 
 @pytest.mark.slow

@@ -1,0 +1,136 @@
+"""Editor slider latency: from a slider-drag event to the new pixmap on screen (median of several drags).
+
+Measured through the real window (offscreen Qt), worker thread included:
+- the default model (built-in suite; skipped with a message when it is not installed yet),
+- a 1024 px config-f shaped generator with SEEDED weights (conformance key file), whose drag preview is the
+  0.25-channel sub-generator stopped at 256 px,
+for a translation slider (all W+ rows change) and for a PCA slider restricted to W+ rows >= 8 (the layer
+cache re-uses the first layers), plus the full-quality render after release.
+
+    .venv/bin/python benchmarks/editor.py [--runs 7] [--skip-1024]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def seeded_1024_generator():
+    """A config-f FFHQ-1024 shaped generator with the conformance SEEDED weights."""
+    from faceedit.models.stylegan2 import Generator
+    from faceedit.testing import conformance_dir, seeded_state_dict
+
+    g = Generator(1024, style_dim=512, n_mlp=8, channel_multiplier=2, model_id="seeded-config-f-1024")
+    g.load_state_dict(seeded_state_dict(conformance_dir() / "stylegan2_ffhq_config_f_1024_g_ema_keys.txt"))
+    return g.eval()
+
+
+def default_generator():
+    from faceedit.models.checkpoints import load_generator
+
+    return load_generator(None).eval()
+
+
+def make_window(generator, translations_root: Path):
+    """A window on ``generator`` with one random translation ``A_2`` (0.3 sigma per row)."""
+    import numpy as np
+
+    from editor.prefs import Preferences
+    from editor.session import EditSession
+    from editor.window import MainWindow
+    from faceedit.translations import Translation, TranslationStore
+
+    rng = np.random.default_rng(0)
+    delta = 0.3 * rng.standard_normal((generator.n_latent, generator.style_dim)).astype(np.float32)
+    TranslationStore(translations_root / generator.model_id, generator.model_id).save(Translation("A_2", delta))
+    session = EditSession(generator, translations_root)
+    session.load_catalogue()
+    win = MainWindow(Preferences.load(translations_root / "prefs"), translations_root, interactive=False)
+    win.show()
+    win.set_session(session)
+    win.start_face(seed=0)
+    wait(lambda: session.base is not None and not win.busy(), 600)
+    return win
+
+
+def wait(condition, timeout: float) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    t0 = time.perf_counter()
+    while not condition():
+        app.processEvents()
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the window did not finish rendering")
+        time.sleep(0.0005)
+
+
+def drag_latency(win, key: str, runs: int) -> tuple[float, float]:
+    """Median ms from a drag event to the shown preview pixmap, and of the full render after release."""
+    previews, fulls = [], []
+    for i in range(runs + 1):  # the first drag warms up the sub-generator and its cache
+        value = 0.5 + 0.25 * i
+        t0 = time.perf_counter()
+        win.sliders.rows[key].moved.emit(key, value)  # what QSlider.sliderMoved → SliderRow emits
+        wait(lambda: not win.busy(), 120)
+        t1 = time.perf_counter()
+        assert win.last_render().preview
+        win.sliders.rows[key].committed.emit(key, value)  # release
+        wait(lambda: not win.busy(), 120)
+        t2 = time.perf_counter()
+        if i:
+            previews.append(t1 - t0)
+            fulls.append(t2 - t1)
+    return statistics.median(previews) * 1000, statistics.median(fulls) * 1000
+
+
+def bench(name: str, make_generator, runs: int) -> None:
+    try:
+        generator = make_generator()
+    except Exception as e:  # e.g. the default suite is not installed yet
+        print(f"{name}: skipped ({type(e).__name__}: {e})")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        win = make_window(generator, Path(tmp))
+        settings = win.session.preview_settings()
+        print(f"{name}: {generator.resolution} px, n_latent {generator.n_latent}, preview channel ratio "
+              f"{settings['channel_ratio']} at {settings['resolution']} px")
+        pre, full = drag_latency(win, "translation:A_2", runs)
+        print(f"  translation slider (all rows):   preview {pre:7.1f} ms   full render {full:7.1f} ms")
+        start = min(8, generator.n_latent - 1)
+        win.pca_start.setValue(start)
+        wait(lambda: not win.busy(), 120)
+        pre, full = drag_latency(win, "pca:0", runs)
+        print(f"  PCA slider (rows >= {start}, cache): preview {pre:7.1f} ms   full render {full:7.1f} ms")
+        print(f"  stale frames dropped by the worker: {win.worker.dropped}")
+        win.close()
+        del win
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--skip-1024", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    from PySide6.QtWidgets import QApplication
+
+    torch.set_num_threads(2)
+    app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, median of {args.runs} drags")
+    bench("default model", default_generator, args.runs)
+    if not args.skip_1024:
+        bench("config-f 1024 (seeded)", seeded_1024_generator, args.runs)
+
+
+if __name__ == "__main__":
+    main()
