@@ -117,19 +117,21 @@ def blend(
     out = edited.copy() if as_uint8 else edited.astype(np.float32)
     # alpha 0 keeps the edited pixel and alpha 1 copies the original one (the formula gives the same
     # values; copying makes "exactly equal" hold by construction and is faster); compute only the rest
-    channels = (lambda m: m[:, :, None]) if original.ndim == 3 else (lambda m: m)
     full = alpha >= 1.0
-    np.copyto(out, original, where=channels(full), casting="unsafe")
-    part = (alpha > 0.0) & ~full
-    if part.any():
-        rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the feather's bounding box
-        a = channels(alpha[box])
-        mixed = a * original[box].astype(np.float32) + (1.0 - a) * edited[box].astype(np.float32)
+    np.copyto(out, original, where=full[:, :, None] if original.ndim == 3 else full, casting="unsafe")
+    part = np.flatnonzero((alpha > 0.0) & ~full)  # the feather: the only pixels that need the formula
+    if part.size:
+        a = alpha.ravel()[part][:, None]
+        mixed = a * _pixels(original, part) + (1.0 - a) * _pixels(edited, part)
         if as_uint8:
             mixed = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-        np.copyto(out[box], mixed, where=channels(part[box]))
+        out.reshape(alpha.size, -1)[part] = mixed
     return out
+
+
+def _pixels(image: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The pixels at flat ``index`` as float32 rows ``(len(index), channels)``."""
+    return image.reshape(image.shape[0] * image.shape[1], -1)[index].astype(np.float32)
 
 
 def feather_alpha(
