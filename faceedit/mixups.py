@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         # restore these classes of the original above `restore_rows` (fraction of the height): hat, cloth
         "restore_classes": [16, 18],
         "restore_rows": 0.5,
-        # code → {"classes": [ids] or "all" [, "dilate": f, "shift_down": f, "feather": f]};
+        # code → {"classes": [ids or names] or "all" [, "dilate": f, "shift_down": f, "feather": f]};
         # codes not listed (D, bald): no step
         "codes": {
             "B": _HAIR, "Hc": _HAIR, "Hs": _HAIR,
@@ -371,11 +371,12 @@ def mixer_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     cfg = merge(DEFAULTS, config)
     for step, table, entries in open_entries:
         cfg[step][table].update(copy.deepcopy(dict(entries)))
-    _validate(cfg)
+    _check_and_normalise(cfg)
     return cfg
 
 
-def _validate(cfg: Mapping[str, Any]) -> None:
+def _check_and_normalise(cfg: dict[str, Any]) -> None:
+    """Raise ConfigError on bad settings; class names become ids."""
     bad = [s for s in cfg["steps"] if s not in STEPS]
     if bad:
         raise ConfigError(f"unknown mixup step(s) {bad}; known: {', '.join(STEPS)}")
@@ -387,10 +388,33 @@ def _validate(cfg: Mapping[str, Any]) -> None:
     for code, entry in cfg["domain"]["codes"].items():
         if entry and entry.get("region") not in cfg["domain"]["regions"]:
             raise ConfigError(f"mixups domain code {code!r} names an unknown region {entry.get('region')!r}")
-    for code, entry in cfg["segmentation"]["codes"].items():
-        classes = entry.get("classes") if entry else "all"
-        if classes != "all" and not (isinstance(classes, list) and all(isinstance(c, int) for c in classes)):
-            raise ConfigError(f"mixups segmentation code {code!r}: classes must be a list of class ids or 'all'")
+    seg = cfg["segmentation"]
+    seg["restore_classes"] = _class_ids(seg["restore_classes"], "segmentation.restore_classes", allow_all=False)
+    for code, entry in seg["codes"].items():
+        if entry:
+            entry["classes"] = _class_ids(entry.get("classes"), f"segmentation code {code!r}")
+
+
+def _class_ids(classes: Any, where: str, allow_all: bool = True) -> list[int] | str:
+    """A list of CelebAMask-HQ class ids (names such as ``"hair"`` are looked up in
+    :data:`faceedit.parsing.CLASSES`), or ``"all"``."""
+    if allow_all and classes == "all":
+        return classes
+    if not isinstance(classes, list):
+        expected = "a list of class ids or names" + (" or 'all'" if allow_all else "")
+        raise ConfigError(f"mixups {where}: classes must be {expected}; got {classes!r}")
+    ids = []
+    for c in classes:
+        if isinstance(c, str):
+            from .parsing import CLASSES
+
+            if c not in CLASSES:
+                raise ConfigError(f"mixups {where}: unknown class {c!r} (known: {', '.join(CLASSES)})")
+            c = CLASSES.index(c)
+        if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < 256:
+            raise ConfigError(f"mixups {where}: {c!r} is not a class id (0-255) or name")
+        ids.append(c)
+    return ids
 
 
 def _default_backend(module: str, function: str, step: str) -> Callable:

@@ -95,16 +95,20 @@ def test_blend_resizes_small_mask_nearest():
     assert np.array_equal(blend(original, edited, small[:, :, None], 12), blend(original, edited, big > 0, 12))
 
 
+_IMG = np.zeros((8, 8, 3), np.uint8)
+_MASK = np.zeros((8, 8), bool)
+
+
 @pytest.mark.parametrize(
     "original, edited, mask, feather, message",
     [
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.float32), 2, "bool or uint8"),
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), bool), 2, "2-D"),
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((0, 8), bool), 2, "non-empty"),
-        (np.zeros((8, 8, 3), np.int16), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool), 2, "uint8 or float"),
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8), np.zeros((8, 8), bool), 2, "differ in shape"),
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool), -1, "feather_px"),
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool), "x", "feather_px"),
+        (_IMG, _IMG, np.zeros((8, 8), np.float32), 2, "bool or uint8"),
+        (_IMG, _IMG, np.zeros((8, 8, 3), bool), 2, "2-D"),
+        (_IMG, _IMG, np.zeros((0, 8), bool), 2, "non-empty"),
+        (_IMG.astype(np.int16), _IMG, _MASK, 2, "uint8 or float"),
+        (_IMG, np.zeros((9, 8, 3), np.uint8), _MASK, 2, "differ in shape"),
+        (_IMG, _IMG, _MASK, -1, "feather_px"),
+        (_IMG, _IMG, _MASK, "x", "feather_px"),
     ],
 )
 def test_blend_rejects_bad_input(original, edited, mask, feather, message):
@@ -437,3 +441,15 @@ def test_no_face_in_the_edited_or_original_image_is_reported_not_fatal():
         r = blind.mix(edited, original, "Hc_1")
         assert r.applied == [] and len(r.skipped) == 2 and np.array_equal(r.image, original)
     assert asked == [False, False]  # once per backend for that original, not once per mix
+
+
+def test_classes_by_name_or_id():
+    pytest.importorskip("faceedit.parsing", reason="class names need faceedit.parsing.CLASSES")
+    cfg = mixer_config({"segmentation": {"restore_classes": ["hat"],
+                                         "codes": {"Hc": {"classes": ["hair", "hat"]}, "D": {"classes": [1]}}}})
+    assert cfg["segmentation"]["restore_classes"] == [HAT]
+    codes = cfg["segmentation"]["codes"]
+    assert codes["Hc"]["classes"] == [HAIR, HAT] and codes["D"]["classes"] == [1]
+    for bad in (["hairs"], "hair", [1.5], [True]):
+        with pytest.raises(ConfigError, match="segmentation code 'Hc'"):
+            mixer_config({"segmentation": {"codes": {"Hc": {"classes": bad}}}})
