@@ -40,6 +40,7 @@ class RunReport:
     def __init__(self) -> None:
         self.references: dict[str, ReferenceRecord] = {}
         self.seconds: dict[str, float] = defaultdict(float)
+        self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._lock = threading.Lock()
         self._start = time.perf_counter()
 
@@ -61,6 +62,12 @@ class RunReport:
             entry["reason"] = reason
         with self._lock:
             self.references[reference].outputs[translation] = entry
+
+    def count(self, group: str, counts: dict[str, int]) -> None:
+        """Add to named counters (e.g. projections computed / taken from the cache)."""
+        with self._lock:
+            for k, v in counts.items():
+                self.counters[group][k] += v
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -101,6 +108,7 @@ class RunReport:
             "summary": {
                 **self.counts(),
                 "seconds_per_step": {k: round(v, 3) for k, v in self.seconds.items()},
+                **{group: dict(c) for group, c in self.counters.items()},
                 "total_seconds": round(time.perf_counter() - self._start, 3),
             },
             "failures": [{"reference": r, "translation": t, "reason": why} for r, t, why in self.failures()],
@@ -123,6 +131,8 @@ class RunReport:
             lines += [f"  {r}/{t}: {why}" for r, t, why in fails[:max_failures]]
             if len(fails) > max_failures:
                 lines.append(f"  ... and {len(fails) - max_failures} more (see report.json)")
+        for group, c in self.counters.items():
+            lines.append(f"{group}: " + ", ".join(f"{v} {k}" for k, v in c.items()))
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
         lines.append(f"time per step: {steps or '-'}; total {time.perf_counter() - self._start:.1f}s")
         return "\n".join(lines)

@@ -52,7 +52,8 @@ def load_settings(path: str | os.PathLike | None = None, overrides: Sequence[str
 
 
 class Layout:
-    """Where a run writes: ``output_images/``, ``intermediate/``, ``report/``, ``config.toml``, reports, zip."""
+    """Where a run writes: ``output_images/``, ``aligned/``, ``projection/``, ``intermediate/``, ``report/``,
+    ``config.toml``, ``report.json``, ``report.html``, ``submission.zip``."""
 
     def __init__(self, out: str | os.PathLike):
         self.root = Path(out)
@@ -62,6 +63,11 @@ class Layout:
         self.json = self.root / "report.json"
         self.html = self.root / "report.html"
         self.zip = self.root / "submission.zip"
+        self.projection = self.root / "projection"  # faceedit.project outputs + cache (metrics.json)
+
+    def aligned(self, reference: str) -> Path:
+        """``aligned/{reference}.png``: the aligned face of a raw photo (align step)."""
+        return self.root / "aligned" / f"{reference}.png"
 
     def output(self, reference: str, translation: str) -> Path:
         """``output_images/{reference}/{translation}.png``."""
@@ -120,11 +126,7 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
             with report.timed("load models"):
                 state.engine = Engine(cfg, generator)
             state.pool = ThreadPoolExecutor(max(1, int(cfg["run"]["workers"])), thread_name_prefix="post")
-            chunk = max(1, int(cfg["project"]["batch_size"]))
-            with tqdm(total=len(pending), desc="references", unit="face", disable=not progress) as bar:
-                for i in range(0, len(pending), chunk):
-                    _process_chunk(state, pending[i:i + chunk])
-                    bar.update(len(pending[i:i + chunk]))
+            _process(state, pending, progress)
             _drain(state, progress)
     except KeyboardInterrupt:
         if state.pool is not None:
@@ -142,65 +144,77 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
     return report
 
 
-def _process_chunk(state: _RunState, chunk: list[tuple[Reference, list[str]]]) -> None:
-    """Load (+ align) and project a chunk of references, then translate each and queue its post-processing."""
-    cfg, report, engine = state.cfg, state.report, state.engine
-    faces: dict[str, np.ndarray] = {}
-    for ref, todo in chunk:
-        try:
-            with report.timed("load"):
-                from faceedit.images import load_image
+def _process(state: _RunState, pending: list[tuple[Reference, list[str]]], progress: bool) -> None:
+    """Load (+ align) every pending reference, project them all (one cached batch run), then translate
+    each and queue its post-processing on the worker pool."""
+    from tqdm import tqdm
 
-                image = load_image(ref.path)
-            if cfg["align"]["enabled"]:
-                with report.timed("align"):
-                    image = engine.align(image)
-                if state.intermediate:
-                    _save_intermediate(state, "aligned", ref.name, image)
+    from faceedit.images import load_image, save_image
+
+    cfg, report, engine, layout = state.cfg, state.report, state.engine, state.layout
+    faces: dict[str, np.ndarray] = {}
+    files: dict[str, Path] = {}
+    for ref, todo in tqdm(pending, desc="load" + (" + align" if cfg["align"]["enabled"] else ""),
+                          unit="face", disable=not progress, leave=False):
+        try:
+            aligned = layout.aligned(ref.name)
+            if cfg["align"]["enabled"] and aligned.is_file():
+                with report.timed("load"):
+                    image = load_image(aligned)  # aligned by an earlier, interrupted run
+            else:
+                with report.timed("load"):
+                    image = load_image(ref.path)
+                if cfg["align"]["enabled"]:
+                    with report.timed("align"):
+                        image = engine.align(image)
+                        save_image(aligned, image)
         except FaceEditError as e:
             _fall_back(state, ref, todo, str(e), whole=True)
             continue
         faces[ref.name] = image
+        files[ref.name] = aligned if cfg["align"]["enabled"] else ref.path
 
-    ready = [(ref, todo) for ref, todo in chunk if ref.name in faces]
+    ready = [(ref, todo) for ref, todo in pending if ref.name in faces]
     with report.timed("project"):
-        latents = _project(state, [ref for ref, _ in ready], [faces[ref.name] for ref, _ in ready])
-    for ref, todo in ready:
-        latent = latents[ref.name]
+        latents = _project(state, [files[ref.name] for ref, _ in ready], progress)
+    for ref, todo in tqdm(ready, desc="translate", unit="face", disable=not progress):
+        latent = latents.get(ref.name, "projection gave no result")
         if isinstance(latent, str):
             _fall_back(state, ref, todo, latent, whole=True)
             continue
-        _translate(state, ref, todo, latent, faces[ref.name])
+        base = faces.pop(ref.name)
+        if cfg["mixups"]["base"] == "projection":
+            base = load_image(layout.projection / "projected_images" / f"{ref.name}.png")
+        _translate(state, ref, todo, latent, base)
 
 
-def _project(state: _RunState, refs: list[Reference], images: list[np.ndarray]) -> dict[str, Any]:
+def _project(state: _RunState, files: list[Path], progress: bool = False) -> dict[str, Any]:
     """Reference name → Latent, or the reason it has none (one failure does not stop the others)."""
-    engine = state.engine
-    if not refs:
+    engine, report = state.engine, state.report
+    if not files:
         return {}
     if not state.cfg["project"]["enabled"]:
         out: dict[str, Any] = {}
-        for ref in refs:
+        for f in files:
             try:
-                out[ref.name] = engine.load_latent(ref.name)
+                out[f.stem] = engine.load_latent(f.stem)
             except FaceEditError as e:
-                out[ref.name] = str(e)
+                out[f.stem] = str(e)
         return out
     try:
-        return dict(zip([r.name for r in refs], engine.project(images)))
-    except (FaceEditError, RuntimeError, ValueError):
-        if len(refs) == 1:
-            try:
-                return {refs[0].name: engine.project(images)[0]}
-            except (FaceEditError, RuntimeError, ValueError) as e:
-                return {refs[0].name: f"projection failed: {e}"}
+        latents, counts = engine.project(files, state.layout.projection, progress)
+    except (FaceEditError, RuntimeError, ValueError) as e:
+        if len(files) == 1:
+            return {files[0].stem: f"projection failed: {type(e).__name__}: {e}"}
         out = {}
-        for ref, image in zip(refs, images):  # isolate the face that breaks the batch
-            out.update(_project(state, [ref], [image]))
+        for f in files:  # isolate the face that breaks the batch
+            out.update(_project(state, [f]))
         return out
+    report.count("projection", counts)
+    return latents
 
 
-def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, face: np.ndarray) -> None:
+def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, base: np.ndarray) -> None:
     """Edit the latent for every target still to do, render, and queue mixups + saving."""
     engine, report = state.engine, state.report
     with report.timed("translate"):
@@ -221,22 +235,10 @@ def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, f
                 used[t] = translation.name
             except FaceEditError as e:
                 _fall_back(state, ref, [t], f"{translation.name}: {e}")
-    need_projection = state.cfg["mixups"]["base"] == "projection" or state.intermediate
-    if need_projection:
-        ws.append(latent.w)
     if not ws:
         return
     with report.timed("render"):
         images = engine.render(np.stack(ws))
-    base = face
-    if need_projection:
-        projection = images.pop()
-        if state.intermediate:
-            _save_intermediate(state, "projected", ref.name, projection)
-        if state.cfg["mixups"]["base"] == "projection":
-            base = projection
-    elif state.cfg["mixups"]["base"] != "reference":
-        raise FaceEditError(f"mixups.base {state.cfg['mixups']['base']!r}: use 'reference' or 'projection'")
     state.futures.append(state.pool.submit(_post_process, state, ref, names, images, base, used))
 
 

@@ -82,6 +82,22 @@ def _decode_leniently(path: Path) -> tuple[np.ndarray | None, str | None]:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+def _load_encoder(name: str, builtin_generator: bool) -> Any:
+    """``model.encoder``: a path/name, "none", or "" = the built-in encoder when the generator is the
+    built-in one (None, i.e. start from the mean W, when it is not installed), else no encoder."""
+    from faceedit.errors import CheckpointError, WeightsNotAvailable
+    from faceedit.models.encoder import load_encoder
+
+    if name == "none" or (not name and not builtin_generator):
+        return None
+    if name:
+        return load_encoder(name)
+    try:
+        return load_encoder()
+    except (CheckpointError, WeightsNotAvailable):
+        return None
+
+
 def _read_options(items: Sequence[str], key: str) -> dict[str, Any]:
     """``["steps=20", "lr=0.05"]`` → keyword arguments (values parsed as TOML by the config system)."""
     from faceedit.config import parse_overrides
@@ -95,16 +111,18 @@ def _read_options(items: Sequence[str], key: str) -> dict[str, Any]:
 class Engine:
     """The models and stores of a run, and one method per step."""
 
-    def __init__(self, cfg: Mapping[str, Any], generator: Any = None):
+    def __init__(self, cfg: Mapping[str, Any], generator: Any = None, encoder: Any = None):
         from faceedit.translations import TranslationStore
 
         self.cfg = cfg
+        builtin = generator is None and not cfg["model"]["generator"]
         if generator is None:
             from faceedit.models.checkpoints import load_generator
 
             generator = load_generator(cfg["model"]["generator"] or None)
         self.generator = generator.eval()
         self.model_id = str(generator.model_id)
+        self.encoder = encoder if encoder is not None else _load_encoder(cfg["model"]["encoder"], builtin)
         user = [TranslationStore(f, self.model_id) for f in cfg["translate"]["folders"]]
         for store in user:
             if not store.folder.is_dir():
@@ -112,7 +130,7 @@ class Engine:
         # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
         # inside each folder; that rule lives in faceedit.translations)
         self.stores = [TranslationStore.default(self.model_id), *user]
-        self._encoder = None
+        self._projector = None
 
     # -- align + project ------------------------------------------------------------------------------
 
@@ -122,34 +140,45 @@ class Engine:
 
         return align(image, size=int(self.cfg["output"]["size"]))[0].image
 
-    def project(self, images: Sequence[np.ndarray]) -> list[Latent]:
-        """W+ latents of aligned faces (the projection module caches by content hash)."""
-        from faceedit.project import project
-
-        pcfg = self.cfg["project"]
-        options = _read_options(pcfg["options"], "project.options")
-        return project(self.generator, list(images), preset=pcfg["preset"], encoder=self.encoder, **options)
-
     @property
-    def encoder(self):
-        """The encoder used to start projections (None: the projection module's default)."""
-        name = self.cfg["model"]["encoder"]
-        if name and self._encoder is None:
-            from faceedit.models.encoder import load_encoder
+    def projector(self):
+        """The :class:`faceedit.project.Projector` of the configured preset and options."""
+        if self._projector is None:
+            from faceedit.project import Projector, ProjectionSettings
 
-            self._encoder = load_encoder(name)
-        return self._encoder
+            pcfg = self.cfg["project"]
+            options = {"batch_size": int(pcfg["batch_size"]), "seed": int(self.cfg["run"]["seed"]),
+                       **_read_options(pcfg["options"], "project.options")}
+            settings = ProjectionSettings.from_preset(pcfg["preset"], **options)
+            self._projector = Projector(self.generator, self.encoder, settings)
+        return self._projector
+
+    def project(
+        self, files: Sequence[Path], out_dir: Path, progress: bool = False
+    ) -> tuple[dict[str, Latent | str], dict[str, int]]:
+        """Project aligned face files with :func:`faceedit.project.project_files` (cached by content,
+        settings and model in ``out_dir``); return stem → Latent (or the reason it failed) and counts."""
+        from faceedit.project import project_files
+
+        summary = project_files(list(files), out_dir, self.projector, progress=progress, log=lambda _: None)
+        out: dict[str, Latent | str] = {f["source"]: f"projection failed: {f['error']}" for f in summary.failures}
+        out = {Path(k).stem: v for k, v in out.items()}
+        for stem in [*summary.done, *summary.cached]:
+            out[stem] = self._read_latent(out_dir / "projected_latents" / f"{stem}.npy")
+        return out, {"computed": len(summary.done), "cached": len(summary.cached), "failed": len(summary.failures)}
 
     def load_latent(self, name: str) -> Latent:
         """A precomputed W+ latent ``{latents_dir}/{name}.npy`` (when projection is switched off)."""
         folder = self.cfg["project"]["latents_dir"]
         if not folder:
             raise ConfigError("project.enabled = false needs project.latents_dir (precomputed latents)")
-        path = Path(folder) / f"{name}.npy"
+        return self._read_latent(Path(folder) / f"{name}.npy")
+
+    def _read_latent(self, path: Path) -> Latent:
         try:
             w = np.load(path, allow_pickle=False)
         except FileNotFoundError:
-            raise DataError(f"{path}: no precomputed latent") from None
+            raise DataError(f"{path}: no such latent") from None
         except ValueError as e:
             raise DataError(f"{path}: not a readable latent ({e})") from None
         shape = (self.generator.n_latent, self.generator.style_dim)

@@ -58,7 +58,7 @@ def _settings(assets: dict[str, Path], out: Path, *extra: str) -> dict:
     return load_settings(None, [
         f"input.dir={assets['refs']}", f"output.dir={out}",
         f'translate.folders=["{assets["translations"]}"]',
-        "project.enabled=false", f"project.latents_dir={assets['latents']}",
+        "project.preset=balanced", 'project.options=["steps=3", "perceptual=\\"none\\""]',
         'mixups.steps=["domain"]', "mixups.size=0", "run.workers=2", *extra,
     ])
 
@@ -98,6 +98,9 @@ def test_end_to_end_check_passes(tiny: Generator, assets: dict[str, Path], tmp_p
     sheet = load_image(out / "report" / f"{BALD}.jpg")
     assert sheet.shape == (3 * (128 + 14), 9 * 128, 3)  # reference + 25 outputs, 9 per row
     assert read_toml(out / "config.toml") == cfg
+    # projection: latents of the readable references, cached for the next run
+    assert sorted(p.stem for p in (out / "projection" / "projected_latents").glob("*.npy")) == sorted([NON_BALD, BALD])
+    assert saved["summary"]["projection"] == {"computed": 2, "cached": 0, "failed": 0}
 
 
 def test_broken_input_is_reported_and_copied(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
@@ -124,7 +127,7 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
 
     def interrupted_save(self, fp, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 20:  # Ctrl-C in the middle of writing a file
+        if calls["n"] == 40:  # Ctrl-C in the middle of writing a file (24 copies and 2 projections are done)
             Path(fp).write_bytes(b"\x89PNG half")
             raise KeyboardInterrupt
         return real_save(self, fp, *args, **kwargs)
@@ -144,6 +147,7 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
 
     report = run_pipeline(cfg, generator=tiny, progress=False)
     assert report.counts()[SKIPPED] == len(done)
+    assert report.counters["projection"]["cached"] >= 1  # projected before the interruption
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # done outputs were not redone
     assert check_submission(images, references=assets["refs"], size=128) == []
 
@@ -151,7 +155,7 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
 def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "generic"
     cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]', "output.contact_sheets=false",
-                    "output.size=64")
+                    "output.size=64", "project.enabled=false", f"project.latents_dir={assets['latents']}")
     report = run_pipeline(cfg, generator=tiny, progress=False)
     assert sorted(p.name for p in (out / "output_images" / BALD).iterdir()) == ["A_2.png", "Be_max.png"]
     assert report.references[BALD].outputs["A_2"]["status"] == EDITED
