@@ -404,13 +404,22 @@ def head_ellipse_mask(size: int) -> np.ndarray:
 
 
 def _default_paste_mask(edited: np.ndarray) -> np.ndarray:
-    """The face-and-hair region of the edited aligned face (parsed), else the head ellipse."""
+    """The face-and-hair region of the edited aligned face (parsed, holes filled), else the head ellipse."""
+    import cv2
+
     from .parsing import face_hair_mask  # lazy: parsing builds on the detection of this module
 
     try:
-        return face_hair_mask(edited).astype(np.float32)
+        mask = face_hair_mask(edited).astype(np.uint8)
     except NoFaceFound:
         return head_ellipse_mask(edited.shape[0])
+    k = max(3, int(0.04 * edited.shape[0]) | 1)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    # fill holes: everything not reachable from the border through non-mask pixels
+    outside = np.pad(1 - mask, 1, constant_values=1)
+    flood = np.zeros((outside.shape[0] + 2, outside.shape[1] + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 2)
+    return (outside[1:-1, 1:-1] != 2).astype(np.float32)
 
 
 def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndarray,
@@ -421,7 +430,7 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     :func:`rescale_transform` if the edited image has another size than the aligned one).  ``mask`` is an
     aligned-space ``(N, N)`` weight map (bool, uint8 0/255 or float 0..1) of what to take from the edit; by
     default the parsed face-and-hair region.  ``feather`` is the Gaussian softening of the mask edge in
-    aligned pixels (default 2 % of N); the mask always fades out before the aligned square's border.
+    aligned pixels (default 1.5 % of N); the mask always fades out before the aligned square's border.
     ``poisson`` blends with OpenCV's seamless cloning (gradient domain) inside the feathered mask.
     """
     import cv2
@@ -475,7 +484,7 @@ def _aligned_alpha(edited: np.ndarray, mask: np.ndarray | None, feather: float |
         if m.shape != (n, n):
             raise InvalidInput(f"mask must be ({n}, {n}) like the aligned image, got {m.shape}")
         m = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
-    sigma = 0.02 * n if feather is None else float(feather)
+    sigma = 0.015 * n if feather is None else float(feather)
     if sigma < 0:
         raise InvalidInput(f"feather must be >= 0, got {feather}")
     # keep the feathered edge inside the square

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from faceedit.align import (CANONICAL_EYES, align, align_face, detect_faces, face_record, ffhq_quad,
-                            landmarks_in_box, transform_from_record, transform_points)
+                            head_ellipse_mask, landmarks_in_box, paste_back, rescale_transform,
+                            transform_from_record, transform_points)
 from faceedit.errors import ImageReadError, InvalidInput, NoFaceFound
 from faceedit.images import load_image
 from faceedit.testing import data_dir
@@ -129,3 +130,66 @@ def test_errors(tmp_path):
     with pytest.raises(InvalidInput):
         align_face(np.zeros((64, 64, 3), np.uint8), np.zeros((5, 2)), 64)
     assert not list(tmp_path.glob("*.png"))
+
+
+def _photo_alpha(photo, face, mask):
+    """The blend weight paste_back uses, in photo space (paste white with ``mask`` onto black)."""
+    white = np.full_like(face.image, 255)
+    return paste_back(np.zeros_like(photo), white, face.transform, mask=mask)[..., 0] / 255.0
+
+
+@pytest.mark.parametrize("name", ["000176.jpg", "002123.jpg", "005069.jpg"])
+def test_round_trip_changes_little(aligned, name):
+    """align -> paste back unedited: < 2/255 mean absolute error outside the feathered seam."""
+    from faceedit.align import _default_paste_mask
+
+    photo = load_image(WILD / name)
+    face = aligned[name][0]
+    mask = _default_paste_mask(face.image)
+    out = paste_back(photo, face.image, face.transform)  # default mask = the parsed face and hair
+    alpha = _photo_alpha(photo, face, mask)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    err = np.abs(out.astype(float) - photo).mean(2)
+    seam = (alpha > 0.01) & (alpha < 0.99)
+    # the seam is a thin band: its area over the mask outline's length is a few % of the face size
+    import cv2
+
+    contours, _ = cv2.findContours((alpha > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    band = seam.sum() / sum(cv2.arcLength(c, True) for c in contours)
+    face_px = 256 * np.hypot(*face.transform[:2, 0])
+    assert band < 0.08 * face_px, (band, face_px)
+    assert err[~seam].mean() < 2.0, err[~seam].mean()
+    assert (err[alpha == 0] == 0).all()  # outside the mask nothing changes at all
+    assert err[alpha >= 0.99].mean() < 8.0  # the resampled face itself stays close
+    poisson = paste_back(photo, face.image, face.transform, mask=mask, poisson=True)
+    err_p = np.abs(poisson.astype(float) - photo).mean(2)
+    assert err_p[~seam].mean() < 2.0 and (err_p[alpha == 0] == 0).all()
+
+
+def test_edit_lands_where_the_transform_says():
+    photo = load_image(WILD / PHOTOS[2])
+    face = align(photo, size=128)[0]
+    edited = face.image.copy()
+    edited[56:72, 56:72] = (255, 0, 0)
+    out = paste_back(photo, edited, face.transform, mask=head_ellipse_mask(128), feather=1.0)
+    x, y = transform_points(face.transform, [[63.5, 63.5]])[0]
+    assert tuple(out[int(round(y)), int(round(x))]) == pytest.approx((255, 0, 0), abs=6)
+    assert (out[:5, :5] == photo[:5, :5]).all()
+    # the same quad for a 256 rendering of the edit
+    big = np.repeat(np.repeat(edited, 2, 0), 2, 1)
+    out2 = paste_back(photo, big, rescale_transform(face.transform, 128, 256),
+                      mask=head_ellipse_mask(256), feather=2.0)
+    assert tuple(out2[int(round(y)), int(round(x))]) == pytest.approx((255, 0, 0), abs=6)
+
+
+def test_paste_back_errors():
+    photo = np.zeros((50, 60, 3), np.uint8)
+    with pytest.raises(InvalidInput):
+        paste_back(photo, np.zeros((8, 9, 3), np.uint8), np.eye(3))
+    with pytest.raises(InvalidInput):
+        paste_back(photo, np.zeros((8, 8, 3), np.uint8), np.eye(3), mask=np.ones((4, 4)))
+    with pytest.raises(InvalidInput):
+        paste_back(photo, np.zeros((8, 8, 3), np.uint8), np.zeros((3, 3)), mask=np.ones((8, 8)))
+    with pytest.raises(InvalidInput):
+        paste_back(photo, np.zeros((8, 8, 3), np.uint8), np.eye(3) + [[0, 0, 500], [0, 0, 0], [0, 0, 0]],
+                   mask=np.ones((8, 8)))
