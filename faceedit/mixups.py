@@ -437,6 +437,7 @@ class Mixer:
     of a pipeline config.  ``parser``: ``image -> (H, W)`` CelebAMask-HQ labels (default
     :func:`faceedit.parsing.parse`); ``depth``: ``image -> (H, W)`` inverse depth, larger = nearer
     (default :func:`faceedit.depth.estimate_depth`).  Maps of another size are resized nearest to the image.
+    A Mixer holds the maps of one original at a time: use one per thread (e.g. one per reference face).
     """
 
     def __init__(
@@ -496,7 +497,7 @@ class Mixer:
         """
         original, edited = _check_pair(original, edited)
         code = characteristic(name)
-        result = MixResult(image=edited, code=code)
+        result = MixResult(image=edited.copy(), code=code)
         if code is None:
             result.skipped.append(f"all: {name!r} is not a characteristic code of the naming convention")
             return result
