@@ -330,3 +330,37 @@ def build_default_set(
               "written": sorted(t.name for t in translations)}
     save_json(Path(out_dir) / "build_report.json", report)
     return report
+
+
+#: skin tone score of each UTKFace race when measuring edits (Asian in the middle of light and medium)
+RACE_SKIN_SCORE: dict[int, float] = {0: 0.0, 1: 2.0, 2: 0.5, 3: 1.0, 4: 1.0}
+
+
+def target_measure(target: str, current: int | None = None) -> tuple[Callable[[Mapping[str, np.ndarray]], np.ndarray], float]:
+    """How to check an edit with the attribute predictor: ``(score function of the (flattened) predictions,
+    intended sign)``.  ``current`` is the face's value of the code (needed for ``{c}_{v}`` targets)."""
+    from .translations import parse_name
+
+    p = parse_name(target)
+    if p.kind == "bald":
+        return (lambda pr: pr["Bald"]), 1.0
+    if p.kind == "cursor":
+        attr = CURSOR_ATTRIBUTES[p.code]
+        return (lambda pr, a=attr: pr[a]), (1.0 if p.value == "max" else -1.0)
+    code, new = p.code, int(p.value)
+    if code == "Hc":  # towards the new colour, whatever the old one
+        return (lambda pr, a=HAIR_COLOURS[new]: pr[a]), 1.0
+    if current is None:
+        raise DataError(f"{target}: the face's current {code} value is needed to know the intended direction")
+    if code == "Hs" and current == BALD_VALUES["Hs"]:  # from bald: more hair of that shape
+        return (lambda pr, a=HAIR_SHAPES[new]: pr[a]), 1.0
+    sign = 1.0 if new > current else -1.0
+    if code == "Sk":
+        return (lambda pr: sum(w * pr[f"race_{r}"] for r, w in RACE_SKIN_SCORE.items())), sign
+    if code == "A":
+        return (lambda pr: pr["age"]), sign
+    if code == "Se":
+        return (lambda pr: pr["gender"]), sign
+    if code == "Hs":
+        return (lambda pr: pr["Wavy_Hair"] - pr["Straight_Hair"]), sign
+    return (lambda pr, a=BINARY_CODES[code]: pr[a]), sign

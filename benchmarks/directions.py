@@ -1,0 +1,220 @@
+"""Quality of the shipped translations on held-out encoded faces (numbers only, no assertions).
+
+For each translation of ``translations/<model-id>/`` (or ``--folder``), on held-out faces of the data
+cache (validation split) whose current value of the code is known: the fraction of faces whose attribute
+predictor score moves in the intended direction (the issue asks for >= 80 %), the mean change, the age
+change (years) of the age edits and the gender flip rate of the sex edits.  Then plain vs conditional
+directions (rebuilt from the training latents): mean change of the three attributes most entangled with
+the plain edit.  Optionally the dlib identity distance of a few key edits.
+
+    python benchmarks/directions.py [--cache faces64.npz] [--latents train_latents.npy] [--faces 300]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from faceedit.directions import encode_images, synthesize  # noqa: E402
+from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
+from faceedit.translation_builder import (  # noqa: E402
+    BUILD_DEFAULTS, CURSOR_ATTRIBUTES, HAIR_COLOURS, TranslationBuilder, code_groups, labels_from_facedata,
+    target_measure,
+)
+from faceedit.translations import (  # noqa: E402
+    BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names, default_translations_dir,
+)
+
+#: predictor outputs that belong to the edited attribute itself (not counted as entanglement)
+OWN_OUTPUTS = {
+    "A": ["age", "Young"], "Se": ["gender", "Male"], "Sk": ["race_0", "race_1", "race_2", "race_3", "race_4",
+                                                            "Pale_Skin"],
+    "Hc": list(HAIR_COLOURS.values()), "Hs": ["Wavy_Hair", "Straight_Hair"], "B": ["Bangs"], "D": ["Double_Chin"],
+    BALD: ["Bald", "Receding_Hairline"], **{c: [a] for c, a in CURSOR_ATTRIBUTES.items()},
+}
+COMPARE = ["A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "Ch_max", "Bn_max", "Be_max"]
+
+
+def jobs_for(groups: dict[str, np.ndarray], n: int) -> list[tuple[str, int | None, np.ndarray]]:
+    """(target, current value or None, face indices) for every target the challenge asks for."""
+    jobs = []
+    for code in VALUE_CODES:
+        g = groups[code]
+        currents = list(VALUE_CODES[code]) + ([BALD_VALUES[code]] if code in BALD_VALUES else [])
+        for cur in currents:
+            idx = np.flatnonzero(g == cur)
+            if len(idx) == 0:
+                continue
+            for new in VALUE_CODES[code]:
+                if new != cur:
+                    jobs.append((f"{code}_{new}", cur, idx))
+    notbald = np.flatnonzero(np.isin(groups["Hc"], list(VALUE_CODES["Hc"])))
+    if len(notbald):
+        jobs.append((BALD, None, notbald))
+    for code in CURSOR_CODES:
+        for end in ("min", "max"):
+            jobs.append((f"{code}_{end}", None, np.arange(n)))
+    return jobs
+
+
+def run_jobs(G, P, W, base, jobs, store, max_faces: int):
+    """Apply the selected translation per job; per translation name: success, mean change, raw values."""
+    rows: dict[str, dict] = {}
+    for target, cur, idx in jobs:
+        idx = idx[:max_faces]
+        labels = {target.split("_")[0]: cur} if cur is not None else {}
+        names = candidate_names(target, labels) if cur is not None else [target]
+        name = next((nm for nm in names if nm in store), None)
+        if name is None:
+            continue
+        t = store.get(name)
+        pred = flatten_predictions(P.predict(synthesize(G, W[idx] + t.delta)))
+        fn, sign = target_measure(target, cur)
+        change = np.asarray(fn(pred)) - np.asarray(fn({k: v[idx] for k, v in base.items()}))
+        row = rows.setdefault(name, {"target": target, "n": 0, "ok": 0, "change": [], "pred": [], "idx": []})
+        row["n"] += len(idx)
+        row["ok"] += int(np.sum(sign * change > 0))
+        row["change"].append(change)
+        row["pred"].append(pred)
+        row["idx"].append(idx)
+    return rows
+
+
+def entanglement(G, P, W, base, t_delta, idx, own, target, cur):
+    """Mean |change| of every other predictor output, and the success rate of the edit itself."""
+    pred = flatten_predictions(P.predict(synthesize(G, W[idx] + t_delta)))
+    fn, sign = target_measure(target, cur)
+    ok = float(np.mean(sign * (np.asarray(fn(pred)) - np.asarray(fn({k: v[idx] for k, v in base.items()}))) > 0))
+    return {k: float(np.abs(pred[k] - base[k][idx]).mean()) for k in pred if k not in own}, ok
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--generator")
+    ap.add_argument("--encoder")
+    ap.add_argument("--predictor")
+    ap.add_argument("--folder", help="translation folder (default: translations/<model-id>)")
+    ap.add_argument("--cache", help="data cache (default: $FACEEDIT_HOME/data/faces64.npz)")
+    ap.add_argument("--latents", help="encoded training faces (.npy from build-defaults --latents) for the "
+                                      "plain vs conditional comparison")
+    ap.add_argument("--train-limit", type=int, default=4000, help="training faces to encode without --latents")
+    ap.add_argument("--faces", type=int, default=300, help="held-out faces")
+    ap.add_argument("--per-target", type=int, default=120, help="faces per translation at most")
+    ap.add_argument("--identity", type=int, default=0, help="faces for the dlib identity distance (0: skip)")
+    ap.add_argument("--json", help="write all numbers here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    t0 = time.time()
+
+    from faceedit.models.attributes import load_attribute_predictor
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.models.encoder import load_encoder
+    from faceedit.train.data import default_cache_dir, load_cache
+
+    G = load_generator(args.generator).eval()
+    E = load_encoder(args.encoder)
+    P = load_attribute_predictor(args.predictor)
+    store = TranslationStore(args.folder or default_translations_dir() / G.model_id, G.model_id)
+    data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
+    val = data.subset(data.val)
+    pick = np.linspace(0, len(val) - 1, min(args.faces, len(val))).astype(int)
+    val = val.subset(pick)
+    W = encode_images(E, val.images, progress=False)
+    base = flatten_predictions(P.predict(synthesize(G, W)))
+    labels = labels_from_facedata(val)
+    groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+    print(f"model {G.model_id}: {len(val)} held-out faces, {len(store)} translations in {store.folder}")
+
+    rows = run_jobs(G, P, W, base, jobs_for(groups, len(val)), store, args.per_target)
+    out = {"model_id": G.model_id, "faces": len(val), "translations": {}}
+    print(f"\n{'translation':14s} {'faces':>5s} {'success':>8s} {'mean change':>12s}")
+    for name in sorted(rows):
+        r = rows[name]
+        change = np.concatenate(r["change"])
+        rate = r["ok"] / max(1, r["n"])
+        out["translations"][name] = {"faces": r["n"], "success": rate, "mean_change": float(change.mean())}
+        print(f"{name:14s} {r['n']:5d} {100 * rate:7.1f}% {change.mean():+12.3f}")
+    rates = [v["success"] for v in out["translations"].values()]
+    out["share_at_least_80"] = float(np.mean(np.array(rates) >= 0.8)) if rates else None
+    print(f"\ntranslations moving their attribute the intended way on >= 80 % of faces: "
+          f"{sum(r >= 0.8 for r in rates)}/{len(rates)}; median success {100 * np.median(rates):.1f}%")
+
+    # age in years, gender flips
+    for name in ("A_2_fr_0", "A_0_fr_2", "A_2_fr_1", "A_0_fr_1", "A_2", "A_0"):
+        if name in rows:
+            ch = np.concatenate(rows[name]["change"])
+            out[f"age_change_{name}"] = float(ch.mean())
+            print(f"age change {name}: {ch.mean():+.1f} years (median {np.median(ch):+.1f}, n={len(ch)})")
+    for name, new in (("Se_1_fr_0", 1), ("Se_0_fr_1", 0)):
+        if name in rows:
+            idx = np.concatenate(rows[name]["idx"])
+            after = np.concatenate([p["gender"] for p in rows[name]["pred"]])
+            was_other = (base["gender"][idx] > 0.5) != bool(new)
+            flips = ((after > 0.5) == bool(new))[was_other]
+            out[f"gender_flip_{name}"] = float(flips.mean()) if len(flips) else None
+            if len(flips):
+                print(f"gender flip {name}: {100 * flips.mean():.1f}% of {len(flips)} faces predicted the other sex")
+
+    # plain vs conditional
+    print("\nplain vs conditional (mean |change| of the 3 attributes most entangled with the plain edit)")
+    train = data.subset(~data.val)
+    if args.latents and Path(args.latents).is_file():
+        Wt = np.load(args.latents, allow_pickle=False)
+    else:
+        keep = np.linspace(0, len(train) - 1, min(args.train_limit, len(train))).astype(int)
+        train = train.subset(keep)
+        Wt = encode_images(E, train.images, progress=False)
+    cfg = {**BUILD_DEFAULTS}
+    sets = {}
+    for cond in (False, True):
+        b = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, {**cfg, "conditional": cond})
+        sets[cond] = {t.name: t for t in b.build()}
+    out["conditional"] = {}
+    for name in COMPARE:
+        if name not in sets[False] or name not in sets[True]:
+            continue
+        target = sets[True][name].parsed.target
+        code = target.split("_")[0]
+        cur = sets[True][name].parsed.from_value
+        idx = np.flatnonzero(groups[code] == cur) if cur is not None else np.arange(len(val))
+        idx = idx[: args.per_target]
+        if len(idx) < 5:
+            continue
+        own = OWN_OUTPUTS.get(code, [])
+        plain, p_ok = entanglement(G, P, W, base, sets[False][name].delta, idx, own, target, cur)
+        cond, c_ok = entanglement(G, P, W, base, sets[True][name].delta, idx, own, target, cur)
+        top = sorted(plain, key=lambda k: -plain[k])[:3]
+        p3, c3 = float(np.mean([plain[k] for k in top])), float(np.mean([cond[k] for k in top]))
+        out["conditional"][name] = {"top3": top, "plain": p3, "conditional": c3, "success_plain": p_ok,
+                                    "success_conditional": c_ok}
+        print(f"{name:10s} top3 {', '.join(top):48s} plain {p3:.3f}  conditional {c3:.3f}  "
+              f"(success {100 * p_ok:.0f}% / {100 * c_ok:.0f}%)")
+
+    if args.identity:
+        from faceedit.identity import identity_distance
+
+        print("\nidentity distance (dlib; same person < 0.6)")
+        out["identity"] = {}
+        ref = synthesize(G, W[: args.identity])
+        for name in ("A_2", "A_0", "Se_1", "Se_0", "bald", "Hc_1", "Ch_max"):
+            if name in store:
+                edited = synthesize(G, W[: args.identity] + store.get(name).delta)
+                d = float(identity_distance(ref, edited).mean())
+                out["identity"][name] = d
+                print(f"{name:8s} {d:.3f}")
+    out["seconds"] = time.time() - t0
+    print(f"\ntotal {out['seconds']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
