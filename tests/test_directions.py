@@ -276,3 +276,36 @@ def test_pca_layer_ranges_and_sefa_on_generator():
     assert SeFaFinder(4, include_rgb=True).fit(G).layers_ == list(range(G.n_latent))
     np.testing.assert_allclose(sefa.components_ @ sefa.components_.T, np.eye(4), atol=1e-5)
     assert np.all(np.diff(sefa.eigenvalues_) <= 0)
+
+
+def test_cli_fit_from_user_csv(tmp_path, capsys):
+    from faceedit.cli import main
+    from faceedit.directions import encode_images
+    from faceedit.images import save_image
+    from faceedit.translations import Translation
+
+    enc = _tiny_encoder(tmp_path / "enc.safetensors")
+    rng = np.random.default_rng(0)
+    pattern = rng.normal(size=(16, 16, 3))
+    rows, images, labels = ["image,label"], [], []
+    for i in range(40):
+        label = i % 2
+        img = np.clip(127 + 20 * rng.normal(size=(16, 16, 3)) + 40 * label * pattern, 0, 255).astype(np.uint8)
+        save_image(tmp_path / f"f{i}.png", img)
+        rows.append(f"f{i}.png,{label}")
+        images.append(img)
+        labels.append(label)
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    rc = main(["directions", "fit", "--csv", str(tmp_path / "labels.csv"), "--encoder", str(tmp_path / "enc.safetensors"),
+               "--method", "mean", "--name", "pattern", "--out", str(tmp_path / "tr")])
+    assert rc == 0, capsys.readouterr().err
+    t = Translation.load(tmp_path / "tr" / "pattern.npy")
+    assert t.meta["model_id"] == "tiny-test" and t.meta["method"] == "mean" and t.meta["n_samples"] == 40
+    X = encode_images(enc, np.stack(images), progress=False)
+    labels = np.array(labels)
+    diff = X[labels == 1].mean(0) - X[labels == 0].mean(0)
+    # the mean-difference finder with the default scale reproduces the class-mean difference
+    np.testing.assert_allclose(t.delta, diff, rtol=1e-3, atol=1e-4)
+    assert main(["directions", "fit", "--csv", str(tmp_path / "none.csv"), "--encoder", str(tmp_path / "enc.safetensors"),
+                 "--name", "x", "--out", str(tmp_path / "tr")]) == 1
+    assert "not found" in capsys.readouterr().err

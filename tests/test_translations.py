@@ -305,3 +305,47 @@ def test_recipe_round_trip_and_apply(tmp_path):
         Recipe.from_dict({"steps": [{"translation": "A_2", "strenght": 1}]})
     with pytest.raises(DataError, match="A_0"):
         Recipe([RecipeStep(translation="A_0")]).apply(w, [store])
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_list_show_check_apply(tmp_path, capsys):
+    from faceedit.cli import main
+
+    folder = tmp_path / "m1"
+    store = TranslationStore(folder, "m1")
+    store.save(_t("A_2", seed=1, method="ridge", attribute="age"))
+    store.save(_t("Be_max", seed=2))
+    assert main(["translations", "list", "--folder", str(folder), "--model-id", "m1"]) == 0
+    out = capsys.readouterr().out
+    assert "A_2" in out and "ridge" in out and "2 translations" in out
+    assert main(["translations", "show", "A_2", "--folder", str(folder), "--model-id", "m1"]) == 0
+    out = capsys.readouterr().out
+    assert '"attribute": "age"' in out and "produces: A_2" in out
+    # check: incomplete folder and a broken name are reported, exit code 1
+    (folder / "Hc_4.npy").write_bytes(b"junk")
+    assert main(["translations", "check", "--folder", str(folder), "--model-id", "m1"]) == 1
+    out = capsys.readouterr().out
+    assert "problem: 'Hc_4'" in out and "missing" in out and "Sk_0" in out and "Hc_0_fr_4" in out
+    # apply: two translations with weights on some layers
+    w = np.random.default_rng(0).normal(size=(N_LATENT, DIM)).astype(np.float32)
+    np.save(tmp_path / "w.npy", w)
+    assert main(["translations", "apply", str(tmp_path / "w.npy"), "A_2", "Be_max", "--weights", "1,-0.5",
+                 "--strength", "2", "--layers", "0-2", "--out", str(tmp_path / "o.npy"), "--folder", str(folder),
+                 "--model-id", "m1"]) == 0
+    got = np.load(tmp_path / "o.npy")
+    mask = np.array([1, 1, 1, 0, 0, 0], np.float32)[:, None]
+    expected = w + 2 * (_t("x", seed=1).delta - 0.5 * _t("x", seed=2).delta) * mask
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # errors are one line and exit code 1
+    assert main(["translations", "apply", str(tmp_path / "w.npy"), "N_min", "--out", str(tmp_path / "p.npy"),
+                 "--folder", str(folder), "--model-id", "m1"]) == 1
+    assert "no translation 'N_min'" in capsys.readouterr().err
+    assert not (tmp_path / "p.npy").exists()
+    store.save(_t("Ch_max", seed=3, model_id="m1"))
+    other = TranslationStore(tmp_path / "m2", "m2")
+    other.save(_t("Ch_max", seed=3, model_id="m2"))
+    assert main(["translations", "apply", str(tmp_path / "w.npy"), "Ch_max", "--out", str(tmp_path / "p.npy"),
+                 "--folder", str(tmp_path / "m2"), "--model-id", "m1"]) == 1
+    assert "belongs to model 'm2'" in capsys.readouterr().err
