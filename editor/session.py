@@ -46,6 +46,7 @@ class SliderSpec:
     group: str
     minimum: float = -3.0
     maximum: float = 3.0
+    tooltip: str = ""
 
 
 @dataclass
@@ -114,13 +115,14 @@ class EditSession:
             group = self._group_of(t)
             lo, hi = self._strength_range(t)
             self._translations[key] = t
-            self.sliders.append(SliderSpec(key, t.name, group, lo, hi))
+            self.sliders.append(SliderSpec(key, t.name, group, lo, hi, self._describe(t)))
         self.sliders.sort(key=lambda s: (s.group == "Directions", s.group, s.label))
         progress(-1, "principal components")
         self._pca_components = self._pca()
         if self._pca_components is not None:
             for k in range(len(self._pca_components)):
-                self.sliders.append(SliderSpec(f"pca:{k}", f"PC {k}", "PCA", -5.0, 5.0))
+                self.sliders.append(SliderSpec(f"pca:{k}", f"PC {k}", "PCA", -5.0, 5.0,
+                                               f"principal component {k} of W, in standard deviations"))
 
     def _stored_translations(self) -> list:
         """Every translation stored for this model (empty when the translations module is missing)."""
@@ -153,6 +155,18 @@ class EditSession:
         return GROUPS.get("bald" if parsed.kind == "bald" else str(parsed.code), "Other")
 
     @staticmethod
+    def _describe(t: Any) -> str:
+        from faceedit.translations import CODE_NAMES
+
+        p = t.parsed
+        what = {"cursor": f"{CODE_NAMES.get(p.code, p.code)}: towards {p.value}",
+                "value": f"{CODE_NAMES.get(p.code, p.code)}: to value {p.value}",
+                "from": f"{CODE_NAMES.get(p.code, p.code)}: to value {p.value}, from {p.from_value}",
+                "bald": "make the face bald"}.get(p.kind, "a free translation")
+        method = t.meta.get("method")
+        return f"{t.name} — {what}" + (f" ({method})" if method else "")
+
+    @staticmethod
     def _strength_range(t: Any) -> tuple[float, float]:
         span = max(1.0, 2.0 * abs(t.default_strength))
         return -span, span
@@ -169,7 +183,9 @@ class EditSession:
         else:
             pca = PCAFinder(N_PCA).fit_generator(self.generator, n_samples=PCA_SAMPLES, seed=0)
         k = min(N_PCA, len(pca.components_))
-        return (pca.components_[:k] * np.sqrt(pca.explained_variance_[:k])[:, None]).astype(np.float32)
+        comps = pca.components_[:k] * np.sqrt(pca.explained_variance_[:k])[:, None]
+        keep = np.isfinite(comps).all(axis=1) & (np.abs(comps).sum(axis=1) > 0)
+        return comps[keep].astype(np.float32) if keep.any() else None  # a degenerate W (e.g. seeded weights)
 
     # ------------------------------------------------------------------ faces
     def generated_latent(self, seed: int = 0) -> Latent:

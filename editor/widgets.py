@@ -96,14 +96,15 @@ class SliderRow(QWidget):
 
     STEPS_PER_UNIT = 100
 
-    def __init__(self, key: str, label: str, minimum: float, maximum: float, parent: QWidget | None = None):
+    def __init__(self, key: str, label: str, minimum: float, maximum: float, tooltip: str = "",
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.key = key
         lay = QHBoxLayout(self)
         lay.setContentsMargins(2, 0, 2, 0)
         self.label = QLabel(label)
         self.label.setMinimumWidth(90)
-        self.label.setToolTip(key)
+        self.label.setToolTip(tooltip or key)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(round(minimum * self.STEPS_PER_UNIT), round(maximum * self.STEPS_PER_UNIT))
         self.slider.setValue(0)
@@ -192,7 +193,7 @@ class SliderPanel(QScrollArea):
                     box_layout.addWidget(extra[spec.group])
                 layout.addWidget(box)
                 boxes[spec.group] = box_layout
-            row = SliderRow(spec.key, spec.label, spec.minimum, spec.maximum)
+            row = SliderRow(spec.key, spec.label, spec.minimum, spec.maximum, getattr(spec, "tooltip", ""))
             row.moved.connect(self.moved)
             row.committed.connect(self.committed)
             row.reset_requested.connect(self.reset_requested)

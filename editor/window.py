@@ -213,6 +213,23 @@ class MainWindow(QMainWindow):
         self.registered_menu = m.addMenu("&Registered models")
         self.registered_menu.aboutToShow.connect(self._rebuild_registered)
 
+        h = mb.addMenu("&Help")
+        self._action(h, "&Keyboard shortcuts", self.action_show_shortcuts, QKeySequence.StandardKey.HelpContents)
+
+    def shortcuts(self) -> list[tuple[str, str]]:
+        """(action, shortcut) of every menu action that has one."""
+        out = []
+        for menu in self.menuBar().findChildren(type(self.recent_menu)):
+            for act in menu.actions():
+                if not act.shortcut().isEmpty():
+                    out.append((act.text().replace("&", "").split(" (")[0],
+                                act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)))
+        return sorted(set(out))
+
+    def action_show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in self.shortcuts())
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellspacing=4>{rows}</table>")
+
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.prefs.get("recent"):

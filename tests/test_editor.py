@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -256,6 +257,39 @@ def test_save_image_and_recipe_round_trip(window, qtbot, tmp_path):
     assert window.sliders.rows["translation:Be_min"].value() == -1.25
 
 
+def test_mixup_toggle_and_overlays_on_full_render(window, qtbot, generator):
+    from faceedit.mixups import Mixer, dilate
+
+    window.set_slider("translation:Hc_1", 1.5)
+    window.mixup_boxes["domain"].setChecked(True)  # an undoable change like any other
+    wait_idle(qtbot, window)
+    assert window.state().mixups == {"domain"} and window.history.undo_label() == "domain mixup on"
+    s = window.session
+    raw = library_render(generator, s.latent_for(window.state()))
+    expected = Mixer({"steps": ["domain"]}).mix(s.original, raw, "Hc_1")
+    shown, allowed = window.edited_view.image, window.last_render().masks["domain"]
+    np.testing.assert_array_equal(shown, expected.image)
+    assert 0 < allowed.mean() < 1
+    far = ~dilate(allowed, 0.08 * 64 + 1)  # farther from the hair region than the domain feather
+    assert far.any()
+    np.testing.assert_array_equal(shown[far], s.original[far])  # there: exactly the original
+    assert not np.array_equal(shown, raw)
+
+    window.overlay_actions["difference"].setChecked(True)
+    wait_idle(qtbot, window)
+    diff = np.abs(expected.image.astype(int) - s.original.astype(int)).max(axis=2)
+    np.testing.assert_array_equal(window.edited_view.image[..., 0], np.clip(diff * 4, 0, 255))
+    window.overlay_actions["masks"].setChecked(True)
+    wait_idle(qtbot, window)
+    tinted = window.edited_view.image
+    assert (tinted[allowed][:, 0].astype(int) >= expected.image[allowed][:, 0]).all()
+    np.testing.assert_array_equal(tinted[~allowed], expected.image[~allowed])
+
+    window.undo()  # mixup off again
+    wait_idle(qtbot, window)
+    assert window.state().mixups == frozenset() and not window.mixup_boxes["domain"].isChecked()
+
+
 def test_error_dialog_on_non_image_file(window, qtbot, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is not an image")
@@ -304,22 +338,38 @@ def test_cancel_frees_the_ui_and_drops_the_result(window, qtbot):
     assert window.session.base is base and window.session.face is None  # the late result was dropped
 
 
+def run_screenshot(out: Path, home: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``python -m editor --screenshot``: under Xvfb (a real X11 window) when xvfb-run is installed and Qt's
+    xcb plugin loads there, else on the offscreen platform."""
+    cmd = [sys.executable, "-m", "editor", "--model", str(TINY), "--screenshot", str(out), "--size", "900x560",
+           "--timeout", "150", *extra]
+    env = dict(os.environ, FACEEDIT_EDITOR_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    if shutil.which("xvfb-run"):
+        xenv = {k: v for k, v in env.items() if k != "QT_QPA_PLATFORM"}
+        r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd], cwd=PROJECT_ROOT, env=xenv,
+                           capture_output=True, text=True, timeout=240)
+        if "Could not load the Qt platform plugin" not in r.stderr:
+            return r
+        print("Qt's xcb plugin does not load under Xvfb here (libxcb-cursor0 missing?): using offscreen")
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240)
+
+
 @pytest.mark.slow
-def test_screenshot_command(tmp_path):
-    try:
-        from faceedit.models.checkpoints import load_generator  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"checkpoint loader not available yet: {e}")
-    out = tmp_path / "shot.png"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FACEEDIT_EDITOR_HOME=str(tmp_path / "home"))
-    r = subprocess.run([sys.executable, "-m", "editor", "--model", str(TINY), "--screenshot", str(out),
-                        "--size", "900x560", "--timeout", "120"],
-                       cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
+def test_screenshot_command_opens_and_projects_a_photo(tmp_path):
     from faceedit.images import load_image
 
+    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
+    if not photos:
+        pytest.skip(f"no wild photos in {data_dir()}")
+    out = tmp_path / "shot.png"
+    r = run_screenshot(out, tmp_path / "home", "--open", str(photos[0]))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "screenshot:" in r.stdout
     shot = load_image(out)
     assert shot.shape[:2] == (560, 900) and shot.std() > 10
+    prefs = (tmp_path / "home" / "editor.toml").read_text()
+    assert str(photos[0].resolve()) in prefs  # added to the recent files
+    assert (tmp_path / "home" / "last_latent.npy").is_file()  # the session is restored next time
 
 
 def test_qt_binding_does_not_leak_none(qtbot):
