@@ -144,6 +144,19 @@ def detect_faces(photo: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tup
     return []
 
 
+def face_landmarks(image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+    """Validated 68 landmarks ``(68, 2)`` float64: the given ones, else those of the largest detected face.
+
+    Raises :class:`~faceedit.errors.NoFaceFound` when none is given and no face is found.
+    """
+    if landmarks is not None:
+        return _check_landmarks(landmarks)
+    found = detect_faces(image)
+    if not found:
+        raise NoFaceFound("no face found in the image")
+    return found[0][1]
+
+
 def _box_area(box: Box) -> float:
     return (box[2] - box[0]) * (box[3] - box[1])
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .errors import InvalidInput, NoFaceFound
+from .errors import InvalidInput
 from .images import check_image
 
 BACKENDS = ("template", "dpt")
@@ -85,16 +85,9 @@ def estimate_depth(image: np.ndarray, backend: str = "template", landmarks: np.n
     """
     image = check_image(image)
     if backend == "template":
-        if landmarks is None:
-            from .align import detect_faces
+        from .align import face_landmarks
 
-            found = detect_faces(image)
-            if not found:
-                raise NoFaceFound("no face found to estimate depth")
-            landmarks = found[0][1]
-        lm = np.asarray(landmarks, dtype=np.float64)
-        if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
-            raise InvalidInput(f"expected 68 finite (x, y) landmarks, got shape {lm.shape}")
+        lm = face_landmarks(image, landmarks)
         if labels is None:
             from .parsing import parse
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, InvalidInput, NoFaceFound, WeightsNotAvailable
+from .errors import CheckpointError, InvalidInput, WeightsNotAvailable
 from .images import check_image
 
 CLASSES = ["background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
@@ -49,14 +49,9 @@ def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray |
     """
     image = check_image(image)
     if backend == "landmarks":
-        if landmarks is None:
-            from .align import detect_faces
+        from .align import face_landmarks
 
-            found = detect_faces(image)
-            if not found:
-                raise NoFaceFound("no face found to parse")
-            landmarks = found[0][1]
-        return _parse_with_landmarks(image, np.asarray(landmarks, dtype=np.float64))
+        return _parse_with_landmarks(image, face_landmarks(image, landmarks))
     if backend == "bisenet":
         return _parse_with_bisenet(image, weights)
     if backend == "facexlib":
@@ -235,8 +230,6 @@ def _parse_with_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarra
     """The classic-CV parser (see the module docstring), on a working copy of at most WORK_SIDE pixels."""
     import cv2
 
-    if landmarks.shape != (68, 2) or not np.all(np.isfinite(landmarks)):
-        raise InvalidInput(f"expected 68 finite (x, y) landmarks, got shape {landmarks.shape}")
     h, w = image.shape[:2]
     s = min(1.0, WORK_SIDE / max(h, w))
     if s < 1:
