@@ -53,6 +53,9 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "boost": 1.5,  # strength multiplier over the group-level difference
     "conditional": True,  # condition the edits on other attribute directions
     "min_group": 20,  # smallest label group used for a level
+    "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
+    "calibration_rate": 0.9,  # fraction of calibration faces that must move the intended way
+    "calibration_faces": 48,
 }
 
 
@@ -284,6 +287,69 @@ class TranslationBuilder:
                                                  {"target": f"{code}_{new}", "from": old}))
         return out
 
+    def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
+                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0), rate: float = 0.9, faces: int = 48,
+                  seed: int = 0) -> dict[str, dict[str, float]]:
+        """Scale each translation by the smallest multiplier that moves its attribute (attribute predictor
+        on generated renders) the intended way on ``rate`` of up to ``faces`` training faces that need it.
+
+        Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success}.
+        """
+        from .directions import synthesize
+        from .edit_evaluation import flatten_predictions
+        from .translations import parse_name
+
+        order = np.random.default_rng(seed).permutation(len(self.X))
+        chosen: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        for t in translations:
+            p = parse_name(t.name)
+            if p.kind == "cursor":
+                idx, cur = order[:faces], None
+            elif p.kind == "bald":
+                sel = np.isin(self.groups["Hc"][order], list(HAIR_COLOURS))
+                idx, cur = order[sel][:faces], None
+            else:
+                g = self.groups[p.code][order]
+                if p.kind == "from":
+                    sel = g == p.from_value
+                else:
+                    sel = np.isin(g, [v for v in VALUE_CODES[p.code] if v != p.value])
+                idx = order[sel][:faces]
+                cur = self.groups[p.code][idx]
+            chosen[t.name] = (idx, cur)
+        pool = np.unique(np.concatenate([i for i, _ in chosen.values()] or [np.zeros(0, int)]))
+        self.progress(f"calibrate {len(translations)} translations on {len(pool)} faces")
+        base_all = flatten_predictions(predictor.predict(synthesize(generator, self.X[pool])))
+        where = {int(i): k for k, i in enumerate(pool)}
+        result = {}
+        for t in translations:
+            idx, cur = chosen[t.name]
+            if len(idx) < 4:
+                continue
+            rows = np.array([where[int(i)] for i in idx])
+            base = {k: v[rows] for k, v in base_all.items()}
+            target = t.parsed.target
+            best = (multipliers[-1], 0.0)
+            for m in multipliers:
+                pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[idx] + np.float32(m) * t.delta)))
+                ok = np.zeros(len(idx), bool)
+                currents = [None] if cur is None else np.unique(cur)
+                for c in currents:
+                    sel = np.ones(len(idx), bool) if c is None else cur == c
+                    fn, sign = target_measure(target, None if c is None else int(c))
+                    ok[sel] = (sign * (np.asarray(fn(pred)) - np.asarray(fn(base))))[sel] > 0
+                success = float(ok.mean())
+                if success >= rate:
+                    best = (m, success)
+                    break
+                if success > best[1]:
+                    best = (m, success)
+            t.delta = (t.delta * np.float32(best[0])).astype(np.float32)
+            t.meta["calibration"] = {"multiplier": best[0], "success": best[1], "faces": int(len(idx)),
+                                     "rate": rate}
+            result[t.name] = t.meta["calibration"]
+        return result
+
     def report(self) -> dict[str, Any]:
         """Per direction: method, training score, levels, conditioning; and the cosine matrix."""
         from .directions import cosine_matrix
@@ -304,9 +370,13 @@ def build_default_set(
     config: Mapping[str, Any] | None = None,
     latents: np.ndarray | None = None,
     progress: Callable[[str], None] | None = None,
+    generator: Any = None,
+    predictor: Any = None,
 ) -> dict[str, Any]:
     """Encode the training faces of ``data`` (a FaceData; pass ``latents`` to skip encoding), build every
-    translation, write them to ``out_dir`` (a :class:`TranslationStore` folder) and ``build_report.json``.
+    translation, calibrate the strengths when a ``generator`` and an attribute ``predictor`` are given
+    (:meth:`TranslationBuilder.calibrate`), write them to ``out_dir`` (a :class:`TranslationStore` folder)
+    and ``build_report.json``.
 
     Returns the report (fit details, cosine matrix, names written).
     """
@@ -323,11 +393,15 @@ def build_default_set(
         raise DataError(f"{len(latents)} latents for {len(train)} training faces")
     builder = TranslationBuilder(latents, labels_from_facedata(train), model_id, config, progress=progress)
     translations = builder.build()
+    calibration = {}
+    if generator is not None and predictor is not None and builder.cfg["calibrate"]:
+        calibration = builder.calibrate(translations, generator, predictor, rate=builder.cfg["calibration_rate"],
+                                        faces=builder.cfg["calibration_faces"])
     store = TranslationStore(Path(out_dir), model_id)
     for t in translations:
         store.save(t)
     report = {"model_id": model_id, "n_faces": int(len(latents)), "config": builder.cfg, **builder.report(),
-              "written": sorted(t.name for t in translations)}
+              "calibration": calibration, "written": sorted(t.name for t in translations)}
     save_json(Path(out_dir) / "build_report.json", report)
     return report
 

@@ -198,7 +198,7 @@ def test_build_defaults_end_to_end(tmp_path, capsys):
     out = tmp_path / "translations" / "tiny-test"
     rc = main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
                str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
-               "min_group=5", "C=1.0"])
+               "min_group=5", "C=1.0", "calibrate=false"])
     assert rc == 0
     store = TranslationStore(out, "tiny-test")
     assert main(["translations", "check", "--folder", str(out), "--model-id", "tiny-test"]) == 0
@@ -224,7 +224,7 @@ def test_build_defaults_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
                  str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
-                 "min_group=5"]) == 0
+                 "min_group=5", "calibrate=false"]) == 0
     assert "read 420 encoded faces" in capsys.readouterr().out
 
 
@@ -309,3 +309,28 @@ def test_cli_fit_from_user_csv(tmp_path, capsys):
     assert main(["directions", "fit", "--csv", str(tmp_path / "none.csv"), "--encoder", str(tmp_path / "enc.safetensors"),
                  "--name", "x", "--out", str(tmp_path / "tr")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_calibration_scales_until_the_predictor_agrees():
+    from faceedit.directions import sample_w
+    from faceedit.translation_builder import TranslationBuilder
+    from faceedit.translations import Translation
+
+    G, P = _tiny_models()
+    rng = np.random.default_rng(0)
+    n = 40
+    W = np.repeat(sample_w(G, n, seed=2)[:, None], G.n_latent, axis=1)
+    builder = TranslationBuilder(W, {"Smiling": rng.integers(0, 2, n).astype(float)}, "tiny")
+    builder.groups = {"Ch": np.zeros(n)}
+    big = Translation("Ch_max", rng.normal(size=(G.n_latent, G.style_dim)), {"model_id": "tiny"})
+    zero = Translation("Ch_min", np.zeros((G.n_latent, G.style_dim)), {"model_id": "tiny"})
+    original = big.delta.copy()
+    res = builder.calibrate([big], G, P, multipliers=(1.0, 2.0), rate=0.0, faces=8)
+    # rate 0: the first multiplier is enough; the delta is unchanged and the success is measured
+    assert res["Ch_max"]["multiplier"] == 1.0 and 0.0 <= res["Ch_max"]["success"] <= 1.0
+    np.testing.assert_array_equal(big.delta, original)
+    # a zero edit never moves anything: it ends at the largest multiplier with 0 % success
+    res = builder.calibrate([zero], G, P, multipliers=(1.0, 2.0), rate=0.5, faces=8)
+    assert res["Ch_min"] == {"multiplier": 2.0, "success": 0.0, "faces": 8, "rate": 0.5}
+    res = builder.calibrate([big], G, P, multipliers=(1.0, 2.0), rate=1.01, faces=8)  # unreachable rate
+    np.testing.assert_allclose(big.delta, original * res["Ch_max"]["multiplier"], rtol=1e-6)

@@ -70,8 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "built-in generator)")
     q.add_argument("--latents", help="cache of the encoded training faces (.npy; written when missing)")
     q.add_argument("--limit", type=int, help="use at most this many training faces (quick runs)")
+    q.add_argument("--generator", help="generator for the strength calibration (default: the built-in model)")
+    q.add_argument("--predictor", help="attribute predictor for the calibration (default: built-in)")
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
-                   help="build options: method, C, ridge_alpha, boost, conditional, min_group")
+                   help="build options: method, C, ridge_alpha, boost, conditional, min_group, calibrate, "
+                        "calibration_rate, calibration_faces")
     q.set_defaults(func=run_build_defaults)
 
 
@@ -256,7 +259,17 @@ def run_build_defaults(args: argparse.Namespace) -> int:
     _threads()
     cfg = load_config(BUILD_DEFAULTS, None, args.set)
     encoder = load_encoder(args.encoder)
-    model_id = args.model_id or encoder.meta.get("generator_model_id") or _generator(None).model_id
+    G = predictor = None
+    if cfg["calibrate"]:
+        from ..models.attributes import load_attribute_predictor
+
+        G, predictor = _generator(args.generator), load_attribute_predictor(args.predictor)
+    model_id = args.model_id or (G.model_id if G is not None else None) or encoder.meta.get("generator_model_id") \
+        or _generator(None).model_id
+    if G is not None and G.model_id != model_id:
+        from ..errors import ModelMismatch
+
+        raise ModelMismatch(f"--model-id {model_id!r} but the generator is {G.model_id!r}")
     data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
     train_index = np.flatnonzero(~data.val)
     if args.limit:
@@ -274,6 +287,11 @@ def run_build_defaults(args: argparse.Namespace) -> int:
         latents = encode_images(encoder, data.images)
         save_npy(args.latents, latents)
     out = Path(args.out) if args.out else default_translations_dir() / model_id
-    report = build_default_set(encoder, data, out, model_id, cfg, latents, progress=print)
+    report = build_default_set(encoder, data, out, model_id, cfg, latents, progress=print, generator=G,
+                               predictor=predictor)
+    if report["calibration"]:
+        low = {k: v for k, v in report["calibration"].items() if v["success"] < cfg["calibration_rate"]}
+        print(f"calibrated {len(report['calibration'])} translations; below {cfg['calibration_rate']:.0%} "
+              f"even at the largest strength: {', '.join(sorted(low)) or 'none'}")
     print(f"wrote {len(report['written'])} translations for model {model_id!r} to {out}")
     return 0
