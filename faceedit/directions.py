@@ -116,6 +116,12 @@ class _LinearFinder:
         X = np.asarray(X, dtype=np.float32)
         flat, shape = _flat(X)
         y = _labels(y, len(X))
+        if len(shape) == 2 and shape[0] > 1 and np.array_equal(X, np.broadcast_to(X[:, :1], X.shape)):
+            # W codes repeated on every W+ row (e.g. a W encoder): fit in W, spread over the rows
+            d, self.score_ = self._fit_flat(X[:, 0], y)
+            self.direction_ = unit(np.repeat(unit(d)[None], shape[0], axis=0))
+            self.n_samples_ = int(np.isfinite(y).sum())
+            return self
         if self.per_row and len(shape) == 2:
             rows, scores = [], []
             for r in range(shape[0]):

@@ -334,3 +334,13 @@ def test_calibration_scales_until_the_predictor_agrees():
     assert res["Ch_min"] == {"multiplier": 2.0, "success": 0.0, "faces": 8, "rate": 0.5}
     res = builder.calibrate([big], G, P, multipliers=(1.0, 2.0), rate=1.01, faces=8)  # unreachable rate
     np.testing.assert_allclose(big.delta, original * res["Ch_max"]["multiplier"], rtol=1e-6)
+
+
+def test_repeated_w_rows_are_fitted_in_w():
+    X, u, t, rng = _planted(n=600)
+    y = (t > 0).astype(float)
+    Xp = np.repeat(X[:, None], N_LATENT, axis=1)
+    d = LogisticFinder().fit(Xp, y).direction_
+    assert d.shape == (N_LATENT, DIM)
+    np.testing.assert_allclose(d, np.repeat(d[:1], N_LATENT, axis=0))  # the same on every row
+    assert float(d.ravel() @ np.repeat(u[None], N_LATENT, axis=0).ravel() / np.sqrt(N_LATENT)) > 0.95
