@@ -63,6 +63,12 @@ class RunReport:
         with self._lock:
             self.references[reference].outputs[translation] = entry
 
+    def add_seconds(self, seconds: dict[str, float]) -> None:
+        """Add step timings measured elsewhere (a worker process)."""
+        with self._lock:
+            for step, dt in seconds.items():
+                self.seconds[step] += dt
+
     def count(self, group: str, counts: dict[str, int]) -> None:
         """Add to named counters (e.g. projections computed / taken from the cache)."""
         with self._lock:

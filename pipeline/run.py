@@ -17,7 +17,8 @@ import argparse
 import os
 import sys
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -71,7 +72,9 @@ class Layout:
 
     def output(self, reference: str, translation: str) -> Path:
         """``output_images/{reference}/{translation}.png``."""
-        return self.images / reference / f"{translation}.png"
+        from .steps import output_path
+
+        return output_path(self.root, reference, translation)
 
 
 class _RunState:
@@ -80,9 +83,8 @@ class _RunState:
     def __init__(self, cfg: Mapping[str, Any], layout: Layout, report: RunReport):
         self.cfg, self.layout, self.report = cfg, layout, report
         self.engine: Any = None
-        self.pool: ThreadPoolExecutor | None = None
-        self.futures: list[Future] = []
-        self.intermediate = bool(cfg["output"]["save_intermediate"])
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[tuple[Reference, Future]] = []
 
 
 def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool = True) -> RunReport:
@@ -125,7 +127,9 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
 
             with report.timed("load models"):
                 state.engine = Engine(cfg, generator)
-            state.pool = ThreadPoolExecutor(max(1, int(cfg["run"]["workers"])), thread_name_prefix="post")
+            workers = int(cfg["run"]["workers"])
+            if workers > 0:  # processes: the face parser (dlib) is not thread-safe
+                state.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             _process(state, pending, progress)
             _drain(state, progress)
     except KeyboardInterrupt:
@@ -239,35 +243,20 @@ def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, b
         return
     with report.timed("render"):
         images = engine.render(np.stack(ws))
-    state.futures.append(state.pool.submit(_post_process, state, ref, names, images, base, used))
+    from .steps import PostJob, post_process
+
+    job = PostJob(state.cfg, state.layout.root, ref.name, ref.path, names, images, base, used)
+    if state.pool is None:
+        _record(state, ref, post_process(job))
+    else:
+        state.futures.append((ref, state.pool.submit(post_process, job)))
 
 
-def _post_process(
-    state: _RunState, ref: Reference, names: list[str], images: list[np.ndarray], base: np.ndarray,
-    used: dict[str, str],
-) -> None:
-    """Mixups, upscaling and saving of one reference's edits (a worker thread, one mixer per reference,
-    so the parsing and depth of the original are computed once); any failure → reference copy."""
-    from faceedit.images import save_image
-
-    engine, report = state.engine, state.report
-    mixer = engine.new_mixer()
-    for name, edited in zip(names, images):
-        try:
-            if state.intermediate:
-                _save_intermediate(state, "translated", f"{ref.name}/{name}", edited)
-            with report.timed("mixups"):
-                mixed, masks, dropped = engine.mix(mixer, base, edited, name)
-            if state.intermediate:
-                _save_intermediate(state, "mixed", f"{ref.name}/{name}", mixed)
-                for step, mask in masks.items():
-                    _save_intermediate(state, "masks", f"{ref.name}/{name}_{step}", _mask_image(mask))
-            with report.timed("save"):
-                save_image(state.layout.output(ref.name, name), engine.finish(mixed))
-            notes = {"note": "; ".join(f"edit dropped by {d}" for d in dropped)} if dropped else {}
-            report.output(ref.name, name, EDITED, used=used[name], **notes)
-        except Exception as e:  # the rules want a file for every target, whatever went wrong
-            _fall_back(state, ref, [name], f"post-processing failed: {type(e).__name__}: {e}")
+def _record(state: _RunState, ref: Reference, result: Any) -> None:
+    """Add a :class:`~pipeline.steps.PostResult` to the report."""
+    for name, status, extra in result.outputs:
+        state.report.output(ref.name, name, status, **extra)
+    state.report.add_seconds(result.seconds)
 
 
 def _fall_back(state: _RunState, ref: Reference, targets: list[str], reason: str, whole: bool = False) -> None:
@@ -289,23 +278,12 @@ def _fall_back(state: _RunState, ref: Reference, targets: list[str], reason: str
 
 
 def _drain(state: _RunState, progress: bool) -> None:
-    """Wait for the queued post-processing (re-raising nothing: failures became copies)."""
+    """Wait for the queued post-processing and record it (failed edits already became copies)."""
     from tqdm import tqdm
 
-    for f in tqdm(state.futures, desc="post-processing", unit="img", disable=not progress, leave=False):
-        f.result()
+    for ref, future in tqdm(state.futures, desc="post-processing", unit="face", disable=not progress, leave=False):
+        _record(state, ref, future.result())
     state.futures.clear()
-
-
-def _save_intermediate(state: _RunState, step: str, name: str, image: np.ndarray) -> None:
-    from faceedit.images import save_image
-
-    save_image(state.layout.root / "intermediate" / step / f"{name}.png", image)
-
-
-def _mask_image(mask: np.ndarray) -> np.ndarray:
-    """A boolean mask as a black/white RGB image."""
-    return np.repeat(np.where(np.asarray(mask, bool), 255, 0).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def _write_reports(
@@ -369,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="TOML", help="config file merged over pipeline/default.toml")
     parser.add_argument("--input", metavar="DIR", help="reference images (input.dir)")
     parser.add_argument("--out", metavar="DIR", help="results folder (output.dir)")
-    parser.add_argument("--workers", type=int, metavar="N", help="post-processing threads (run.workers)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="post-processing worker processes, 0 = none (run.workers)")
     parser.add_argument("--save-intermediate", action="store_true", default=None,
                         help="keep each step's images under OUT/intermediate/ (output.save_intermediate)")
     parser.add_argument("--zip", action="store_true", default=None, help="also write OUT/submission.zip (output.zip)")

@@ -1,13 +1,18 @@
 """The library calls behind each pipeline step (no model math here): load, align, project, translate,
 render, mix, finish, and the reference copies the rules ask for when an edit fails.
 
-:class:`Engine` holds what the steps share (generator, translation stores, mixer) and is created only
-when there is work to do, so that a fully resumed run loads no model.
+:class:`Engine` holds the models and translation stores (main process; created only when there is work
+to do, so a fully resumed run loads no model).  :func:`post_process` mixes, resizes and saves the edits
+of one reference from a picklable :class:`PostJob`, so it can run in worker processes (dlib, used by
+the face parser, is not thread-safe).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,6 +24,7 @@ from faceedit.io import atomic_path
 from faceedit.types import Latent
 
 from .references import Reference
+from .report import COPY, EDITED
 
 PLACEHOLDER_GRAY = 127
 
@@ -221,39 +227,103 @@ class Engine:
                 out.extend(to_image(self.generator.synthesis(w, noise_mode="const")))
         return out
 
-    # -- mix + finish ---------------------------------------------------------------------------------
 
-    def work_size(self) -> int:
-        """The resolution of the mixups (``mixups.size``; 0 = the output size)."""
-        return int(self.cfg["mixups"]["size"]) or int(self.cfg["output"]["size"])
+# -- mix + finish: the post-processing of one reference, run in a worker process ---------------------
 
-    def new_mixer(self):
-        """A :class:`faceedit.mixups.Mixer` for one reference (it caches the maps of that original), or
-        None when mixups are off."""
-        if not self.cfg["mixups"]["enabled"]:
-            return None
-        from faceedit.mixups import DEFAULTS, Mixer
+@dataclass
+class PostJob:
+    """Everything the post-processing of one reference needs (picklable, for worker processes)."""
 
-        return Mixer({k: v for k, v in self.cfg["mixups"].items() if k in DEFAULTS})
+    cfg: Mapping[str, Any]
+    out_dir: Path  # the run's output root
+    reference: str
+    reference_path: Path
+    names: list[str]  # translation names, one per edited image
+    edited: list[np.ndarray]  # generator outputs
+    base: np.ndarray  # the image the edits are mixed into
+    used: dict[str, str]  # translation name → the translation file applied
 
-    def mix(self, mixer: Any, base: np.ndarray, edited: np.ndarray, name: str) -> tuple[np.ndarray, dict, list[str]]:
-        """Restore ``base`` where the translation ``name`` should change nothing, at the mixups' size.
 
-        Returns the image, the allowed region of each mixup step, and the steps whose region was empty
-        (the edit was dropped there).
-        """
-        size = self.work_size()
-        base, edited = resize(base, size), resize(edited, size)
-        if mixer is None:
-            return edited, {}, []
-        result = mixer.mix(base, edited, name)
-        return result.image, result.masks, result.dropped
+@dataclass
+class PostResult:
+    """Per output: ``(name, status, extra)`` (``extra``: used / note / reason); seconds per step."""
 
-    def finish(self, image: np.ndarray) -> np.ndarray:
-        """The output image: ``output.size`` square RGB."""
-        return resize(image, int(self.cfg["output"]["size"]))
+    outputs: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def output_path(out_dir: Path, reference: str, name: str) -> Path:
+    """``{out_dir}/output_images/{reference}/{name}.png``."""
+    return Path(out_dir) / "output_images" / reference / f"{name}.png"
+
+
+def new_mixer(cfg: Mapping[str, Any]) -> Any:
+    """A :class:`faceedit.mixups.Mixer` for one reference (it caches that original's parsing and depth),
+    or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.mixups.DEFAULTS` is passed on."""
+    if not cfg["mixups"]["enabled"]:
+        return None
+    from faceedit.mixups import DEFAULTS, Mixer
+
+    return Mixer({k: v for k, v in cfg["mixups"].items() if k in DEFAULTS})
+
+
+def post_process(job: PostJob) -> PostResult:
+    """Mixups at ``mixups.size`` (0 = output size), resize to ``output.size`` and save each edit of one
+    reference; an edit that fails for any reason is replaced by the reference copy, with the reason."""
+    cfg, result = job.cfg, PostResult()
+    size, out_size = int(cfg["mixups"]["size"]) or int(cfg["output"]["size"]), int(cfg["output"]["size"])
+    intermediate = bool(cfg["output"]["save_intermediate"])
+    mixer = new_mixer(cfg)
+    base = resize(job.base, size)
+    clock = _Clock(result.seconds)
+    for name, edited in zip(job.names, job.edited):
+        try:
+            if intermediate:
+                save_intermediate(job.out_dir, "translated", f"{job.reference}/{name}", edited)
+            with clock("mixups"):
+                image, masks, dropped = resize(edited, size), {}, []
+                if mixer is not None:
+                    mixed = mixer.mix(base, image, name)
+                    image, masks, dropped = mixed.image, mixed.masks, mixed.dropped
+            if intermediate:
+                save_intermediate(job.out_dir, "mixed", f"{job.reference}/{name}", image)
+                for step, mask in masks.items():
+                    save_intermediate(job.out_dir, "masks", f"{job.reference}/{name}_{step}", mask_image(mask))
+            with clock("save"):
+                save_image(output_path(job.out_dir, job.reference, name), resize(image, out_size))
+            extra = {"used": job.used[name]}
+            if dropped:
+                extra["note"] = "; ".join(f"edit dropped by {d}" for d in dropped)
+            result.outputs.append((name, EDITED, extra))
+        except Exception as e:  # noqa: BLE001 - the rules want a file for every target, whatever went wrong
+            with clock("copies"):
+                reason = f"post-processing failed: {type(e).__name__}: {e}"
+                copy = ReferenceCopy(job.reference_path, out_size)
+                copy.write(output_path(job.out_dir, job.reference, name))
+            result.outputs.append((name, COPY, {"reason": reason}))
+    return result
+
+
+class _Clock:
+    """``with clock("step"):`` adds the body's wall time to ``seconds["step"]``."""
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+
+    @contextlib.contextmanager
+    def __call__(self, step: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
+
+
+def mask_image(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as a black/white RGB image."""
+    return np.repeat(np.where(np.asarray(mask, bool), 255, 0).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def save_intermediate(root: Path, step: str, name: str, image: np.ndarray) -> None:
     """``root/intermediate/{step}/{name}.png`` (``name`` may hold ``reference/translation``)."""
-    save_image(root / "intermediate" / step / f"{name}.png", image)
+    save_image(Path(root) / "intermediate" / step / f"{name}.png", image)

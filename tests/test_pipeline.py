@@ -105,7 +105,7 @@ def test_end_to_end_check_passes(tiny: Generator, assets: dict[str, Path], tmp_p
 
 def test_broken_input_is_reported_and_copied(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = run_pipeline(_settings(assets, out, "output.size=128"), generator=tiny, progress=False)
+    report = run_pipeline(_settings(assets, out, "output.size=128", "run.workers=0"), generator=tiny, progress=False)
     rec = report.references[BROKEN]
     assert rec.error and "corrupt or truncated" in rec.error
     assert {e["status"] for e in rec.outputs.values()} == {COPY}
@@ -121,7 +121,7 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
     from PIL import Image
 
     out = tmp_path / "out"
-    cfg = _settings(assets, out, "run.workers=1", "output.size=128")
+    cfg = _settings(assets, out, "run.workers=0", "output.size=128")  # in-process, so the patch applies
     real_save = Image.Image.save
     calls = {"n": 0}
 
@@ -155,7 +155,7 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
 def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "generic"
     cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]', "output.contact_sheets=false",
-                    "output.size=64", "project.enabled=false", f"project.latents_dir={assets['latents']}")
+                    "output.size=64", "run.workers=0", "project.enabled=false", f"project.latents_dir={assets['latents']}")
     report = run_pipeline(cfg, generator=tiny, progress=False)
     assert sorted(p.name for p in (out / "output_images" / BALD).iterdir()) == ["A_2.png", "Be_max.png"]
     assert report.references[BALD].outputs["A_2"]["status"] == EDITED
