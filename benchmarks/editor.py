@@ -97,6 +97,22 @@ def drag_latency(win, key: str, runs: int) -> tuple[float, float]:
     return statistics.median(previews) * 1000, statistics.median(fulls) * 1000
 
 
+def engine_only(session, runs: int) -> tuple[float, float]:
+    """Median ms of the same renders called directly (the editor's overhead is the difference)."""
+    key = "translation:A_2"
+    times: dict[bool, list[float]] = {True: [], False: []}
+    from editor.state import EditState
+
+    for i in range(runs + 1):
+        w = session.latent_for(EditState().with_value(key, 0.3 + 0.2 * i))
+        for preview in (True, False):
+            t0 = time.perf_counter()
+            session.render(w, preview=preview)
+            if i:
+                times[preview].append(time.perf_counter() - t0)
+    return statistics.median(times[True]) * 1000, statistics.median(times[False]) * 1000
+
+
 def bench(name: str, make_generator, runs: int) -> None:
     try:
         generator = make_generator()
@@ -113,6 +129,8 @@ def bench(name: str, make_generator, runs: int) -> None:
         pre, full = drag_latency(win, "translation:Hc_1", runs)
         print(f"  translation on rows >= {CACHED_FROM} (cache): preview {pre:7.1f} ms   full render {full:7.1f} ms")
         print(f"  stale frames dropped by the worker: {win.worker.dropped}")
+        pre, full = engine_only(win.session, runs)
+        print(f"  engine alone (session.render, no Qt): preview {pre:7.1f} ms   full render {full:7.1f} ms")
         win.close()
         del win
 

@@ -83,6 +83,7 @@ class EditSession:
         self._mixers: dict[tuple[str, ...], Any] = {}  # enabled mixup steps -> Mixer (caches the original's maps)
         self._projectors: dict[str, Any] = {}  # preset -> faceedit.project.Projector (keeps its loss models)
         self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
+        self._quick_mask: np.ndarray | None = None  # paste-back region of drag previews (per face)
 
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
@@ -212,6 +213,7 @@ class EditSession:
                                 f"({self.n_latent}, {self.generator.style_dim})")
         self.base, self.face, self.photo = latent, face, photo
         self._mixers = {}
+        self._quick_mask = None
         if original is None:
             original = face.image if face is not None else self.render(latent.w)
         self.original = original
@@ -320,7 +322,7 @@ class EditSession:
         if not preview and overlay != "none":
             shown = self.overlay(shown, overlay, masks)
         if in_photo and self.face is not None and self.photo is not None:
-            shown = self.in_photo(shown)
+            shown = self.in_photo(shown, quick=preview)
         return Rendered(edited=edited, shown=shown, preview=preview, masks=masks)
 
     def apply_mixups(self, edited: np.ndarray, state: EditState) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -351,10 +353,9 @@ class EditSession:
             diff = np.abs(image.astype(np.int16) - self.original.astype(np.int16)).max(axis=2)
             return np.repeat(np.clip(diff * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
         if kind == "parsing":
-            from faceedit.parsing import parse
+            from faceedit.parsing import overlay, parse
 
-            labels = parse(image)
-            return _tint(image, _label_colors(labels))
+            return overlay(image, parse(image))
         if kind == "masks":
             if not masks:
                 return image
@@ -368,13 +369,27 @@ class EditSession:
             return _tint(image, color, m[..., None] * 0.5)
         raise InvalidInput(f"unknown overlay {kind!r}")
 
-    def in_photo(self, aligned: np.ndarray) -> np.ndarray:
-        """Paste an aligned (edited) face back into the source photo."""
+    def in_photo(self, aligned: np.ndarray, quick: bool = False) -> np.ndarray:
+        """Paste an aligned (edited) face back into the source photo.
+
+        The full render uses the library's default region (parsed face and hair of the edit); ``quick``
+        (drag previews) re-uses the face-and-hair mask of the original face, parsed once per face."""
         from faceedit.align import paste_back
         from faceedit.images import resize
 
         size = self.face.image.shape[0]
-        return paste_back(self.photo, resize(aligned, size), self.face.transform)
+        mask = None
+        if quick:
+            if self._quick_mask is None:
+                from faceedit.align import head_ellipse_mask
+                from faceedit.parsing import face_hair_mask
+
+                try:
+                    self._quick_mask = face_hair_mask(self.face.image)
+                except FaceEditError:  # no landmarks found on the aligned face
+                    self._quick_mask = head_ellipse_mask(size)
+            mask = self._quick_mask
+        return paste_back(self.photo, resize(aligned, size), self.face.transform, mask=mask)
 
     # ------------------------------------------------------------------ saving
     def delta(self, state: EditState) -> np.ndarray:
@@ -448,14 +463,6 @@ def presets() -> list[str]:
     from faceedit.project import PRESETS
 
     return list(PRESETS)
-
-
-def _label_colors(labels: np.ndarray) -> np.ndarray:
-    """A fixed colour per parsing class (class 0 black)."""
-    rng = np.random.default_rng(7)
-    palette = rng.integers(40, 255, size=(256, 3), dtype=np.uint8)
-    palette[0] = 0
-    return palette[labels]
 
 
 def _tint(image: np.ndarray, color: np.ndarray, alpha: float | np.ndarray = 0.45) -> np.ndarray:

@@ -575,8 +575,8 @@ class MainWindow(QMainWindow):
         self._seq += 1
         if not preview:
             self._full_seq = self._seq
-        job = partial(self.session.render_state, state, preview,
-                      self.act_in_photo.isChecked() and not preview, "none" if preview else self.overlay())
+        job = partial(self.session.render_state, state, preview, self.act_in_photo.isChecked(),
+                      "none" if preview else self.overlay())
         self._submitted_at = time.perf_counter()
         self.worker.submit(RenderRequest(self._seq, "preview" if preview else "full", job))
 

@@ -321,6 +321,9 @@ def test_open_photo_projects_face(window, qtbot, generator):
     window.act_in_photo.setChecked(True)
     wait_idle(qtbot, window)
     assert window.edited_view.image.shape == s.photo.shape  # pasted into the whole photo
+    window._on_slider_moved("translation:A_2", 1.0)  # drag previews stay in the photo too
+    wait_idle(qtbot, window)
+    assert window.last_render().preview and window.edited_view.image.shape == s.photo.shape
 
 
 def test_cancel_frees_the_ui_and_drops_the_result(window, qtbot):
