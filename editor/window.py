@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceedit.errors import InvalidInput
+from faceedit.errors import FaceEditError
 
 from .prefs import Preferences
 from .session import EditSession, Rendered, presets, validate_translation_name
@@ -380,7 +380,14 @@ class MainWindow(QMainWindow):
         last = self.prefs.last_latent(session.model_id) if seed is None else None
 
         def job(progress, token):
-            latent = session.latent_from_file(last) if last else session.generated_latent(seed or 0)
+            latent = None
+            if last:
+                try:
+                    latent = session.latent_from_file(last)
+                except (FaceEditError, OSError, ValueError) as e:  # a stale or broken session file
+                    print(f"warning: not restoring the last session ({e})")
+            if latent is None:
+                latent = session.generated_latent(seed or 0)
             return latent, session.render(latent.w)
 
         self._start(job, lambda r: self._set_face(r[0], r[1]), "Generating a face…", cancellable=False)

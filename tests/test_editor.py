@@ -154,6 +154,13 @@ def wait_idle(qtbot, win, timeout=60000):
                     timeout=timeout)
 
 
+def wild_photos() -> list[Path]:
+    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
+    if not photos:
+        pytest.skip(f"no wild photos in {data_dir()}")
+    return photos
+
+
 def library_render(generator, w):
     import torch
 
@@ -308,9 +315,7 @@ def test_open_photo_projects_face(window, qtbot, generator):
         import faceedit.project  # noqa: F401
     except ImportError as e:
         pytest.skip(f"alignment/projection not available yet: {e}")
-    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
-    if not photos:
-        pytest.skip(f"no wild photos in {data_dir()}")
+    photos = wild_photos()
     window.preset_box.setCurrentText("fast")
     window.open_photo(photos[0])
     qtbot.waitUntil(lambda: window.session.face is not None and not window.busy(), timeout=240000)
@@ -326,10 +331,44 @@ def test_open_photo_projects_face(window, qtbot, generator):
     assert window.last_render().preview and window.edited_view.image.shape == s.photo.shape
 
 
+def test_browse_folder_of_latents_and_aligned_faces(window, qtbot, tmp_path):
+    from faceedit.images import save_image
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    w = window.session.base.w + 0.1 * rng.standard_normal(window.session.base.w.shape).astype(np.float32)
+    np.save(folder / "face_a.npy", w)
+    save_image(folder / "face_b.png", window.edited_view.image)
+    (folder / "notes.txt").write_text("ignored")
+    window.browse_folder(folder)
+    assert window.browser.isVisible() and window.browser.count() == 2
+    items = {window.browser.item(i).text(): window.browser.item(i) for i in range(window.browser.count())}
+    assert set(items) == {"face_a.npy", "face_b.png"}
+    window._on_browser_item(items["face_a.npy"])
+    qtbot.waitUntil(lambda: np.array_equal(window.session.base.w, w) and not window.busy(), timeout=30000)
+    assert window.history.labels() == ["start"]  # a new face starts a new history
+    window._on_browser_item(items["face_b.png"])  # an aligned image: projected (no detection)
+    qtbot.waitUntil(lambda: window.session.face is not None and not window.busy(), timeout=60000)
+    assert window.session.face.source == folder / "face_b.png" and not window.last_error
+
+
+def test_drop_a_photo_starts_opening_it(window, qtbot):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    photo = wild_photos()[0]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window._task is not None and photo.name in window.status_label.text()
+    window.cancel_task()
+
+
 def test_cancel_frees_the_ui_and_drops_the_result(window, qtbot):
-    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
-    if not photos:
-        pytest.skip(f"no wild photos in {data_dir()}")
+    photos = wild_photos()
     base = window.session.base
     window.open_photo(photos[1])
     assert window._task is not None and window.cancel_button.isVisible()
@@ -361,9 +400,7 @@ def run_screenshot(out: Path, home: Path, *extra: str) -> subprocess.CompletedPr
 def test_screenshot_command_opens_and_projects_a_photo(tmp_path):
     from faceedit.images import load_image
 
-    photos = sorted((data_dir() / "wild" / "images").glob("*.jpg"))
-    if not photos:
-        pytest.skip(f"no wild photos in {data_dir()}")
+    photos = wild_photos()
     out = tmp_path / "shot.png"
     r = run_screenshot(out, tmp_path / "home", "--open", str(photos[0]))
     assert r.returncode == 0, r.stderr[-3000:]
