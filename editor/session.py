@@ -9,6 +9,7 @@ the reference output of the window.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +36,10 @@ GROUPS = {
 }
 
 Progress = Callable[[float, str], None]
+
+# dlib (face detection, landmarks, the landmark-based parser used by paste-back and the mixups) is not
+# thread-safe, and the render worker and a task (opening a photo) may both need it: one at a time.
+DLIB_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,8 @@ class EditSession:
         from faceedit.align import align
 
         progress(-1, "detecting faces")
-        return align(photo, size=self.resolution)
+        with DLIB_LOCK:
+            return align(photo, size=self.resolution)
 
     def encoder(self) -> Any:
         """The built-in encoder when it is installed and made for this generator, else None (the projection
@@ -336,7 +342,8 @@ class EditSession:
         mixer = self._mixers.get(steps)
         if mixer is None:
             mixer = self._mixers[steps] = Mixer({"steps": list(steps)})
-        result = mixer.mix(self.original, edited, name)
+        with DLIB_LOCK:
+            result = mixer.mix(self.original, edited, name)
         return result.image, dict(result.masks)
 
     @staticmethod
@@ -355,7 +362,8 @@ class EditSession:
         if kind == "parsing":
             from faceedit.parsing import overlay, parse
 
-            return overlay(image, parse(image))
+            with DLIB_LOCK:
+                return overlay(image, parse(image))
         if kind == "masks":
             if not masks:
                 return image
@@ -378,18 +386,19 @@ class EditSession:
         from faceedit.images import resize
 
         size = self.face.image.shape[0]
-        mask = None
-        if quick:
-            if self._quick_mask is None:
-                from faceedit.align import head_ellipse_mask
-                from faceedit.parsing import face_hair_mask
+        with DLIB_LOCK:
+            mask = None
+            if quick:
+                if self._quick_mask is None:
+                    from faceedit.align import head_ellipse_mask
+                    from faceedit.parsing import face_hair_mask
 
-                try:
-                    self._quick_mask = face_hair_mask(self.face.image)
-                except FaceEditError:  # no landmarks found on the aligned face
-                    self._quick_mask = head_ellipse_mask(size)
-            mask = self._quick_mask
-        return paste_back(self.photo, resize(aligned, size), self.face.transform, mask=mask)
+                    try:
+                        self._quick_mask = face_hair_mask(self.face.image)
+                    except FaceEditError:  # no landmarks found on the aligned face
+                        self._quick_mask = head_ellipse_mask(size)
+                mask = self._quick_mask
+            return paste_back(self.photo, resize(aligned, size), self.face.transform, mask=mask)
 
     # ------------------------------------------------------------------ saving
     def delta(self, state: EditState) -> np.ndarray:
