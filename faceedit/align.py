@@ -72,6 +72,20 @@ def _area_scale(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=interp)
 
 
+def _shrink(image: np.ndarray, k: int) -> np.ndarray:
+    """Integer area decimation by ``k`` (OpenCV's fast path); the last ``size % k`` rows/columns are dropped.
+
+    Pixel ``i`` of the result covers source pixels ``k*i .. k*i+k-1``: source coordinate ``(i + 0.5) * k - 0.5``.
+    """
+    import cv2
+
+    if k <= 1:
+        return image
+    h, w = image.shape[:2]
+    h, w = max(k, h - h % k), max(k, w - w % k)
+    return cv2.resize(image[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+
 def _detect_boxes(image: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
     """dlib HOG boxes ``(left, top, right, bottom)`` (edges, ``image`` pixels) and scores."""
     rects, scores, _ = _detector().run(np.ascontiguousarray(image), upsample, 0.0)
@@ -128,9 +142,9 @@ def detect_faces(photo: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tup
     landmarks are then found in the rolled copy and rotated back).  Returns ``[]`` when there is no face.
     """
     photo = check_image(photo, "photo")
-    scale = min(1.0, max_side / max(photo.shape[:2]))
-    small = _area_scale(photo, scale) if scale < 1 else photo
-    sx, sy = photo.shape[1] / small.shape[1], photo.shape[0] / small.shape[0]
+    k = math.ceil(max(photo.shape[:2]) / max_side)
+    small = _shrink(photo, k)
+    sx = sy = float(k)
     upsample = 1 if max(small.shape[:2]) < DETECT_MIN_SIDE else 0
     found = _detect_boxes(small, upsample) or _detect_boxes(small, upsample + 1)
     if found:
@@ -252,7 +266,7 @@ def _render(photo: np.ndarray, transform: np.ndarray, size: int, margin: int, cr
             reflect: bool) -> tuple[np.ndarray, np.ndarray]:
     """Warp the crop of ``photo`` into the aligned frame (plus ``margin`` pixels each side), anti-aliased.
 
-    Returns the float32 image ``(size+2m, size+2m, 3)`` and the 3x3 matrix mapping its pixels to crop pixels.
+    Returns the uint8 image ``(size+2m, size+2m, 3)`` and the 3x3 matrix mapping its pixels to crop pixels.
     """
     import cv2
 
@@ -265,17 +279,16 @@ def _render(photo: np.ndarray, transform: np.ndarray, size: int, margin: int, cr
     canvas_to_out = np.array([[1.0 / k, 0, 0.5 / k - 0.5], [0, 1.0 / k, 0.5 / k - 0.5], [0, 0, 1]])
     canvas_to_src = out_to_crop @ canvas_to_out
     step = math.hypot(canvas_to_src[0, 0], canvas_to_src[1, 0])  # crop pixels per canvas pixel
-    if step > 1.5:  # shrink the source first so that bilinear sampling does not alias
-        f = 1.0 / step
-        small = _area_scale(src, f)
-        fx, fy = small.shape[1] / src.shape[1], small.shape[0] / src.shape[0]
-        to_small = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
-        src, canvas_to_src = small, to_small @ canvas_to_src
+    if step >= 2:  # shrink the source first (integer area decimation) so that bilinear sampling does not alias
+        f = int(step)
+        src = _shrink(src, f)
+        to_small = np.array([[1.0 / f, 0, 0.5 / f - 0.5], [0, 1.0 / f, 0.5 / f - 0.5], [0, 0, 1]])
+        canvas_to_src = to_small @ canvas_to_src
     n = (size + 2 * margin) * k
     border = cv2.BORDER_REFLECT_101 if reflect else cv2.BORDER_CONSTANT
     canvas = cv2.warpAffine(src, canvas_to_src[:2], (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=border)
-    out = cv2.resize(canvas.astype(np.float32), (n // k, n // k), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(canvas, (n // k, n // k), interpolation=cv2.INTER_AREA)
     return out, out_to_crop
 
 
@@ -285,17 +298,22 @@ def _apply_ffhq_padding(img: np.ndarray, out_to_crop: np.ndarray, crop: list[int
     import cv2
 
     n = img.shape[0]
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    # the mask is piecewise linear in the output coordinates: evaluate it on a coarse grid, then upsample
+    g = 8
+    coarse = np.arange(0, n + g, g, dtype=np.float32)
+    yy, xx = np.meshgrid(coarse, coarse, indexing="ij")
     sx = out_to_crop[0, 0] * xx + out_to_crop[0, 1] * yy + out_to_crop[0, 2]
     sy = out_to_crop[1, 0] * xx + out_to_crop[1, 1] * yy + out_to_crop[1, 2]
     cw, ch = crop[2] - crop[0], crop[3] - crop[1]
     # coordinates in FFHQ's padded image: x from 0 to w-1 = cw + pad0 + pad2 - 1
     px, py = sx + pad[0], sy + pad[1]
     w, h = cw + pad[0] + pad[2], ch + pad[1] + pad[3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mx = 1.0 - np.minimum(px / max(pad[0], 1e-6), (w - 1 - px) / max(pad[2], 1e-6))
-        my = 1.0 - np.minimum(py / max(pad[1], 1e-6), (h - 1 - py) / max(pad[3], 1e-6))
-    mask = np.maximum(mx, my)[..., None]
+    mx = 1.0 - np.minimum(px / max(pad[0], 1e-6), (w - 1 - px) / max(pad[2], 1e-6))
+    my = 1.0 - np.minimum(py / max(pad[1], 1e-6), (h - 1 - py) / max(pad[3], 1e-6))
+    big = len(coarse) * g
+    mask = cv2.resize(np.maximum(mx, my).astype(np.float32), (big, big), interpolation=cv2.INTER_LINEAR)
+    mask = mask[g // 2: g // 2 + n, g // 2: g // 2 + n, None]
+    img = img.astype(np.float32)
     sigma = 0.02 * size  # FFHQ blurs with qsize * 0.02 in its own pixels; qsize maps to `size` here
     d = max(1, int(sigma // 3))
     small = cv2.resize(img, (max(1, n // d), max(1, n // d)), interpolation=cv2.INTER_AREA)
@@ -416,23 +434,27 @@ def head_ellipse_mask(size: int) -> np.ndarray:
     return mask
 
 
-def _default_paste_mask(edited: np.ndarray) -> np.ndarray:
-    """The face-and-hair region of the edited aligned face (parsed, holes filled), else the head ellipse."""
+def _default_paste_mask(edited: np.ndarray, work_size: int = 256) -> np.ndarray:
+    """The face-and-hair region of the edited aligned face (parsed at <= ``work_size``, holes filled),
+    else the head ellipse; float ``(N, N)`` in 0..1."""
     import cv2
 
     from .parsing import face_hair_mask  # lazy: parsing builds on the detection of this module
 
+    n = edited.shape[0]
+    k = max(1, n // work_size)
     try:
-        mask = face_hair_mask(edited).astype(np.uint8)
+        mask = face_hair_mask(_shrink(edited, k)).astype(np.uint8)
     except NoFaceFound:
-        return head_ellipse_mask(edited.shape[0])
-    k = max(3, int(0.04 * edited.shape[0]) | 1)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        return head_ellipse_mask(n)
+    ks = max(3, int(0.04 * mask.shape[0]) | 1)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (ks, ks)))
     # fill holes: everything not reachable from the border through non-mask pixels
     outside = np.pad(1 - mask, 1, constant_values=1)
     flood = np.zeros((outside.shape[0] + 2, outside.shape[1] + 2), np.uint8)
     cv2.floodFill(outside, flood, (0, 0), 2)
-    return (outside[1:-1, 1:-1] != 2).astype(np.float32)
+    filled = (outside[1:-1, 1:-1] != 2).astype(np.float32)
+    return cv2.resize(filled, (n, n), interpolation=cv2.INTER_LINEAR) if filled.shape[0] != n else filled
 
 
 def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndarray,

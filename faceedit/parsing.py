@@ -37,7 +37,8 @@ PALETTE = np.array([
 
 REGISTRY_NAME = "face-parsing-bisenet"  # the weights registry entry of 79999_iter.pth
 WORK_SIDE = 640  # the landmark parser works on a copy whose long side is at most this
-GRABCUT_SIDE = 160  # GrabCut runs on a copy whose long side is about this
+GRABCUT_SIDE = 144  # GrabCut runs on a copy whose long side is about this
+GRABCUT_ITERATIONS = 3
 
 
 def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray | None = None,
@@ -184,9 +185,12 @@ class _ColourModel:
         return np.sqrt(np.einsum("ij,jk,ik->i", diff, np.linalg.inv(cov), diff))
 
     def distance(self, lab: np.ndarray) -> np.ndarray:
-        flat = lab.reshape(-1, 3).astype(np.float32) - self.mean.astype(np.float32)
-        d = np.einsum("ij,jk,ik->i", flat, self.icov.astype(np.float32), flat)
-        return np.sqrt(np.maximum(d, 0)).reshape(lab.shape[:2])
+        """Per-pixel Mahalanobis distance of a Lab image ``(H, W, 3)`` to the model."""
+        x = [lab[..., c].astype(np.float32) - np.float32(self.mean[c]) for c in range(3)]
+        a = self.icov.astype(np.float32)
+        d2 = (a[0, 0] * x[0] * x[0] + a[1, 1] * x[1] * x[1] + a[2, 2] * x[2] * x[2]
+              + 2 * (a[0, 1] * x[0] * x[1] + a[0, 2] * x[0] * x[2] + a[1, 2] * x[1] * x[2]))
+        return np.sqrt(np.maximum(d2, 0))
 
 
 def _person_mask(image: np.ndarray, frame: _FaceFrame, face: np.ndarray) -> np.ndarray:
@@ -220,7 +224,7 @@ def _person_mask(image: np.ndarray, frame: _FaceFrame, face: np.ndarray) -> np.n
     if background_seeds >= 30 and (mask == cv2.GC_FGD).any():
         bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
         cv2.setRNGSeed(0)
-        cv2.grabCut(small, mask, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(small, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     person = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
     big = cv2.resize(person.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return big > 0.5

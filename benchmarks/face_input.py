@@ -1,0 +1,83 @@
+"""Speed of the face input stack on 2 threads (numbers only, no assertions).
+
+- align a 12-megapixel photo (a wild photo upscaled to 12 MP): detection on a downscaled copy, landmarks,
+  one anti-aliased warp; at 256 and 1024; plus JPEG decoding of that photo and paste-back into it;
+- landmark parsing of a 512x512 aligned face (with and without the landmark detection);
+- template depth of the same face (with precomputed landmarks and labels, and end to end).
+Targets from issue 3: align 12 MP <= 0.5 s, parsing 512 <= 0.3 s, template depth <= 0.2 s.
+
+    python benchmarks/face_input.py [--runs 5] [--photo PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from faceedit.align import align, paste_back, transform_points  # noqa: E402
+from faceedit.depth import estimate_depth  # noqa: E402
+from faceedit.images import load_image, save_image  # noqa: E402
+from faceedit.parsing import parse  # noqa: E402
+from faceedit.testing import data_dir  # noqa: E402
+
+
+def timed(fn, runs: int) -> tuple[float, object]:
+    """Median wall time of ``runs`` calls (after one warm-up call) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    import cv2
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--photo", default=str(data_dir() / "wild" / "images" / "000176.jpg"))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cv2.setNumThreads(2)
+
+    small = load_image(args.photo)
+    scale = (12e6 / (small.shape[0] * small.shape[1])) ** 0.5
+    photo = cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    mp = photo.shape[0] * photo.shape[1] / 1e6
+    print(f"photo: {Path(args.photo).name} upscaled to {photo.shape[1]}x{photo.shape[0]} ({mp:.1f} MP)")
+    with tempfile.TemporaryDirectory() as tmp:
+        jpg = Path(tmp) / "big.jpg"
+        save_image(jpg, photo, quality=92)
+        t, _ = timed(lambda: load_image(jpg), args.runs)
+        print(f"load_image 12 MP JPEG                 {t * 1000:7.1f} ms")
+    for size in (256, 1024):
+        t, faces = timed(lambda: align(photo, size=size), args.runs)
+        print(f"align 12 MP -> {size:4d}                   {t * 1000:7.1f} ms   (target <= 500 ms)")
+    face = faces[0]
+    t, _ = timed(lambda: paste_back(photo, face.image, face.transform), args.runs)
+    print(f"paste_back 1024 face into 12 MP       {t * 1000:7.1f} ms   (incl. parsing the mask)")
+
+    f512 = align(small, size=512)[0]
+    lm = transform_points(np.linalg.inv(f512.transform), f512.landmarks)
+    t, labels = timed(lambda: parse(f512.image, landmarks=lm), args.runs)
+    print(f"parse 512 face (landmarks given)      {t * 1000:7.1f} ms   (target <= 300 ms)")
+    t, _ = timed(lambda: parse(f512.image), args.runs)
+    print(f"parse 512 face (with detection)       {t * 1000:7.1f} ms")
+    t, _ = timed(lambda: estimate_depth(f512.image, landmarks=lm, labels=labels), args.runs)
+    print(f"template depth 512 (lm + labels given) {t * 1000:6.1f} ms   (target <= 200 ms)")
+    t, _ = timed(lambda: estimate_depth(f512.image), args.runs)
+    print(f"template depth 512 (end to end)       {t * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
