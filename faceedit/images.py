@@ -64,13 +64,22 @@ def _pil_to_rgb(im) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
-    """Write an RGB uint8 image atomically (format from the suffix: PNG, JPEG, WebP, BMP, TIFF)."""
+def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95, compress_level: int = 6) -> None:
+    """Write an RGB uint8 image atomically (format from the suffix: PNG, JPEG, WebP, BMP, TIFF).
+
+    ``quality`` applies to JPEG/WebP; ``compress_level`` (0-9) to PNG: 1 writes about 4x faster than the
+    default 6 for files about 1.2x larger (lossless either way).
+    """
     from PIL import Image
 
     image = check_image(image)
+    suffix = Path(path).suffix.lower()
     with atomic_path(path) as tmp:
-        kwargs = {"quality": quality} if Path(path).suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+        kwargs: dict = {}
+        if suffix in (".jpg", ".jpeg", ".webp"):
+            kwargs = {"quality": quality}
+        elif suffix == ".png":
+            kwargs = {"compress_level": compress_level}
         Image.fromarray(image).save(tmp, **kwargs)
 
 
