@@ -7,7 +7,7 @@ Measured through the real window (offscreen Qt), worker thread included:
 for a translation slider that changes every W+ row, and one that changes only rows >= 8 (a colour/texture
 edit: the layer cache re-uses the first layers), plus the full-quality render after release.
 
-    .venv/bin/python benchmarks/editor.py [--runs 7] [--skip-1024]
+    .venv/bin/python benchmarks/editor.py [--runs 7] [--skip-1024] [--model CHECKPOINT]
 """
 from __future__ import annotations
 
@@ -139,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--skip-1024", action="store_true")
+    parser.add_argument("--model", help="a generator checkpoint to measure instead of the default model")
     args = parser.parse_args()
 
     import torch
@@ -147,7 +148,12 @@ def main() -> None:
     torch.set_num_threads(2)
     app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, median of {args.runs} drags")
-    bench("default model", default_generator, args.runs)
+    if args.model:
+        from faceedit.models.checkpoints import load_generator
+
+        bench(f"model {args.model}", lambda: load_generator(args.model).eval(), args.runs)
+    else:
+        bench("default model", default_generator, args.runs)
     if not args.skip_1024:
         bench("config-f 1024 (seeded)", seeded_1024_generator, args.runs)
 

@@ -18,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=("fast", "balanced", "faithful"), help="projection preset (default: fast)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="start, load, render, save a screenshot of the whole window, and quit")
+    p.add_argument("--set", action="append", default=[], metavar="SLIDER=VALUE",
+                   help="with --screenshot: set a slider before rendering (e.g. translation:A_2=1.5, pca:0=-2); "
+                        "repeatable")
+    p.add_argument("--in-photo", action="store_true", help="show the edit pasted into the photo")
     p.add_argument("--translations", metavar="DIR", help="translations root (default: translations/)")
     p.add_argument("--size", default="1280x760", help="window size WxH (default 1280x760)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up a --screenshot run after this many seconds")
@@ -47,8 +51,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     win.resize(width, height)
     win.show()
     model = args.model or prefs.get("model") or None
+    try:
+        edits = parse_edits(args.set)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    win.act_in_photo.setChecked(args.in_photo)
     if args.screenshot:
-        script = ScreenshotScript(win, Path(args.screenshot), args.open, args.timeout)
+        script = ScreenshotScript(win, Path(args.screenshot), args.open, args.timeout, edits)
         win.load_model(model)
         app.exec()
         return script.exit_code
@@ -56,6 +66,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         win.face_ready.connect(lambda: _open_once(win, args.open))
     win.load_model(model)
     return app.exec()
+
+
+def parse_edits(items: Sequence[str]) -> dict[str, float]:
+    """``["translation:A_2=1.5"]`` → ``{"translation:A_2": 1.5}``."""
+    edits = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        try:
+            edits[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected SLIDER=NUMBER, e.g. translation:A_2=1.5")
+    return edits
 
 
 def _open_once(win, path: str) -> None:
@@ -67,10 +91,10 @@ def _open_once(win, path: str) -> None:
 class ScreenshotScript:
     """Drive the window through start-up (and ``--open``), then grab it, save it and quit."""
 
-    def __init__(self, win, out: Path, photo: str | None, timeout: float) -> None:
+    def __init__(self, win, out: Path, photo: str | None, timeout: float, edits: dict[str, float]) -> None:
         from PySide6.QtCore import QTimer
 
-        self.win, self.out, self.photo = win, out, photo
+        self.win, self.out, self.photo, self.edits = win, out, photo, dict(edits)
         self.deadline = time.monotonic() + timeout
         self.faces = 0
         self.exit_code = 1
@@ -90,6 +114,17 @@ class ScreenshotScript:
         needed = 2 if self.photo else 1
         timed_out = time.monotonic() > self.deadline
         done = self.faces >= needed and not self.win.busy()
+        if done and self.edits:
+            unknown = sorted(set(self.edits) - set(self.win.sliders.rows))
+            if unknown:
+                self.errors.append(f"no such slider(s): {', '.join(unknown)} (known: {', '.join(self.win.sliders.rows)})")
+            else:
+                state = self.win.state()
+                for key, value in self.edits.items():
+                    state = state.with_value(key, value)
+                self.win._commit(state, "command line edits")
+                done = False
+            self.edits = {}
         if not (done or self.errors or timed_out):
             return
         self.timer.stop()

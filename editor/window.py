@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceedit.errors import FaceEditError
+from faceedit.errors import FaceEditError, NoFaceFound
 
 from .prefs import Preferences
 from .session import EditSession, Rendered, presets, validate_translation_name
@@ -82,8 +82,9 @@ class MainWindow(QMainWindow):
         self.original_view = ImageView("Original")
         self.edited_view = ImageView("Edited")
         views = QSplitter(Qt.Orientation.Horizontal)
-        views.addWidget(self.original_view)
-        views.addWidget(self.edited_view)
+        self.edited_title = QLabel("Edited")
+        views.addWidget(_titled(QLabel("Original"), self.original_view))
+        views.addWidget(_titled(self.edited_title, self.edited_view))
 
         self.browser = QListWidget()
         self.browser.setMinimumWidth(140)
@@ -197,7 +198,7 @@ class MainWindow(QMainWindow):
         self._action(e, "Reset &all sliders", self.reset_all, "Ctrl+R")
 
         v = mb.addMenu("&View")
-        self.act_in_photo = self._action(v, "Show edit &in photo", lambda on: self.request_full(), "P", True)
+        self.act_in_photo = self._action(v, "Show edit &in photo", self._on_in_photo, "P", True)
         v.addSeparator()
         self.overlay_group = QActionGroup(self)
         self.overlay_actions: dict[str, QAction] = {}
@@ -396,10 +397,19 @@ class MainWindow(QMainWindow):
         self.session.set_face(latent, face, photo, original=original)
         self.history.clear(state or EditState())
         self._apply_state(self.history.state)
-        self.original_view.set_image(original)
         self.act_in_photo.setEnabled(photo is not None)
-        self._status("ready" if face is None else f"ready: {face.source or 'photo'}")
+        self._show_original()
+        self._status("ready" if face is None else f"ready: {Path(face.source).name if face.source else 'photo'}")
         self.face_ready.emit()
+
+    def _on_in_photo(self, on: bool) -> None:
+        self._show_original()
+        self.request_full()
+
+    def _show_original(self) -> None:
+        s = self.session
+        in_photo = self.act_in_photo.isChecked() and s is not None and s.photo is not None
+        self.original_view.set_image(s.photo if in_photo else (s.original if s else None))
 
     def open_photo(self, path: str | os.PathLike) -> None:
         """Open a photo: read, detect + align, pick a face, project (worker, with Cancel)."""
@@ -414,10 +424,15 @@ class MainWindow(QMainWindow):
 
             photo = load_image(path)
             token.check()
-            return photo, session.detect(photo, progress)
+            try:
+                return photo, session.detect(photo, progress)
+            except NoFaceFound:
+                raise NoFaceFound(f"{path}: no face found in this photo") from None
 
         def detected(result) -> None:
             photo, faces = result
+            for face in faces:
+                face.source = Path(path)
             self.prefs.add_recent(path)
             self._rebuild_recent()
             index = 0
@@ -593,6 +608,7 @@ class MainWindow(QMainWindow):
         self._shown_seq = seq
         self._last = result
         self.edited_view.set_image(result.shown)
+        self.edited_title.setText("Edited (preview)" if result.preview else "Edited")
         self.timings[kind] = seconds
         self._show_timings()
 
@@ -739,6 +755,18 @@ class MainWindow(QMainWindow):
             self._task.done.wait(10.0)  # let it reach its next progress report and stop
         self.worker.stop()
         super().closeEvent(event)
+
+
+def _titled(title: QLabel, view: QWidget) -> QWidget:
+    """A view with its caption above it."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(2)
+    title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    lay.addWidget(title)
+    lay.addWidget(view, 1)
+    return box
 
 
 def _fit(image: np.ndarray, size: int) -> np.ndarray:

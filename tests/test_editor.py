@@ -326,6 +326,7 @@ def test_open_photo_projects_face(window, qtbot, generator):
     window.act_in_photo.setChecked(True)
     wait_idle(qtbot, window)
     assert window.edited_view.image.shape == s.photo.shape  # pasted into the whole photo
+    np.testing.assert_array_equal(window.original_view.image, s.photo)  # beside the original photo
     window._on_slider_moved("translation:A_2", 1.0)  # drag previews stay in the photo too
     wait_idle(qtbot, window)
     assert window.last_render().preview and window.edited_view.image.shape == s.photo.shape
@@ -402,7 +403,7 @@ def test_screenshot_command_opens_and_projects_a_photo(tmp_path):
 
     photos = wild_photos()
     out = tmp_path / "shot.png"
-    r = run_screenshot(out, tmp_path / "home", "--open", str(photos[0]))
+    r = run_screenshot(out, tmp_path / "home", "--open", str(photos[0]), "--set", "pca:0=2", "--in-photo")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "screenshot:" in r.stdout
     shot = load_image(out)
@@ -410,6 +411,17 @@ def test_screenshot_command_opens_and_projects_a_photo(tmp_path):
     prefs = (tmp_path / "home" / "editor.toml").read_text()
     assert str(photos[0].resolve()) in prefs  # added to the recent files
     assert (tmp_path / "home" / "last_latent.npy").is_file()  # the session is restored next time
+
+
+def test_command_line_edits_are_parsed():
+    from editor.app import build_parser, parse_edits
+
+    assert parse_edits(["translation:A_2=1.5", "pca:0=-2"]) == {"translation:A_2": 1.5, "pca:0": -2.0}
+    for bad in (["translation:A_2"], ["pca:0=x"], ["=1"]):
+        with pytest.raises(ValueError, match="SLIDER=NUMBER"):
+            parse_edits(bad)
+    args = build_parser().parse_args(["--open", "a.jpg", "--screenshot", "o.png", "--set", "pca:1=1"])
+    assert args.open == "a.jpg" and args.set == ["pca:1=1"] and not args.in_photo
 
 
 def test_qt_binding_does_not_leak_none(qtbot):
