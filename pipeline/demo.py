@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pipeline config overrides")
     parser.add_argument("--out", default="demo_out", help="results folder (default demo_out)")
-    parser.add_argument("--n", type=int, default=12, help="number of reference faces (default 12; the official set has 72)")
+    parser.add_argument("--n", type=int, default=12,
+                        help="number of reference faces (default 12; the official set has 72)")
     parser.add_argument("--data", help="shared data folder (default ../shared/data beside the project)")
     parser.add_argument("--config", help="pipeline config file (see pipeline/default.toml)")
     parser.add_argument("--seed", type=int, default=0, help="which faces are picked")

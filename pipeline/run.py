@@ -267,7 +267,8 @@ def _fall_back(state: _RunState, ref: Reference, targets: list[str], reason: str
     if whole:
         report.fail_reference(ref.name, reason)
     with report.timed("copies"):
-        copy = ReferenceCopy(ref.path, int(state.cfg["output"]["size"]))
+        ocfg = state.cfg["output"]
+        copy = ReferenceCopy(ref.path, int(ocfg["size"]), compress_level=int(ocfg["png_compress_level"]))
         if copy.note:
             reason = f"{reason} (reference copy: {copy.note})"
             if whole:
@@ -394,7 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     print(report.summary_text())
     layout = Layout(cfg["output"]["dir"])
-    print(f"outputs: {layout.images}   report: {layout.html}" + (f"   zip: {layout.zip}" if cfg["output"]["zip"] else ""))
+    zipped = f"   zip: {layout.zip}" if cfg["output"]["zip"] else ""
+    print(f"outputs: {layout.images}   report: {layout.html}{zipped}")
     rejected = [r.name for r in report.references.values() if r.error and not r.outputs]
     return 1 if rejected else 0
 

@@ -37,8 +37,8 @@ class ReferenceCopy:
     becomes a gray image (and the run reports it).
     """
 
-    def __init__(self, path: Path, size: int, image: np.ndarray | None = None):
-        self.path, self.size = Path(path), size
+    def __init__(self, path: Path, size: int, image: np.ndarray | None = None, compress_level: int = 6):
+        self.path, self.size, self.compress_level = Path(path), size, compress_level
         self.byte_copy = _is_png_rgb(self.path, size)
         self.note: str | None = None
         if not self.byte_copy:
@@ -54,7 +54,7 @@ class ReferenceCopy:
             with atomic_path(dst) as tmp:
                 shutil.copyfile(self.path, tmp)
         else:
-            save_image(dst, self.image)
+            save_image(dst, self.image, compress_level=self.compress_level)
 
 
 def _is_png_rgb(path: Path, size: int) -> bool:
@@ -273,6 +273,7 @@ def post_process(job: PostJob) -> PostResult:
     cfg, result = job.cfg, PostResult()
     size, out_size = int(cfg["mixups"]["size"]) or int(cfg["output"]["size"]), int(cfg["output"]["size"])
     intermediate = bool(cfg["output"]["save_intermediate"])
+    level = int(cfg["output"]["png_compress_level"])
     mixer = new_mixer(cfg)
     base = resize(job.base, size)
     clock = _Clock(result.seconds)
@@ -290,7 +291,7 @@ def post_process(job: PostJob) -> PostResult:
                 for step, mask in masks.items():
                     save_intermediate(job.out_dir, "masks", f"{job.reference}/{name}_{step}", mask_image(mask))
             with clock("save"):
-                save_image(output_path(job.out_dir, job.reference, name), resize(image, out_size))
+                save_image(output_path(job.out_dir, job.reference, name), resize(image, out_size), compress_level=level)
             extra = {"used": job.used[name]}
             if dropped:
                 extra["note"] = "; ".join(f"edit dropped by {d}" for d in dropped)
@@ -298,7 +299,7 @@ def post_process(job: PostJob) -> PostResult:
         except Exception as e:  # noqa: BLE001 - the rules want a file for every target, whatever went wrong
             with clock("copies"):
                 reason = f"post-processing failed: {type(e).__name__}: {e}"
-                copy = ReferenceCopy(job.reference_path, out_size)
+                copy = ReferenceCopy(job.reference_path, out_size, compress_level=level)
                 copy.write(output_path(job.out_dir, job.reference, name))
             result.outputs.append((name, COPY, {"reason": reason}))
     return result

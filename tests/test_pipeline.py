@@ -65,7 +65,7 @@ def _settings(assets: dict[str, Path], out: Path, *extra: str) -> dict:
 
 def test_end_to_end_check_passes(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cfg = _settings(assets, out, "output.zip=true")
+    cfg = _settings(assets, out, "output.zip=true", "run.workers=1")
     report = run_pipeline(cfg, generator=tiny, progress=False)
     images = out / "output_images"
     assert check_submission(images, references=assets["refs"]) == []
@@ -154,8 +154,9 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
 
 def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "generic"
-    cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]', "output.contact_sheets=false",
-                    "output.size=64", "run.workers=0", "project.enabled=false", f"project.latents_dir={assets['latents']}")
+    cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]',
+                    "output.contact_sheets=false", "output.size=64", "run.workers=0",
+                    "project.enabled=false", f"project.latents_dir={assets['latents']}")
     report = run_pipeline(cfg, generator=tiny, progress=False)
     assert sorted(p.name for p in (out / "output_images" / BALD).iterdir()) == ["A_2.png", "Be_max.png"]
     assert report.references[BALD].outputs["A_2"]["status"] == EDITED
