@@ -89,6 +89,7 @@ class EditSession:
         self._projectors: dict[str, Any] = {}  # preset -> faceedit.project.Projector (keeps its loss models)
         self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
         self._quick_mask: np.ndarray | None = None  # paste-back region of drag previews (per face)
+        self._landmarks: np.ndarray | None = None  # original landmarks / aligned size (per face)
 
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
@@ -219,6 +220,7 @@ class EditSession:
         self.base, self.face, self.photo = latent, face, photo
         self._mixers = {}
         self._quick_mask = None
+        self._landmarks = None
         if original is None:
             original = face.image if face is not None else self.render(latent.w)
         self.original = original
@@ -363,7 +365,7 @@ class EditSession:
             from faceedit.parsing import overlay, parse
 
             with DLIB_LOCK:
-                return overlay(image, parse(image))
+                return overlay(image, parse(image, landmarks=self.original_landmarks(image.shape[0])))
         if kind == "masks":
             if not masks:
                 return image
@@ -376,6 +378,21 @@ class EditSession:
             color[..., 0] = 255
             return _tint(image, color, m[..., None] * 0.5)
         raise InvalidInput(f"unknown overlay {kind!r}")
+
+    def original_landmarks(self, size: int) -> np.ndarray:
+        """The 68 landmarks of the original face in aligned pixels at ``size`` (from the photo's alignment,
+        else detected once on the original); used to parse edits without detecting again."""
+        if self._landmarks is None:
+            from faceedit.align import face_landmarks, transform_points
+
+            face = self.face
+            if face is not None and face.landmarks is not None and face.transform is not None:
+                lm = transform_points(np.linalg.inv(face.transform), face.landmarks)
+            else:
+                with DLIB_LOCK:
+                    lm = face_landmarks(self.original)
+            self._landmarks = np.asarray(lm, np.float64) / self.original.shape[0]
+        return self._landmarks * size
 
     def in_photo(self, aligned: np.ndarray, quick: bool = False) -> np.ndarray:
         """Paste an aligned (edited) face back into the source photo.

@@ -331,6 +331,28 @@ def test_open_photo_projects_face(window, qtbot, generator):
     wait_idle(qtbot, window)
     assert window.last_render().preview and window.edited_view.image.shape == s.photo.shape
 
+    from faceedit.parsing import overlay, parse
+
+    window.act_in_photo.setChecked(False)
+    window.overlay_actions["parsing"].setChecked(True)  # parsed with the photo's landmarks, no detection
+    wait_idle(qtbot, window)
+    assert not window.last_error, window.last_error
+    edited = window.last_render().edited
+    labels = parse(edited, landmarks=s.original_landmarks(64))
+    assert len(np.unique(labels)) > 3
+    np.testing.assert_array_equal(window.edited_view.image, overlay(edited, labels))
+
+
+def test_face_picker_lists_every_face(qtbot):
+    from editor.widgets import FacePicker
+
+    faces = [np.full((32, 32, 3), v, np.uint8) for v in (10, 120, 250)]
+    picker = FacePicker(faces)
+    qtbot.addWidget(picker)
+    assert picker.list.count() == 3 and picker.chosen() == 0  # the largest face is preselected
+    picker.list.setCurrentRow(2)
+    assert picker.chosen() == 2
+
 
 def test_browse_folder_of_latents_and_aligned_faces(window, qtbot, tmp_path):
     from faceedit.images import save_image
