@@ -165,3 +165,44 @@ def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], t
     assert "input folder not found" in capsys.readouterr().err
     assert main(["project.preset_typo=fast"]) == 1
     assert "unknown config key 'project.preset_typo'" in capsys.readouterr().err
+
+
+def test_raw_photos_are_aligned_first(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
+    from faceedit.testing import data_dir
+
+    wild = data_dir() / "wild" / "images" / "000176.jpg"
+    if not wild.is_file():
+        pytest.skip(f"shared data not found: {wild}")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "person.jpg").write_bytes(wild.read_bytes())
+    save_image(photos / "wall.png", np.full((200, 300, 3), 128, np.uint8))  # no face in it
+    out = tmp_path / "out"
+    cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max"]', "align.enabled=true",
+                    f"input.dir={photos}", "output.size=128", "run.workers=0", "output.contact_sheets=false")
+    report = run_pipeline(cfg, generator=tiny, progress=False)
+    aligned = load_image(out / "aligned" / "person.png")
+    assert aligned.shape == (128, 128, 3)  # FFHQ-aligned at the output size, kept for resume/projection
+    assert report.references["person"].outputs["Be_max"] == {"status": EDITED, "used": "Be_max"}
+    assert "no face" in report.references["wall"].error
+    assert report.references["wall"].outputs["Be_max"]["status"] == COPY
+    assert load_image(out / "output_images" / "wall" / "Be_max.png").shape == (128, 128, 3)
+
+
+def test_references_from_names_and_csv(tmp_path: Path) -> None:
+    from pipeline.references import find_references
+
+    for name in (NON_BALD, "face", "holiday", f"{BALD}"):
+        save_image(tmp_path / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    save_image(tmp_path / f"{BALD}.jpg", np.zeros((8, 8, 3), np.uint8))  # same stem: outputs would collide
+    found = find_references(tmp_path)
+    assert [(r.name, len(r.targets)) for r in found.references] == [(BALD, 25), (NON_BALD, 24)]
+    assert sorted(r.path.name for r in found.rejected) == [f"{BALD}.png", "face.png", "holiday.png"]
+    assert "collide" in next(r.reason for r in found.rejected if r.path.suffix == ".png" and BALD in r.path.name)
+
+    csv = tmp_path / "labels.csv"
+    csv.write_text(f"image,labels\nface.png,{BALD}\nholiday.png,9_9\n")
+    found = find_references(tmp_path, labels_csv=csv)
+    assert [(r.name, r.labels["Hc"]) for r in found.references] == [("face", 4)]
+    reasons = {r.path.name: r.reason for r in found.rejected}
+    assert "labels" in reasons["holiday.png"] and reasons[f"{NON_BALD}.png"] == "no row in the labels CSV"
