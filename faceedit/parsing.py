@@ -274,19 +274,20 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     head_zone = _fill(shape, cv2.ellipse2Poly(
         tuple(int(v) for v in f.centre + f.up * 0.15 * f.width), (int(0.9 * f.width), int(1.05 * f.width)),
         int(np.degrees(np.arctan2(f.right[1], f.right[0]))), 0, 360, 10).astype(float))
-    hair = person & ~skin_like & head_zone & ~brow_line
-    # the hair colour (from above the face) claims long hair below the jaw too, where it is closer to the
-    # hair than to the clothes' colour
+    hair = person & ~skin_like & head_zone & ~face
+    # the hair colour (from above the face) claims long hair below the jaw too: pixels closer to the hair
+    # than to the clothes (sampled in the middle of the chest, where hair rarely falls), connected to the
+    # hair of the head
     above = hair & ~below
     outside_neck = ~_fill(shape, _neck_band(f, shape))
-    clothes = person & below & ~skin_like & outside_neck & ~head_zone
-    if above.sum() > 30 and clothes.sum() > 30:
+    hair_dist = None
+    if above.sum() > 30:
         hair_dist = _ColourModel(lab[above]).distance(lab)
-        cloth_dist = _ColourModel(lab[clothes]).distance(lab)
-        shoulders = _fill(shape, cv2.ellipse2Poly(
-            tuple(int(v) for v in f.centre - f.up * 0.6 * f.width), (int(1.2 * f.width), int(1.6 * f.width)),
-            int(np.degrees(np.arctan2(f.right[1], f.right[0]))), 0, 360, 10).astype(float))
-        hair |= person & below & ~skin_like & outside_neck & shoulders & (hair_dist < 2.5) & (hair_dist < cloth_dist)
+        candidate = person & below & ~skin_like & outside_neck & (hair_dist < 2.5)
+        chest = person & ~skin_like & _fill(shape, _chest(f))
+        if chest.sum() > 30:
+            candidate &= hair_dist < _ColourModel(lab[chest]).distance(lab)
+        hair = _connected_to(hair | candidate, above)
     labels[person & below] = LABEL["cloth"]
     neck = person & below & skin_like & _fill(shape, _neck_band(f, shape))
     labels[neck] = LABEL["neck"]
@@ -301,8 +302,13 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
     # face skin: all of it below the brows, the estimated forehead only where it looks like skin
     labels[face & (brow_line | skin_like)] = LABEL["skin"]
+    # not skin-coloured on the estimated forehead: bangs if connected to the hair around the face (not a
+    # highlight or a shadow), background beyond the person, else skin after all
     forehead_other = face & ~brow_line & ~skin_like
-    labels[forehead_other & person] = LABEL["hair"]
+    hair_coloured = person if hair_dist is None else person & (hair_dist < skin_dist)
+    bangs = _connected_to((forehead_other & hair_coloured) | (hair & ~face), hair & ~face) & forehead_other
+    labels[forehead_other & person] = LABEL["skin"]
+    labels[bangs] = LABEL["hair"]
     labels[forehead_other & ~person] = LABEL["background"]
 
     # facial parts from the landmarks
@@ -325,6 +331,25 @@ def _neck_band(f: _FaceFrame, shape: tuple[int, int]) -> np.ndarray:
     length = 1.2 * f.width
     return np.array([top_l, top_r, f.chin + f.right * half * 1.1 + down * length,
                      f.chin - f.right * half * 1.1 + down * length])
+
+
+def _chest(f: _FaceFrame) -> np.ndarray:
+    """A box in the middle of the chest, well below the chin."""
+    down, half = -f.up, 0.3 * f.width
+    top = f.chin + down * 0.7 * f.width
+    return np.array([top - f.right * half, top + f.right * half, top + f.right * half + down * 0.8 * f.width,
+                     top - f.right * half + down * 0.8 * f.width])
+
+
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The connected components of ``mask`` that contain a ``seeds`` pixel."""
+    import cv2
+
+    n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(comp[seeds & mask])] = True
+    keep[0] = False
+    return keep[comp]
 
 
 def _clean(labels: np.ndarray) -> np.ndarray:
