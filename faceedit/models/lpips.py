@@ -108,9 +108,13 @@ class LPIPS(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape:
             raise InvalidInput(f"LPIPS inputs differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
-        total = x.new_zeros(x.shape[0])
-        for i, (fx, fy) in enumerate(zip(self.trunk_features(x), self.trunk_features(y))):
-            diff = (_unit(fx) - _unit(fy)) ** 2
+        return self.distance(self.trunk_features(x), self.trunk_features(y))
+
+    def distance(self, feats_x: list[torch.Tensor], feats_y: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS ``(N,)`` from two lists of :meth:`trunk_features` (lets a caller reuse a fixed target's)."""
+        total = feats_x[0].new_zeros(feats_x[0].shape[0])
+        for i, (fx, fy) in enumerate(zip(feats_x, feats_y)):
+            diff = (unit_normalize(fx) - unit_normalize(fy)) ** 2
             total = total + getattr(self, f"lin{i}")(diff).mean(dim=(1, 2, 3))
         return total
 
@@ -124,8 +128,8 @@ class LPIPS(nn.Module):
         return self
 
 
-def _unit(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """Normalise each position's feature vector to unit length (LPIPS's ``normalize_tensor``)."""
+def unit_normalize(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Normalise each position's feature vector (dim 1) to unit length (LPIPS's ``normalize_tensor``)."""
     return x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
 
 
