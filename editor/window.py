@@ -347,10 +347,18 @@ class MainWindow(QMainWindow):
         def job(progress, token):
             return EditSession.open(model, root, progress)
 
+        previous = self.session
+
         def done(session: EditSession) -> None:
             self.prefs.set("model", "" if model is None else str(model))
             self.set_session(session)
-            (then or self.start_face)()
+            if then is not None:
+                then()
+            elif previous is not None and previous.face is not None:
+                # the same photo face, projected again for the new model
+                self._project(previous.face, previous.photo, self.preset_box.currentText())
+            else:
+                self.start_face()
 
         self._start(job, done, f"Loading model {model or '(default)'}…", cancellable=False)
 

@@ -343,6 +343,24 @@ def test_open_photo_projects_face(window, qtbot, generator):
     np.testing.assert_array_equal(window.edited_view.image, overlay(edited, labels))
 
 
+def test_model_switch_and_checkpoint_errors(window, qtbot, tmp_path):
+    old = window.session
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    window.load_model(str(bad))
+    qtbot.waitUntil(lambda: bool(window.error_boxes()) and window._task is None, timeout=30000)
+    assert "broken.pt" in window.error_boxes()[-1].text() and window.session is old  # old model kept
+
+    window.load_model(str(TINY))
+    qtbot.waitUntil(lambda: window.session is not old and window.session.base is not None and not window.busy(),
+                    timeout=60000)
+    s = window.session
+    assert s.model_id != MODEL_ID and s.resolution == 64
+    assert set(window.sliders.rows) == {spec.key for spec in s.sliders}  # no translations for this id: PCA only
+    assert all(k.startswith("pca:") for k in window.sliders.rows)
+    assert "64 px" in window.windowTitle()
+
+
 def test_face_picker_lists_every_face(qtbot):
     from editor.widgets import FacePicker
 
