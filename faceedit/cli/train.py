@@ -1,0 +1,101 @@
+"""``faceedit train prepare-data|gan|encoder|attributes``: the training framework's command line."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train the default models (GAN, encoder, attribute predictor)",
+                                   description="Prepare the aligned training data and train the models.")
+    sub = parser.add_subparsers(dest="train_command", metavar="MODEL", required=True)
+
+    p = sub.add_parser("prepare-data", help="align the shared face photos once and cache them as one .npz")
+    p.add_argument("--data", help="data folder (default: ../shared/data beside the project)")
+    p.add_argument("--cache", help="output .npz (default: $FACEEDIT_HOME/data/faces<size>.npz)")
+    p.add_argument("--size", type=int, default=64, help="aligned crop size in pixels (default 64)")
+    p.add_argument("--sources", default="celeba,utkface", help="comma-separated: celeba, utkface")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out identities (default 0.1)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--limit", type=int, help="use at most this many photos (for quick tests)")
+    p.set_defaults(func=run_prepare)
+
+    for name, helptext in (("gan", "StyleGAN2 generator + discriminator"),
+                           ("encoder", "W+ encoder for a trained generator"),
+                           ("attributes", "multi-task attribute predictor (40 CelebA attributes, age, gender, race)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
+        p.add_argument("--out", required=True, help="run folder (checkpoints, logs, samples, final model)")
+        p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        p.add_argument("--steps", type=int, help="total optimisation steps (overrides train.steps)")
+        p.add_argument("--kimg", type=float, help="total thousands of training images (instead of --steps)")
+        p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+        p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+        p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+        p.add_argument("--config", help="TOML file with settings")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one setting, e.g. train.batch=32 (repeatable)")
+        if name == "encoder":
+            p.add_argument("--generator", help="generator checkpoint (default: OUT/../gan/generator or the built-in)")
+            p.add_argument("--discriminator", help="discriminator for the perceptual loss")
+        p.set_defaults(func=run_train, model=name)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..testing import data_dir
+    from ..train.data import default_cache_dir, prepare
+
+    cache = Path(args.cache) if args.cache else default_cache_dir() / f"faces{args.size}.npz"
+    counts = prepare(args.data or data_dir(), cache, size=args.size, sources=args.sources.split(","),
+                     val_fraction=args.val_fraction, workers=args.workers, limit=args.limit)
+    print(f"wrote {cache}")
+    for k, v in counts.items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+def _config(args: argparse.Namespace, defaults: dict) -> dict:
+    from ..config import load_config
+
+    cfg = load_config(defaults, args.config, args.set)
+    if args.seed is not None:
+        cfg["train"]["seed"] = args.seed
+    if args.steps is not None:
+        cfg["train"]["steps"] = args.steps
+    elif args.kimg is not None:
+        cfg["train"]["steps"] = max(1, int(round(args.kimg * 1000 / cfg["train"]["batch"])))
+    return cfg
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..train.data import default_cache_dir, load_cache
+    from ..train.loop import pick_device
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
+    out = Path(args.out)
+    if args.model == "attributes":
+        from ..train.attributes import DEFAULTS, train_attributes
+
+        metrics = train_attributes(data, out, _config(args, DEFAULTS), device, resume=args.resume)
+    elif args.model == "gan":
+        from ..train.gan import DEFAULTS, train_gan
+
+        metrics = train_gan(data, out, _config(args, DEFAULTS), device, resume=args.resume)
+    else:
+        from ..train.encoder import DEFAULTS, train_encoder
+
+        metrics = train_encoder(data, out, _config(args, DEFAULTS), device, resume=args.resume,
+                                generator=args.generator, discriminator=args.discriminator)
+    for k, v in metrics.items():
+        if not isinstance(v, dict):
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    print(f"wrote {out}")
+    return 0

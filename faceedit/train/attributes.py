@@ -1,0 +1,156 @@
+"""``faceedit train attributes``: the multi-task face attribute predictor.
+
+Tasks: the 40 CelebA attributes (binary cross-entropy), age in years (L1, UTKFace), gender (binary,
+UTKFace + CelebA's ``Male``) and race (5 classes, UTKFace).  Every loss is masked where the label is missing,
+so CelebA and UTKFace rows train together.  Validation is on held-out identities (see ``data.py``).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import save_config
+from ..images import to_tensor
+from .augment import diff_augment, random_flip
+from .data import FaceData, Batches
+from .loop import CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, save_checkpoint, training_state
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
+    "train": {"steps": 3000, "batch": 96, "lr": 2e-3, "weight_decay": 5e-4, "warmup": 100,
+              "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 1.0, "seed": 0, "stop_at": 0,
+              "log_every": 50, "eval_every": 1000, "checkpoint_every": 250},
+}
+
+
+def _masked_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: dict) -> dict[str, torch.Tensor]:
+    """One loss per task, each averaged over the rows (and attributes) that have a label."""
+    zero = out["age"].sum() * 0
+    attrs = batch["attrs"]
+    m = ~torch.isnan(attrs)
+    la = F.binary_cross_entropy_with_logits(out["attributes"][m], attrs[m]) if m.any() else zero
+    m = ~torch.isnan(batch["age"])
+    lage = F.smooth_l1_loss(out["age"][m] / 20.0, batch["age"][m] / 20.0, beta=0.1) if m.any() else zero
+    m = ~torch.isnan(batch["gender"])
+    lg = F.binary_cross_entropy_with_logits(out["gender"][m], batch["gender"][m]) if m.any() else zero
+    m = batch["race"] >= 0
+    lr = F.cross_entropy(out["race"][m], batch["race"][m]) if m.any() else zero
+    total = la + cfg["age_weight"] * lage + cfg["gender_weight"] * lg + cfg["race_weight"] * lr
+    return {"loss": total, "attr": la, "age": lage, "gender": lg, "race": lr}
+
+
+def _labels(data: FaceData, idx: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+    return {"attrs": torch.from_numpy(data.attrs[idx]).to(device), "age": torch.from_numpy(data.age[idx]).to(device),
+            "gender": torch.from_numpy(data.gender[idx]).to(device),
+            "race": torch.from_numpy(data.race[idx]).to(device)}
+
+
+@torch.no_grad()
+def evaluate(model, data: FaceData, device: torch.device | str = "cpu", batch_size: int = 256) -> dict[str, Any]:
+    """Validation metrics: per-attribute accuracy (+ mean), gender accuracy, age MAE, race accuracy."""
+    from ..models.attributes import CELEBA_ATTRIBUTES
+
+    model.eval()
+    outs: list[dict[str, torch.Tensor]] = []
+    for i in range(0, len(data), batch_size):
+        outs.append({k: v.cpu() for k, v in model(to_tensor(data.images[i:i + batch_size]).to(device)).items()})
+    out = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
+    metrics: dict[str, Any] = {}
+    m = ~np.isnan(data.attrs)
+    correct = (out["attributes"] > 0) == (data.attrs > 0.5)
+    per_attr = {name: float(correct[m[:, j], j].mean()) for j, name in enumerate(CELEBA_ATTRIBUTES) if m[:, j].any()}
+    if per_attr:
+        metrics["attr_acc_mean"] = float(np.mean(list(per_attr.values())))
+        metrics["attr_acc"] = per_attr
+        metrics["attr_n"] = int(m[:, 0].sum())
+    g = ~np.isnan(data.gender)
+    if g.any():
+        metrics["gender_acc"] = float(((out["gender"][g] > 0) == (data.gender[g] > 0.5)).mean())
+        u = g & (data.source == "utkface")
+        if u.any():
+            metrics["gender_acc_utkface"] = float(((out["gender"][u] > 0) == (data.gender[u] > 0.5)).mean())
+    a = ~np.isnan(data.age)
+    if a.any():
+        metrics["age_mae"] = float(np.abs(out["age"][a] - data.age[a]).mean())
+        metrics["age_n"] = int(a.sum())
+    r = data.race >= 0
+    if r.any():
+        metrics["race_acc"] = float((out["race"][r].argmax(1) == data.race[r]).mean())
+    return metrics
+
+
+def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.device,
+                     resume: bool = False) -> dict[str, Any]:
+    """Train (or resume) the predictor; writes ``attributes.safetensors`` + ``.json`` (with validation
+    metrics), ``checkpoint.pt``, ``log.csv``/``log.jsonl`` and ``config.toml`` in ``out_dir``.
+    Returns the final validation metrics."""
+    from tqdm import tqdm
+
+    from ..models.attributes import AttributePredictor, save_attribute_predictor
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.toml")
+    tc = cfg["train"]
+    train, val = data.split()
+    torch.manual_seed(tc["seed"])
+    ages = train.age[~np.isnan(train.age)]
+    model = AttributePredictor(input_size=data.resolution, width=cfg["model"]["width"],
+                               blocks=tuple(cfg["model"]["blocks"]), dropout=cfg["model"]["dropout"],
+                               age_mean=float(ages.mean()) if len(ages) else 35.0,
+                               age_std=float(ages.std()) if len(ages) > 1 else 20.0).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
+    steps = tc["steps"]
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / tc["warmup"]) * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
+    batches = Batches(len(train), tc["batch"], tc["seed"])
+    step = 0
+    if resume:
+        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), model=model, opt=opt, sched=sched,
+                                      batches=batches)
+    log = MetricLog(out_dir, resume_step=step if resume else None)
+    eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
+
+    def checkpoint() -> None:
+        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, model=model, opt=opt, sched=sched,
+                                                                  batches=batches))
+
+    t0, seen = time.time(), 0
+    bar = tqdm(total=steps, initial=step, desc="attributes", unit="step")
+    metrics: dict[str, Any] = {}
+    end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
+    while step < end:
+        model.train()
+        idx = next(batches)
+        x = to_tensor(train.images[idx]).to(device)
+        x = diff_augment(random_flip(x), ("translation",)) if tc.get("augment", True) else x
+        losses = _masked_losses(model(x), _labels(train, idx, device), tc)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        opt.step()
+        sched.step()
+        step += 1
+        seen += len(idx)
+        bar.update(1)
+        if step % tc["log_every"] == 0 or step == steps:
+            ips = seen / max(time.time() - t0, 1e-9)
+            bar.set_postfix(loss=f"{losses['loss'].item():.3f}", img_s=f"{ips:.0f}")
+            log.write({"step": step, **{k: v.item() for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
+                       "images_per_s": ips})
+        if len(val) and (step % tc["eval_every"] == 0 or step == steps):
+            metrics = evaluate(model, val, device)
+            eval_log.write({"step": step, **{k: v for k, v in metrics.items() if not isinstance(v, dict)}})
+        if step % tc["checkpoint_every"] == 0 or step == end:
+            checkpoint()
+    bar.close()
+    if not metrics and len(val):
+        metrics = evaluate(model, val, device)
+    meta = {"trained_steps": step, "train_images": len(train), "val_images": len(val),
+            "val_metrics": metrics, "resolution": data.resolution}
+    save_attribute_predictor(model.cpu(), out_dir / "attributes.safetensors", meta=meta)
+    return metrics

@@ -1,0 +1,249 @@
+"""``faceedit train encoder``: a W+ encoder for a generator, and the joint autoencoder warm start.
+
+Mode ``encoder`` (the generator is frozen): every batch mixes generated samples, whose W+ is known (latent
+MSE + image MSE), and real aligned photos (image MSE + a perceptual loss on the trained discriminator's
+feature pyramid, since ImageNet backbones cannot be downloaded here).
+
+Mode ``joint`` (the CPU warm start of the default generator): the generator's synthesis network and the
+encoder are trained together as an autoencoder in W (one w per image, with a little noise so that the
+decoder is smooth around the codes), then the mapping network is fitted so that ``mapping(z)`` for normal
+``z`` follows the Gaussian of the encoded codes.  Reconstruction needs far fewer images than adversarial
+training to give face-shaped samples; ``faceedit train gan --set train.init=...`` then sharpens them.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import save_config
+from ..images import save_image, to_image, to_tensor
+from .augment import random_flip
+from .data import Batches, FaceData
+from .gan import DEFAULTS as GAN_DEFAULTS
+from .gan import sample_w_plus
+from .loop import (CHECKPOINT_NAME, MetricLog, image_grid, load_checkpoint, requires_grad, restore_training_state,
+                   save_checkpoint, training_state)
+
+DEFAULTS: dict[str, Any] = {
+    "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
+    # only used in joint mode when no --generator is given
+    "generator": dict(GAN_DEFAULTS["generator"]),
+    "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0,
+              "synthetic_fraction": 0.5, "latent_weight": 1.0, "mse_weight": 1.0, "perceptual_weight": 0.1,
+              "w_noise": 0.1, "w_reg": 1e-3, "mapping_steps": 600, "model_id": "", "sources": ["celeba", "utkface"],
+              "log_every": 25, "checkpoint_every": 100, "sample_every": 250, "eval_images": 200},
+}
+
+
+def perceptual_distance(D, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of channel-normalised discriminator features, summed over its blocks."""
+    total = a.new_zeros(())
+    for fa, fb in zip(D.features(a), D.features(b)):
+        fa = fa / (fa.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
+        fb = fb / (fb.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
+        total = total + (fa - fb).pow(2).mean()
+    return total
+
+
+@torch.no_grad()
+def evaluate_reconstruction(E, G, images: np.ndarray, device: torch.device, batch_size: int = 50) -> dict[str, float]:
+    """PSNR/SSIM of ``G(E(x))`` on real crops, and of the mean face (``G(mean_latent)``) for reference."""
+    recs = []
+    for i in range(0, len(images), batch_size):
+        w = E(to_tensor(images[i:i + batch_size]).to(device))
+        recs.append(G.synthesis(w, noise_mode="const").cpu())
+    from ..metrics import psnr, ssim
+
+    rec = to_image(torch.cat(recs))
+    mean = to_image(G.synthesis(G.mean_latent(4096).to(device), noise_mode="const").cpu())[0]
+    return {"psnr": float(np.mean([psnr(r, x) for r, x in zip(rec, images)])),
+            "ssim": float(np.mean([ssim(r, x) for r, x in zip(rec, images)])),
+            "mean_face_psnr": float(np.mean([psnr(mean, x) for x in images])),
+            "mean_face_ssim": float(np.mean([ssim(mean, x) for x in images]))}
+
+
+@torch.no_grad()
+def fold_to_w(E) -> None:
+    """Make every W+ row of an encoder equal to the mean of its rows (what joint training used), by
+    averaging the head's per-row weights: ``E(x)[:, i] == E(x).mean(1)`` afterwards for every row i."""
+    n, d = E.n_latent, E.style_dim
+    weight = E.fc.weight.view(n, d, -1).mean(0, keepdim=True).expand(n, -1, -1)
+    bias = E.fc.bias.view(n, d).mean(0, keepdim=True).expand(n, -1)
+    E.fc.weight.copy_(weight.reshape(n * d, -1))
+    E.fc.bias.copy_(bias.reshape(n * d))
+
+
+def fit_mapping(G, codes: torch.Tensor, steps: int, seed: int = 0) -> float:
+    """Train ``G.mapping`` so that ``mapping(z)``, z ~ N(0, I), follows N(mean, cov) of ``codes`` (N, style_dim):
+    a regression onto the affine map ``mean + chol(cov) @ z``.  Returns the final MSE."""
+    from tqdm import tqdm
+
+    codes = codes.detach().double().cpu()
+    mean = codes.mean(0)
+    cov = torch.cov(codes.T) + 1e-5 * torch.eye(codes.shape[1], dtype=torch.float64)
+    chol = torch.linalg.cholesky(cov).float()
+    mean = mean.float()
+    device = next(G.parameters()).device
+    chol, mean = chol.to(device), mean.to(device)
+    params = list(G.style.parameters())
+    lr_mul = getattr(G.style[1], "lr_mul", 0.01) if len(G.style) > 1 else 0.01
+    opt = torch.optim.Adam(params, lr=0.002 / lr_mul)
+    gen = torch.Generator().manual_seed(seed)
+    loss = torch.zeros(())
+    for _ in tqdm(range(steps), desc="fit mapping"):
+        z = torch.randn(256, G.style_dim, generator=gen).to(device)
+        loss = F.mse_loss(G.mapping(z), mean + z @ chol.T)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss.detach())
+
+
+def _load_generator(path: str | None, cfg: dict, device: torch.device):
+    if path:
+        from ..models.checkpoints import load_generator
+
+        return load_generator(path).to(device)
+    from ..models.stylegan2 import Generator
+
+    return Generator(**cfg["generator"]).to(device)
+
+
+def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.device, resume: bool = False,
+                  generator: str | None = None, discriminator: str | None = None) -> dict[str, Any]:
+    """Train (or resume) an encoder (mode ``encoder``) or the encoder + generator (mode ``joint``).
+
+    Writes ``encoder.safetensors``/``.json`` (and in joint mode ``generator.safetensors``), ``checkpoint.pt``,
+    logs, sample grids (top: inputs, bottom: reconstructions) and ``config.toml``.  Returns validation
+    metrics (PSNR/SSIM, also of the mean face)."""
+    from tqdm import tqdm
+
+    from ..models.encoder import Encoder, save_encoder
+
+    tc = cfg["train"]
+    joint = tc["mode"] == "joint"
+    if tc["mode"] not in ("encoder", "joint"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"train.mode must be 'encoder' or 'joint', got {tc['mode']!r}")
+    out_dir = Path(out_dir)
+    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.toml")
+    keep = np.isin(data.source, list(tc["sources"]))
+    train, val = data.subset(keep & ~data.val), data.subset(keep & data.val)
+    torch.manual_seed(tc["seed"])
+    G = _load_generator(generator, cfg, device)
+    D = None
+    if not joint and tc["perceptual_weight"] > 0:
+        if not discriminator:
+            from ..errors import ConfigError
+
+            raise ConfigError("mode 'encoder' with a perceptual loss needs --discriminator")
+        from ..models.checkpoints import load_discriminator
+
+        D = load_discriminator(discriminator).to(device).eval()
+        requires_grad(D, False)
+    ec = cfg["encoder"]
+    E = Encoder(G.n_latent, G.style_dim, input_size=data.resolution, width=ec["width"], blocks=tuple(ec["blocks"]),
+                head_channels=ec["head_channels"]).to(device)
+    with torch.no_grad():
+        E.mean_latent.copy_(G.mean_latent(4096)[0])
+    params = [{"params": E.parameters(), "lr": tc["lr"]}]
+    if joint:
+        G.train()
+        requires_grad(G, True)
+        params.append({"params": [p for n, p in G.named_parameters() if not n.startswith("style.")], "lr": tc["g_lr"]})
+    else:
+        G.eval()
+        requires_grad(G, False)
+    opt = torch.optim.Adam(params, betas=(0.9, 0.99))
+    batches = Batches(len(train), tc["batch"], tc["seed"])
+    step = 0
+    if resume:
+        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), E=E, G=G, opt=opt, batches=batches)
+    log = MetricLog(out_dir, resume_step=step if resume else None)
+    eval_images = val.images[:tc["eval_images"]]
+
+    def checkpoint() -> None:
+        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, E=E, G=G, opt=opt, batches=batches))
+
+    def samples() -> None:
+        with torch.no_grad():
+            x = to_tensor(eval_images[:16]).to(device)
+            w = E(x)
+            rec = G.synthesis(w.mean(1) if joint else w, noise_mode="const")
+        grid = np.concatenate([eval_images[:16], to_image(rec.cpu())])
+        save_image(out_dir / "samples" / f"step{step:07d}.png", image_grid(grid, ncol=16))
+
+    steps = tc["steps"]
+    t0, seen = time.time(), 0
+    last: dict[str, float] = {}
+    bar = tqdm(total=steps, initial=step, desc=f"encoder ({tc['mode']})", unit="step")
+    end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
+    while step < end:
+        E.train()
+        idx = next(batches)
+        real = random_flip(to_tensor(train.images[idx]).to(device))
+        losses: dict[str, torch.Tensor] = {}
+        if joint:
+            w = E(real).mean(1)
+            w_in = w + tc["w_noise"] * torch.randn_like(w)
+            rec = G.synthesis(w_in, noise_mode="const")
+            losses["mse"] = tc["mse_weight"] * F.mse_loss(rec, real)
+            losses["w_reg"] = tc["w_reg"] * (w - E.mean_latent).pow(2).mean()
+        else:
+            n_syn = int(round(len(idx) * tc["synthetic_fraction"]))
+            if n_syn:
+                with torch.no_grad():
+                    w_syn = sample_w_plus(G, n_syn, 0.5, device)
+                    x_syn = G.synthesis(w_syn, noise_mode="const")
+                losses["latent"] = tc["latent_weight"] * F.mse_loss(E(x_syn), w_syn)
+            x = real[:len(idx) - n_syn]
+            rec = G.synthesis(E(x), noise_mode="const")
+            losses["mse"] = tc["mse_weight"] * F.mse_loss(rec, x)
+            if D is not None:
+                losses["perceptual"] = tc["perceptual_weight"] * perceptual_distance(D, rec, x)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        seen += len(idx)
+        bar.update(1)
+        last = {k: v.item() for k, v in losses.items()}
+        if step % tc["log_every"] == 0 or step == steps:
+            ips = seen / max(time.time() - t0, 1e-9)
+            bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
+            log.write({"step": step, "loss": loss.item(), **last, "images_per_s": ips})
+        if step % tc["sample_every"] == 0 or step == steps:
+            samples()
+        if step % tc["checkpoint_every"] == 0 or step == end:
+            checkpoint()
+    bar.close()
+    E.eval()
+    G.eval()
+    meta: dict[str, Any] = {"trained_steps": step, "mode": tc["mode"], "train_images": len(train)}
+    if joint:
+        with torch.no_grad():
+            codes = torch.cat([E(to_tensor(train.images[i:i + 100]).to(device)).mean(1)
+                               for i in range(0, min(len(train), 4000), 100)])
+        meta["mapping_mse"] = fit_mapping(G, codes, tc["mapping_steps"], tc["seed"])
+        fold_to_w(E)
+        with torch.no_grad():
+            G.w_avg = G.mean_latent(4096)
+        if tc["model_id"]:
+            G.model_id = tc["model_id"]
+    metrics = evaluate_reconstruction(E, G, eval_images, device) if len(eval_images) else {}
+    meta["val_metrics"] = metrics
+    meta["generator_model_id"] = getattr(G, "model_id", "unnamed")
+    if joint:
+        from ..models.checkpoints import save_model
+
+        save_model(G.cpu(), out_dir / "generator.safetensors", model_id=G.model_id, meta=meta)
+    save_encoder(E.cpu(), out_dir / "encoder.safetensors", meta=meta)
+    return metrics

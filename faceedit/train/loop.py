@@ -1,0 +1,167 @@
+"""Utilities shared by the training loops: device, seeding, checkpoints with exact resume, logs, grids."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, ConfigError, DataError
+from ..io import atomic_path
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def pick_device(name: str) -> torch.device:
+    """``cpu`` or ``cuda`` (error if CUDA is not available)."""
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"unknown device {name!r}; use cpu or cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but CUDA is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) for a deterministic run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU/CUDA, numpy, Python) for an exact resume."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_free_disk(folder: Path, needed_bytes: float) -> None:
+    """Raise DataError before writing when the folder's disk cannot hold ``needed_bytes``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise DataError(f"{folder}: out of disk space ({free / 1e6:.0f} MB free, {needed_bytes / 1e6:.0f} MB needed)")
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    """Write a training checkpoint atomically (the previous one stays intact until the rename)."""
+    path = Path(path)
+    check_free_disk(path.parent, 64e6)
+    with atomic_path(path) as tmp:
+        torch.save(dict(state), tmp)
+
+
+def training_state(step: int, config: Mapping[str, Any], **objects: Any) -> dict[str, Any]:
+    """A checkpoint dict: ``state_dict()`` of every named object (models, optimisers, batch order), the
+    global RNG states, the step and the config."""
+    return {**{name: obj.state_dict() for name, obj in objects.items()}, "rng": rng_state(), "step": step,
+            "config": dict(config)}
+
+
+def restore_training_state(checkpoint: Mapping[str, Any], **objects: Any) -> int:
+    """Load what :func:`training_state` saved into the named objects and the RNGs; returns the step."""
+    for name, obj in objects.items():
+        obj.load_state_dict(checkpoint[name])
+    set_rng_state(checkpoint["rng"])
+    return int(checkpoint["step"])
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (our own file: full unpickling is allowed)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint to resume from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+
+
+class MetricLog:
+    """Append one row per logged step to ``<name>.csv`` and ``<name>.jsonl`` in the run folder (all rows of
+    one log must have the same keys)."""
+
+    def __init__(self, folder: str | os.PathLike, resume_step: int | None = None, name: str = "log"):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.csv_path, self.json_path = self.folder / f"{name}.csv", self.folder / f"{name}.jsonl"
+        if resume_step is None:
+            for p in (self.csv_path, self.json_path):
+                p.unlink(missing_ok=True)
+        else:
+            self._truncate(resume_step)
+
+    def _truncate(self, step: int) -> None:
+        """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+        if self.json_path.is_file():
+            rows = [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
+            rows = [r for r in rows if r.get("step", 0) <= step]
+            self.json_path.unlink()
+            self.csv_path.unlink(missing_ok=True)
+            for r in rows:
+                self.write(r)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        row = {k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v) for k, v in row.items()}
+        new = not self.csv_path.is_file()
+        with open(self.csv_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        with open(self.json_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.json_path.is_file():
+            return []
+        return [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile uint8 NHWC images into one RGB image (white padding)."""
+    n, h, w, _ = images.shape
+    ncol = ncol or int(math.ceil(math.sqrt(n)))
+    nrow = int(math.ceil(n / ncol))
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncol)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    return grid
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
+    """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers are copied."""
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - beta)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
