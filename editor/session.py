@@ -28,13 +28,6 @@ TRUNCATION = 0.7  # of the generated start face
 PREVIEW_RATIO_SMALL = 0.5  # channel ratio of the preview for models up to 256 px
 PREVIEW_RATIO_LARGE = 0.25  # ... and above
 
-# challenge characteristic codes → slider group titles (translations with other names go to "Other")
-GROUPS = {
-    "Sk": "Skin tone", "A": "Age", "Se": "Sex", "B": "Bangs", "Hc": "Hair colour", "D": "Double chin",
-    "Hs": "Hair shape", "Be": "Bags under eyes", "N": "Narrow eyes", "Pn": "Pointy nose", "Bp": "Big lips",
-    "Bn": "Big nose", "Ch": "Chubby", "bald": "Hair colour",
-}
-
 Progress = Callable[[float, str], None]
 
 # dlib (face detection, landmarks, the landmark-based parser used by paste-back and the mixups) is not
@@ -132,7 +125,7 @@ class EditSession:
                                                f"principal component {k} of W, in standard deviations"))
 
     def _stored_translations(self) -> list:
-        """Every translation stored for this model (empty when the translations module is missing)."""
+        """Every readable translation stored for this model whose delta fits its W+ shape."""
         from faceedit.errors import DataError
 
         store = self.store()
@@ -154,12 +147,14 @@ class EditSession:
 
     @staticmethod
     def _group_of(t: Any) -> str:
-        from faceedit.translations import parse_name
+        from faceedit.translations import CODE_NAMES, parse_name
 
         parsed = parse_name(t.name, allow_free=True)
         if parsed.kind == "free":
             return "Directions"
-        return GROUPS.get("bald" if parsed.kind == "bald" else str(parsed.code), "Other")
+        if parsed.kind == "bald":
+            return "Hair colour"
+        return CODE_NAMES.get(parsed.code, parsed.code).capitalize()
 
     @staticmethod
     def _describe(t: Any) -> str:
