@@ -87,14 +87,37 @@ class _RunState:
         self.futures: list[tuple[Reference, Future]] = []
 
 
+def check_settings(cfg: Mapping[str, Any]) -> None:
+    """Fail early, before any work, on settings the steps would reject later (in a worker)."""
+    from faceedit.errors import ConfigError
+
+    from .steps import new_mixer
+
+    if cfg["mixups"]["base"] not in ("reference", "projection"):
+        raise ConfigError(f"mixups.base {cfg['mixups']['base']!r}: use 'reference' or 'projection'")
+    for key in ("output.size", "run.workers", "mixups.size", "output.png_compress_level"):
+        section, name = key.split(".")
+        if not isinstance(cfg[section][name], int) or cfg[section][name] < 0:
+            raise ConfigError(f"{key} must be a non-negative integer; got {cfg[section][name]!r}")
+    if cfg["output"]["size"] < 1 or cfg["output"]["png_compress_level"] > 9:
+        raise ConfigError("output.size must be >= 1 and output.png_compress_level 0-9")
+    new_mixer(cfg)  # validates the mixup settings
+    if cfg["project"]["enabled"]:
+        from faceedit.project import ProjectionSettings
+
+        from .steps import projection_options
+
+        ProjectionSettings.from_preset(cfg["project"]["preset"], **projection_options(cfg))
+
+
 def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool = True) -> RunReport:
     """Run every step on ``input.dir`` into ``output.dir``; return the report (also written to disk).
 
     ``generator`` replaces ``model.generator`` (tests pass a tiny one).
     """
     import torch
-    from tqdm import tqdm
 
+    check_settings(cfg)
     torch.manual_seed(int(cfg["run"]["seed"]))
     layout = Layout(cfg["output"]["dir"])
     report = RunReport()

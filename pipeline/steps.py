@@ -104,14 +104,17 @@ def _load_encoder(name: str, builtin_generator: bool) -> Any:
         return None
 
 
-def _read_options(items: Sequence[str], key: str) -> dict[str, Any]:
-    """``["steps=20", "lr=0.05"]`` → keyword arguments (values parsed as TOML by the config system)."""
+def projection_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`faceedit.project.ProjectionSettings` overrides of a run: batch size, seed and
+    ``project.options`` (``["steps=20", "lr=0.05"]``, values parsed as TOML by the config system)."""
     from faceedit.config import parse_overrides
 
+    pcfg = cfg["project"]
     try:
-        return parse_overrides(items)
+        options = parse_overrides(pcfg["options"])
     except ConfigError as e:
-        raise ConfigError(f"{key}: {e}") from None
+        raise ConfigError(f"project.options: {e}") from None
+    return {"batch_size": int(pcfg["batch_size"]), "seed": int(cfg["run"]["seed"]), **options}
 
 
 class Engine:
@@ -136,6 +139,10 @@ class Engine:
         # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
         # inside each folder; that rule lives in faceedit.translations)
         self.stores = [TranslationStore.default(self.model_id), *user]
+        if not any(len(store) for store in self.stores):
+            folders = ", ".join(str(store.folder) for store in self.stores)
+            raise DataError(f"no translations for model {self.model_id!r} (looked in {folders}); "
+                            "add a folder with translate.folders or build them with `faceedit directions`")
         self._projector = None
 
     # -- align + project ------------------------------------------------------------------------------
@@ -152,10 +159,7 @@ class Engine:
         if self._projector is None:
             from faceedit.project import Projector, ProjectionSettings
 
-            pcfg = self.cfg["project"]
-            options = {"batch_size": int(pcfg["batch_size"]), "seed": int(self.cfg["run"]["seed"]),
-                       **_read_options(pcfg["options"], "project.options")}
-            settings = ProjectionSettings.from_preset(pcfg["preset"], **options)
+            settings = ProjectionSettings.from_preset(self.cfg["project"]["preset"], **projection_options(self.cfg))
             self._projector = Projector(self.generator, self.encoder, settings)
         return self._projector
 

@@ -165,6 +165,12 @@ def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], t
     assert "input folder not found" in capsys.readouterr().err
     assert main(["project.preset_typo=fast"]) == 1
     assert "unknown config key 'project.preset_typo'" in capsys.readouterr().err
+    # settings that only a later step (or a worker) would reject fail before any work
+    for bad, message in [("mixups.base=edited", "mixups.base"), ('mixups.steps=["blur"]', "unknown mixup step"),
+                         ("project.preset=slow", "unknown projection preset"), ("output.size=-1", "output.size")]:
+        assert main(["--out", str(tmp_path / "x"), "--quiet", bad]) == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_raw_photos_are_aligned_first(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
