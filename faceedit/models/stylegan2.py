@@ -164,25 +164,25 @@ class ModulatedConv2d(nn.Module):
         """Convolve ``x`` (N, C_in', H, W) with weights modulated by ``style`` (N, style_dim).
 
         Only the first ``x.shape[1]`` input and ``out_channels`` output channels are used (anycost
-        sub-network).  For one sample the modulation is folded into the weight (a plain convolution); for
-        a batch the input is scaled per channel and the output per channel, which is the same arithmetic.
+        sub-network).  Two exact rewritings of the reference arithmetic, picked by cost: for one sample
+        whose activations outnumber the weights (high resolutions) the modulation and demodulation are
+        folded into the weight; otherwise the input is scaled per channel, convolved with the shared
+        weight, and the output scaled by the demodulation coefficients.
         """
-        n, cin = x.shape[:2]
+        n, cin, h, w_ = x.shape
         cout = out_channels or self.out_channel
-        s = self.modulation(style, cin)  # (N, cin)
-        w = self.weight[0, :cout, :cin] * self.scale  # (cout, cin, k, k)
-        if n == 1:
-            wm = w * s.view(1, cin, 1, 1)
+        s = self.modulation(style, cin) * self.scale  # (N, cin), includes the equalised-lr weight scale
+        weight = self.weight[0, :cout, :cin]  # (cout, cin, k, k), a view
+        if n == 1 and weight.numel() < x.numel():
+            wm = weight * s.view(1, cin, 1, 1)
             if self.demodulate:
-                wm = wm * torch.rsqrt(wm.pow(2).sum((1, 2, 3), keepdim=True) + 1e-8)
+                wm = wm * torch.rsqrt(wm.square().sum((1, 2, 3), keepdim=True) + 1e-8)
             return self._conv(x, wm.to(x.dtype))
-        demod = None
-        if self.demodulate:
-            demod = torch.rsqrt(s.pow(2) @ w.pow(2).sum((2, 3)).t() + 1e-8)  # (N, cout)
-        out = self._conv(x * s.view(n, cin, 1, 1).to(x.dtype), w.to(x.dtype))
-        if demod is not None:
-            out = out * demod.view(n, cout, 1, 1).to(out.dtype)
-        return out
+        out = self._conv(x * s.view(n, cin, 1, 1).to(x.dtype), weight.to(x.dtype))
+        if not self.demodulate:
+            return out
+        demod = torch.rsqrt(s.square() @ weight.square().sum((2, 3)).t() + 1e-8).view(n, cout, 1, 1)
+        return out.mul_(demod.to(out.dtype)) if not torch.is_grad_enabled() else out * demod.to(out.dtype)
 
     def _conv(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.upsample:
@@ -421,7 +421,9 @@ class Generator(nn.Module):
         """Run one synthesis layer on ``state``; returns the new state (the input state is not modified)."""
         style = w_plus[:, layer.row]
         if layer.kind == "const_conv":
-            x = self.input(w_plus.shape[0], channels[4])
+            # channels-last activations: oneDNN convolutions (and the depthwise blur) run several times
+            # faster on CPU than with NCHW tensors; results are the same up to float rounding
+            x = self.input(w_plus.shape[0], channels[4]).contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, style, self._noise(layer, x, noise_mode), channels[4])
             return _State(x, state.skip)
         if layer.kind == "rgb1":
@@ -450,8 +452,8 @@ class Generator(nn.Module):
         for layer in layers:
             state = self.run_layer(layer, w_plus, state, channels, noise_mode)
             if layer.kind in ("rgb1", "rgb"):
-                rgbs.append(state.skip)
-        return (state.skip, rgbs) if return_rgbs else state.skip
+                rgbs.append(state.skip.contiguous())
+        return (rgbs[-1], rgbs) if return_rgbs else rgbs[-1]
 
     def forward(self, styles: torch.Tensor, input_is_style: bool = False, truncation: float = 1.0,
                 truncation_style: torch.Tensor | None = None, noise_mode: str = "const",
@@ -513,7 +515,7 @@ class SynthesisCache:
                 states.append(state)
             self._key, self._w, self._states = key, w_plus.clone(), states
             self.last_reused_layers = start
-            return state.skip
+            return state.skip.contiguous()
 
 
 # --------------------------------------------------------------------------------------- discriminator

@@ -21,12 +21,12 @@ def make_kernel(taps: Sequence[float]) -> torch.Tensor:
     return k / k.sum()
 
 
-def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Correlate every channel of ``x`` with the flipped ``kernel`` (i.e. true convolution), no padding."""
+def _depthwise(x: torch.Tensor, kernel: torch.Tensor, padding: int = 0) -> torch.Tensor:
+    """Convolve (true convolution: flipped kernel) every channel of ``x`` with ``kernel``, zero padding."""
     c = x.shape[1]
     w = torch.flip(kernel, (0, 1)).to(dtype=x.dtype, device=x.device)
     w = w[None, None].expand(c, 1, *kernel.shape)
-    return F.conv2d(x, w, groups=c)
+    return F.conv2d(x, w, padding=padding, groups=c)
 
 
 def _pad(x: torch.Tensor, pad0: int, pad1: int) -> torch.Tensor:
@@ -74,8 +74,10 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
         y = _window(y, -2, kh - 1 - pad0, h_out)
         y = _window(y, -1, kw - 1 - pad0, w_out)
         return y[..., ::down, ::down] if down > 1 else y
-    x = _pad(x, pad0, pad1)
-    y = _depthwise(x, kernel)
+    if pad0 == pad1 >= 0:  # symmetric padding: let the convolution pad (no padded copy)
+        y = _depthwise(x, kernel, padding=pad0)
+    else:
+        y = _depthwise(_pad(x, pad0, pad1), kernel)
     if down > 1:
         y = y[..., ::down, ::down]
     return y
