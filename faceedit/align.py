@@ -478,9 +478,13 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     t = _check_transform(transform)
     alpha = _aligned_alpha(edited, mask, feather)
 
-    # the photo region the aligned square covers
     h, w = photo.shape[:2]
-    corners = transform_points(t, [[-0.5, -0.5], [n - 0.5, -0.5], [n - 0.5, n - 0.5], [-0.5, n - 0.5]])
+    # the photo region the mask covers (the aligned square at most)
+    ys, xs = np.nonzero(alpha > 1e-3)
+    if len(xs) == 0:
+        return photo.copy()
+    ax0, ax1, ay0, ay1 = xs.min() - 1.5, xs.max() + 1.5, ys.min() - 1.5, ys.max() + 1.5
+    corners = transform_points(t, [[ax0, ay0], [ax1, ay0], [ax1, ay1], [ax0, ay1]])
     x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [w, h])
     if x1 <= x0 or y1 <= y0:
@@ -496,14 +500,13 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     size = (int(x1 - x0), int(y1 - y0))
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     face = cv2.warpAffine(src, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpAffine(src_alpha, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    a = cv2.warpAffine(src_alpha, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
     region = photo[y0:y1, x0:x1]
     if poisson:
-        face = _seamless(face, region, a[..., 0])
-    blended = region.astype(np.float32) * (1.0 - a) + face.astype(np.float32) * a
+        face = _seamless(face, region, a)
     out = photo.copy()
-    out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = cv2.blendLinear(face, region, a, 1.0 - a)
     return out
 
 
@@ -522,12 +525,16 @@ def _aligned_alpha(edited: np.ndarray, mask: np.ndarray | None, feather: float |
     sigma = 0.015 * n if feather is None else float(feather)
     if sigma < 0:
         raise InvalidInput(f"feather must be >= 0, got {feather}")
-    # keep the feathered edge inside the square
-    inset = int(math.ceil(2 * sigma)) + 1
-    m = m.copy()
+    # the feathered edge stays inside the square; smooth masks of big faces are blurred at <= 256 pixels
+    k = max(1, min(n // 256, int(sigma // 2)))
+    m = _shrink(m, k) if k > 1 else m.copy()
+    sigma_k = sigma / k
+    inset = int(math.ceil(3 * sigma_k)) + 1
     m[:inset], m[-inset:], m[:, :inset], m[:, -inset:] = 0, 0, 0, 0
-    if sigma > 0:
-        m = cv2.GaussianBlur(m, (0, 0), sigma)
+    if sigma_k > 0:
+        m = cv2.GaussianBlur(m, (0, 0), sigma_k)
+    if m.shape[0] != n:
+        m = cv2.resize(m, (n, n), interpolation=cv2.INTER_LINEAR)
     return np.clip(m, 0.0, 1.0)
 
 
