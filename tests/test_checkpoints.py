@@ -6,6 +6,7 @@ import pickle
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,7 +74,7 @@ def _tree(flat, class_name, reconstruct, easydict):
         (name, _tree(sub, f"Sub_{name}", reconstruct, easydict)) for name, sub in children.items())
     state = {"training": False, "_parameters": params, "_buffers": buffers, "_modules": modules,
              "_non_persistent_buffers_set": set(), "init_kwargs": easydict(conv_clamp=None),
-             "conv_clamp": None}
+             "conv_clamp": None, "weight_gain": np.float32(1) / np.sqrt(512.0), "padding": np.zeros(2)}
     return _FakePersistent(class_name, state, reconstruct)
 
 

@@ -160,10 +160,23 @@ def _storage_from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    """numpy scalars/arrays (NVlabs layers keep gains such as ``1 / np.sqrt(fan_in)``): data-only constructors."""
+    import numpy as np
+
+    multiarray = getattr(np, "_core", None) or np.core
+    out: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out[(mod, "scalar")] = multiarray.multiarray.scalar
+        out[(mod, "_reconstruct")] = multiarray.multiarray._reconstruct
+    return out
+
+
 _SAFE_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch", "Size"): torch.Size,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent,
@@ -183,6 +196,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         fn = _SAFE_GLOBALS.get((module, name))
+        if fn is None and module.startswith("numpy"):
+            fn = _numpy_globals().get((module, name))
         if fn is not None:
             return fn
         if module.startswith(_RECORD_MODULES) and name.isidentifier() and name[0].isupper():
@@ -510,7 +525,8 @@ def save_model(model: Generator | Discriminator, path: str | os.PathLike, model_
     else:
         raise TypeError(f"save_model takes a Generator or Discriminator, got {type(model).__name__}")
     mid = model_id or getattr(model, "model_id", None) or "unnamed"
-    info = {"format": "faceedit", "kind": kind, "config": model.config, "model_id": mid, "meta": meta or {}}
+    info = {"format": "faceedit", "kind": kind, "architecture": type(model).__name__, "config": model.config,
+            "model_id": mid, "meta": meta or {}}
     return save_safetensors_json(state, Path(path), info, half=half)
 
 
