@@ -19,8 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="start, load, render, save a screenshot of the whole window, and quit")
     p.add_argument("--set", action="append", default=[], metavar="SLIDER=VALUE",
-                   help="with --screenshot: set a slider before rendering (e.g. translation:A_2=1.5, pca:0=-2); "
-                        "repeatable")
+                   help="set a slider once the face is ready (e.g. translation:A_2=1.5, pca:0=-2); repeatable")
     p.add_argument("--in-photo", action="store_true", help="show the edit pasted into the photo")
     p.add_argument("--translations", metavar="DIR", help="translations root (default: translations/)")
     p.add_argument("--size", default="1280x760", help="window size WxH (default 1280x760)")
@@ -62,8 +61,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         win.load_model(model)
         app.exec()
         return script.exit_code
-    if args.open:
-        win.face_ready.connect(lambda: _open_once(win, args.open))
+    faces = []
+
+    def on_face() -> None:  # the start face, then (with --open) the photo's face
+        faces.append(1)
+        if args.open and len(faces) == 1:
+            win.open_photo(args.open)
+        elif len(faces) == (2 if args.open else 1) and edits:
+            win.set_sliders(edits, "command line edits")
+
+    win.face_ready.connect(on_face)
     win.load_model(model)
     return app.exec()
 
@@ -80,12 +87,6 @@ def parse_edits(items: Sequence[str]) -> dict[str, float]:
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected SLIDER=NUMBER, e.g. translation:A_2=1.5")
     return edits
-
-
-def _open_once(win, path: str) -> None:
-    if not getattr(win, "_opened_from_cli", False):
-        win._opened_from_cli = True
-        win.open_photo(path)
 
 
 class ScreenshotScript:
@@ -115,15 +116,8 @@ class ScreenshotScript:
         timed_out = time.monotonic() > self.deadline
         done = self.faces >= needed and not self.win.busy()
         if done and self.edits:
-            unknown = sorted(set(self.edits) - set(self.win.sliders.rows))
-            if unknown:
-                self.errors.append(f"no such slider(s): {', '.join(unknown)} (known: {', '.join(self.win.sliders.rows)})")
-            else:
-                state = self.win.state()
-                for key, value in self.edits.items():
-                    state = state.with_value(key, value)
-                self.win._commit(state, "command line edits")
-                done = False
+            # an error ends the run; else wait for the render of the edit
+            done = not self.win.set_sliders(self.edits, "command line edits")
             self.edits = {}
         if not (done or self.errors or timed_out):
             return

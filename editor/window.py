@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -539,6 +539,18 @@ class MainWindow(QMainWindow):
         """Set one slider and commit (an undoable step)."""
         self._commit(self.state().with_value(key, value), f"{key} = {value:g}")
 
+    def set_sliders(self, values: dict[str, float], label: str) -> bool:
+        """Set several sliders as one undoable step; unknown sliders are reported (False) instead."""
+        unknown = sorted(set(values) - set(self.sliders.rows))
+        if unknown:
+            self.show_error(f"no such slider(s): {', '.join(unknown)} (known: {', '.join(self.sliders.rows)})")
+            return False
+        state = self.state()
+        for key, value in values.items():
+            state = state.with_value(key, value)
+        self._commit(state, label)
+        return True
+
     def _on_slider_moved(self, key: str, value: float) -> None:
         self._drag_state = (self._drag_state or self.state()).with_value(key, value)
         self.request_preview(self._drag_state)
@@ -691,7 +703,8 @@ class MainWindow(QMainWindow):
             self.open_photo(path)
 
     def action_open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of aligned faces or latents", self.prefs.get("last_dir"))
+        folder = QFileDialog.getExistingDirectory(self, "Folder of aligned faces or latents",
+                                                  self.prefs.get("last_dir"))
         if folder:
             self.browse_folder(folder)
 
@@ -717,7 +730,8 @@ class MainWindow(QMainWindow):
             return
         name = dlg.name()
         if self.session.translation_path(name).exists():
-            answer = QMessageBox.question(self, "Overwrite?", f"Translation {name!r} exists for this model. Replace it?")
+            answer = QMessageBox.question(self, "Overwrite?",
+                                          f"Translation {name!r} exists for this model. Replace it?")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.save_translation(name)
