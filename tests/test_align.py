@@ -193,3 +193,29 @@ def test_paste_back_errors():
     with pytest.raises(InvalidInput):
         paste_back(photo, np.zeros((8, 8, 3), np.uint8), np.eye(3) + [[0, 0, 500], [0, 0, 0], [0, 0, 0]],
                    mask=np.ones((8, 8)))
+
+
+def test_package_level_align_is_callable_after_module_import(tmp_path):
+    import faceedit
+    import faceedit.align as module
+
+    faces = faceedit.align(WILD / PHOTOS[1], size=64)  # the package attribute may be the module by now
+    assert faces[0].image.shape == (64, 64, 3)
+    np.testing.assert_array_equal(faces[0].image, module.align(WILD / PHOTOS[1], size=64)[0].image)
+
+
+def test_grayscale_and_rgba_photos(tmp_path):
+    from PIL import Image
+
+    photo = load_image(WILD / PHOTOS[1])
+    Image.fromarray(photo).convert("L").save(tmp_path / "gray.png")
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    ref = align(photo, size=64)[0]
+    for name in ("gray.png", "rgba.png"):
+        f = align(tmp_path / name, size=64)[0]
+        # the same face, found again within a few pixels (grey levels change the landmark fit a little)
+        assert np.abs(_eye_centres(f.landmarks) - _eye_centres(ref.landmarks)).max() < 3
+        assert f.image.shape == (64, 64, 3)
+    gray = align(tmp_path / "gray.png", size=64)[0].image
+    assert np.abs(gray[..., 0].astype(int) - gray[..., 2]).max() == 0  # stays grey
