@@ -268,6 +268,14 @@ class EditSession:
                                 f"({self.n_latent}, {self.generator.style_dim})")
         return Latent(w, self.model_id)
 
+    def thumbnail(self, path: str | os.PathLike, size: int) -> np.ndarray:
+        """A small picture of an image file (read) or a ``.npy`` latent (rendered by the drag preview)."""
+        from faceedit.images import load_image, resize
+
+        if str(path).endswith(".npy"):
+            return resize(self.render(self.latent_from_file(path).w, preview=True), size)
+        return resize(load_image(path), size)
+
     # ------------------------------------------------------------------ state → latent → image
     def latent_for(self, state: EditState) -> np.ndarray:
         """The edited W+ ``(n_latent, style_dim)`` for ``state`` (base + every slider's step)."""

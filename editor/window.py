@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,10 +33,12 @@ from faceedit.errors import FaceEditError, NoFaceFound
 from .prefs import Preferences
 from .session import EditSession, Rendered, presets, validate_translation_name
 from .state import MIXUPS, EditHistory, EditState
-from .widgets import FacePicker, ImageView, NameDialog, SliderPanel
-from .worker import RenderRequest, RenderWorker, Task, run_task
+from .widgets import FacePicker, ImageView, NameDialog, SliderPanel, to_qimage
+from .worker import CancelToken, RenderRequest, RenderWorker, Task, run_task
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+MAX_THUMBNAILS = 500
+THUMBNAIL_SIZE = 48
 OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsing", "masks": "Mixup masks"}
 
 
@@ -60,6 +62,9 @@ class MainWindow(QMainWindow):
         self._drag_state: EditState | None = None
         self._task: Task | None = None
         self._abandoned: list[Task] = []  # cancelled tasks still running on the pool
+        self._thumb_tasks: list[Task] = []  # thumbnail loaders of the folder browser
+        self._thumbs_token = CancelToken()
+        self._thumb_images: dict[str, np.ndarray] = {}
         self._seq = 0  # number of the newest render request
         self._shown_seq = 0  # number of the newest render shown
         self._full_seq = 0  # number of the newest full-quality request
@@ -88,6 +93,7 @@ class MainWindow(QMainWindow):
 
         self.browser = QListWidget()
         self.browser.setMinimumWidth(140)
+        self.browser.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
         self.browser.itemActivated.connect(self._on_browser_item)
         self.browser.hide()
 
@@ -503,6 +509,34 @@ class MainWindow(QMainWindow):
             self.browser.addItem(item)
         self.browser.show()
         self._status(f"{len(items)} faces/latents in {folder}")
+        self._load_thumbnails([str(p) for p in items[:MAX_THUMBNAILS]])
+
+    def _load_thumbnails(self, paths: list[str]) -> None:
+        """Thumbnails of the browser's images (read) and latents (rendered) on the pool, shown as they come."""
+        session = self.session
+        self._thumbs_token.cancel()
+
+        def job(progress, token):
+            for i, path in enumerate(paths):
+                token.check()
+                try:
+                    image = session.thumbnail(path, THUMBNAIL_SIZE) if session else None
+                except Exception:  # an unreadable file: listed without a picture (opening it reports why)
+                    image = None
+                if image is not None:  # handed over through a dict: progress signals carry text only
+                    self._thumb_images[path] = image
+                    progress((i + 1) / len(paths), path)
+
+        def show(_fraction: float, path: str) -> None:
+            image = self._thumb_images.pop(path, None)
+            for i in range(self.browser.count()):
+                item = self.browser.item(i)
+                if image is not None and item.data(Qt.ItemDataRole.UserRole) == path:
+                    item.setIcon(QIcon(QPixmap.fromImage(to_qimage(image))))
+
+        task = run_task(job, lambda _r: None, lambda msg: None, show)
+        self._thumbs_token = task.token
+        self._thumb_tasks = [t for t in self._thumb_tasks if not t.done.is_set()] + [task]
 
     def _on_browser_item(self, item: QListWidgetItem) -> None:
         path = item.data(Qt.ItemDataRole.UserRole)
@@ -772,9 +806,11 @@ class MainWindow(QMainWindow):
             except Exception as e:  # never block closing
                 print(f"warning: could not save the session: {e}")
         self.prefs.save()
-        if self._task is not None:
-            self._task.token.cancel()
-            self._task.done.wait(10.0)  # let it reach its next progress report and stop
+        self._thumbs_token.cancel()
+        for task in [self._task, *self._thumb_tasks]:
+            if task is not None:
+                task.token.cancel()
+                task.done.wait(10.0)  # let it reach its next progress report and stop
         self.worker.stop()
         super().closeEvent(event)
 

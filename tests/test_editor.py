@@ -385,6 +385,7 @@ def test_browse_folder_of_latents_and_aligned_faces(window, qtbot, tmp_path):
     assert window.browser.isVisible() and window.browser.count() == 2
     items = {window.browser.item(i).text(): window.browser.item(i) for i in range(window.browser.count())}
     assert set(items) == {"face_a.npy", "face_b.png"}
+    qtbot.waitUntil(lambda: all(not item.icon().isNull() for item in items.values()), timeout=30000)
     window._on_browser_item(items["face_a.npy"])
     qtbot.waitUntil(lambda: np.array_equal(window.session.base.w, w) and not window.busy(), timeout=30000)
     assert window.history.labels() == ["start"]  # a new face starts a new history
