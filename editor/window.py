@@ -409,6 +409,7 @@ class MainWindow(QMainWindow):
 
     def _set_face(self, latent, original: np.ndarray, face=None, photo=None, state: EditState | None = None) -> None:
         self.session.set_face(latent, face, photo, original=original)
+        self._shown_seq = self._seq  # renders still in flight belong to the previous face: drop them
         self.history.clear(state or EditState())
         self._apply_state(self.history.state)
         self.act_in_photo.setEnabled(photo is not None)
