@@ -14,7 +14,8 @@ from faceedit.io import load_json
 from faceedit.errors import CheckpointError, WeightsNotAvailable
 from faceedit.models import checkpoints, weights
 from faceedit.models.checkpoints import (DISCRIMINATOR, convert, load_discriminator, load_generator,
-                                         read_checkpoint, save_model, state_dict_to_nvlabs)
+                                         read_checkpoint, save_model, state_dict_to_nvlabs,
+                                         state_dict_to_nvlabs_disc)
 from faceedit.models.stylegan2 import Discriminator, Generator
 from faceedit.testing import conformance_dir
 
@@ -98,10 +99,15 @@ def nvlabs_modules(monkeypatch):
     return _reconstruct_persistent_obj, EasyDict
 
 
-def write_nvlabs_pickle(path, g, reconstruct, easydict):
-    nv = state_dict_to_nvlabs(g)
-    G = _tree(nv, "Generator", reconstruct, easydict)
-    data = {"G": G, "D": None, "G_ema": G, "training_set_kwargs": easydict(resolution=g.resolution),
+def write_nvlabs_pickle(path, g, reconstruct, easydict, d=None):
+    G = _tree(state_dict_to_nvlabs(g), "Generator", reconstruct, easydict)
+    D = None
+    if d is not None:
+        D = _tree(state_dict_to_nvlabs_disc(d), "Discriminator", reconstruct, easydict)
+        mbstd = _tree({}, "MinibatchStdLayer", reconstruct, easydict)
+        mbstd.state.update(group_size=d.stddev_group, num_channels=1)
+        D.state["_modules"]["b4"].state["_modules"]["mbstd"] = mbstd
+    data = {"G": G, "D": D, "G_ema": G, "training_set_kwargs": easydict(resolution=g.resolution),
             "augment_pipe": None}
     path.write_bytes(pickle.dumps(data, protocol=4))
     return path
@@ -115,11 +121,31 @@ def test_nvlabs_pickle_round_trip_gives_same_images(tmp_path, nvlabs_modules, mo
     monkeypatch.delitem(sys.modules, "torch_utils.persistence")  # loading must not need them
     monkeypatch.delitem(sys.modules, "dnnlib.util")
     loaded = load_generator(pkl)
-    assert loaded.channels == g.channels and loaded.n_mlp == g.n_mlp and loaded.n_latent == g.n_latent
+    assert loaded.config == g.config and loaded.n_latent == g.n_latent
     torch.testing.assert_close(render(loaded), render(g), rtol=0, atol=0)
     torch.testing.assert_close(loaded.mean_latent(), g.w_avg)
     assert loaded.model_id.startswith("sha256-")
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_nvlabs_pickle_discriminator(tmp_path, nvlabs_modules):
+    torch.manual_seed(5)
+    d = Discriminator(16, channel_multiplier=1, channel_max=16, stddev_group=2)
+    with torch.no_grad():
+        for name, p in d.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.3)
+    pkl = write_nvlabs_pickle(tmp_path / "snap.pkl", tiny_generator(), *nvlabs_modules, d=d)
+    d2 = load_discriminator(pkl)
+    assert d2.config == d.config
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(d2(x), d(x), rtol=0, atol=0)
+        for a, b in zip(d2.features(x), d.features(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    no_d = write_nvlabs_pickle(tmp_path / "g_only.pkl", tiny_generator(), *nvlabs_modules)
+    with pytest.raises(CheckpointError, match="no StyleGAN2 'D' network"):
+        load_discriminator(no_d)
 
 
 def test_pickle_with_code_execution_is_refused(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import io
+import math
 import os
 import pickle
 import re
@@ -65,13 +66,13 @@ def _model_id_from_file(path: Path) -> str:
 def _infer_channels(widths: dict[int, int], resolution: int, path: Path, what: str) -> dict[str, Any]:
     """(channel_multiplier, channel_max) of the anycost formula that yields ``widths``."""
     channel_max = max(widths.values())
-    mult = widths[resolution] / G_CHANNEL_CONFIG[resolution]
-    if float(mult).is_integer():
-        mult = int(mult)
-    if channel_widths(resolution, mult, channel_max) != widths:
-        raise CheckpointError(f"{path}: {what} channel widths {widths} do not follow the StyleGAN2 "
-                              "config-f family (min(channel_max, base[res] * multiplier))")
-    return {"channel_multiplier": mult, "channel_max": channel_max}
+    ratio = widths[resolution] / G_CHANNEL_CONFIG[resolution]
+    # when every width is capped several multipliers fit: prefer the whole number
+    for mult in (math.ceil(ratio), ratio):
+        if channel_widths(resolution, mult, channel_max) == widths:
+            return {"channel_multiplier": mult, "channel_max": channel_max}
+    raise CheckpointError(f"{path}: {what} channel widths {widths} do not follow the StyleGAN2 "
+                          "config-f family (min(channel_max, base[res] * multiplier))")
 
 
 def _count(state: dict, pattern: str) -> int:
@@ -332,25 +333,71 @@ def state_dict_to_nvlabs(generator: Generator) -> dict[str, torch.Tensor]:
     return nv
 
 
+def _nvlabs_disc_map(resolution: int) -> list[tuple[str, str]]:
+    """(NVlabs D key, our key) pairs of a StyleGAN2 'resnet' discriminator of ``resolution``."""
+    pairs = [(f"b{resolution}.fromrgb.weight", "convs.0.0.weight"), (f"b{resolution}.fromrgb.bias", "convs.0.1.bias")]
+    for j, res in enumerate(2 ** i for i in range(resolution.bit_length() - 1, 2, -1)):
+        ours = f"convs.{j + 1}"
+        pairs += [(f"b{res}.conv0.weight", f"{ours}.conv1.0.weight"), (f"b{res}.conv0.bias", f"{ours}.conv1.1.bias"),
+                  (f"b{res}.conv1.weight", f"{ours}.conv2.1.weight"), (f"b{res}.conv1.bias", f"{ours}.conv2.2.bias"),
+                  (f"b{res}.skip.weight", f"{ours}.skip.1.weight")]
+    pairs += [("b4.conv.weight", "final_conv.0.weight"), ("b4.conv.bias", "final_conv.1.bias"),
+              ("b4.fc.weight", "final_linear.0.weight"), ("b4.fc.bias", "final_linear.0.bias"),
+              ("b4.out.weight", "final_linear.1.weight"), ("b4.out.bias", "final_linear.1.bias")]
+    return pairs
+
+
+def nvlabs_disc_to_state_dict(nv: dict[str, torch.Tensor], path: Path) -> tuple[dict, dict]:
+    """Convert an NVlabs StyleGAN2 ``D`` ('resnet', unconditional) state dict to ours: ``(state_dict, config)``.
+
+    Same conventions (runtime weight gain 1/sqrt(fan_in), [1,3,3,1] blur before stride-2 convs with the same
+    padding, residual sum scaled by sqrt(1/2), minibatch-stddev with one feature), so only names change.
+    """
+    blocks = sorted(int(m.group(1)) for k in nv if (m := re.fullmatch(r"b(\d+)\.fromrgb\.weight", k)))
+    if len(blocks) != 1 or any(k.startswith(("mapping.", "b4.cmap")) or ".cmap" in k for k in nv):
+        raise CheckpointError(f"{path}: D is not an unconditional StyleGAN2 'resnet' discriminator")
+    resolution = blocks[0]
+    try:
+        sd = {ours: nv[theirs] for theirs, ours in _nvlabs_disc_map(resolution)}
+    except KeyError as e:
+        raise CheckpointError(f"{path}: NVlabs D lacks {e}; expected a StyleGAN2 'resnet' discriminator") from None
+    blur = make_kernel([1, 3, 3, 1])
+    for j in range(resolution.bit_length() - 3):
+        sd[f"convs.{j + 1}.conv2.0.kernel"] = blur.clone()
+        sd[f"convs.{j + 1}.skip.0.kernel"] = blur.clone()
+    return sd, infer_discriminator_config(sd, path)
+
+
+def state_dict_to_nvlabs_disc(discriminator: Discriminator) -> dict[str, torch.Tensor]:
+    """Our discriminator's weights in the NVlabs ``D`` layout (inverse of :func:`nvlabs_disc_to_state_dict`)."""
+    sd = discriminator.state_dict()
+    return {theirs: sd[ours].detach().clone() for theirs, ours in _nvlabs_disc_map(discriminator.resolution)}
+
+
 def _read_nvlabs(path: Path, kind: str) -> Checkpoint:
     data = read_nvlabs_pickle(path)
-    if kind != GENERATOR:
-        raise CheckpointError(f"{path}: reading the discriminator of NVlabs pickles is not supported; "
-                              "expected a generator request")
-    g = data.get("G_ema")
-    if not isinstance(g, PersistentRecord):
-        raise CheckpointError(f"{path}: no StyleGAN2 'G_ema' network in this pickle (keys: {sorted(data)[:8]})")
-    nv = flatten_record(g)
-    meta: dict[str, Any] = {"class": g.class_name}
-    for layer in _walk_records(g):
+    key = "G_ema" if kind == GENERATOR else "D"
+    net = data.get(key)
+    if not isinstance(net, PersistentRecord):
+        raise CheckpointError(f"{path}: no StyleGAN2 {key!r} network in this pickle (keys: {sorted(data)[:8]})")
+    nv = flatten_record(net)
+    meta: dict[str, Any] = {"class": net.class_name}
+    for layer in _walk_records(net):
         clamp = layer.state.get("conv_clamp")
         if clamp is not None:
             meta["conv_clamp"] = clamp
     if "conv_clamp" in meta:
         warnings.warn(f"{path}: the network was trained with conv_clamp={meta['conv_clamp']}; "
                       "activations are not clamped here", stacklevel=3)
-    sd, config, w_avg = nvlabs_to_state_dict(nv, path)
-    return Checkpoint(GENERATOR, sd, config, _model_id_from_file(path), "nvlabs", path, w_avg, meta)
+    if kind == GENERATOR:
+        sd, config, w_avg = nvlabs_to_state_dict(nv, path)
+    else:
+        (sd, config), w_avg = nvlabs_disc_to_state_dict(nv, path), None
+        mbstd = next((r.state for r in _walk_records(net) if r.class_name == "MinibatchStdLayer"), {})
+        if int(mbstd.get("num_channels", 1)) != 1:
+            raise CheckpointError(f"{path}: minibatch-stddev with {mbstd['num_channels']} channels is not supported")
+        config["stddev_group"] = int(mbstd.get("group_size", 4))
+    return Checkpoint(kind, sd, config, _model_id_from_file(path), "nvlabs", path, w_avg, meta)
 
 
 def _walk_records(record: PersistentRecord):

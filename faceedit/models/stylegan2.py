@@ -583,7 +583,7 @@ class Discriminator(nn.Module):
     def config(self) -> dict:
         """The constructor arguments that define the architecture."""
         return {"resolution": self.resolution, "channel_multiplier": self.channel_multiplier,
-                "channel_max": self.channel_max}
+                "channel_max": self.channel_max, "stddev_group": self.stddev_group}
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Activations after the input layer and after each residual block (high to low resolution)."""
