@@ -14,10 +14,10 @@ Python use::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import zipfile
-import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,7 +29,7 @@ from faceedit.errors import FaceEditError
 from faceedit.io import atomic_path
 
 from .references import Reference, find_references
-from .report import COPY, EDITED, SKIPPED, RunReport, contact_sheet, write_html, write_json
+from .report import COPY, SKIPPED, RunReport, contact_sheet, write_html, write_json
 
 DEFAULTS_PATH = Path(__file__).with_name("default.toml")
 
@@ -84,7 +84,7 @@ class _RunState:
         self.cfg, self.layout, self.report = cfg, layout, report
         self.engine: Any = None
         self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[tuple[Reference, Future]] = []
+        self.futures: list[tuple[Reference, list[str], Future]] = []
 
 
 def check_settings(cfg: Mapping[str, Any]) -> None:
@@ -152,7 +152,9 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
                 state.engine = Engine(cfg, generator)
             workers = int(cfg["run"]["workers"])
             if workers > 0:  # processes: the face parser (dlib) is not thread-safe
-                state.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                from .steps import worker_init
+
+                state.pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), worker_init)
             _process(state, pending, progress)
             _drain(state, progress)
     except KeyboardInterrupt:
@@ -268,11 +270,11 @@ def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, b
         images = engine.render(np.stack(ws))
     from .steps import PostJob, post_process
 
-    job = PostJob(state.cfg, state.layout.root, ref.name, ref.path, names, images, base, used)
+    job = PostJob(state.cfg, state.layout.root, ref.name, _copy_source(state, ref), names, images, base, used)
     if state.pool is None:
         _record(state, ref, post_process(job))
     else:
-        state.futures.append((ref, state.pool.submit(post_process, job)))
+        state.futures.append((ref, names, state.pool.submit(post_process, job)))
 
 
 def _record(state: _RunState, ref: Reference, result: Any) -> None:
@@ -282,31 +284,40 @@ def _record(state: _RunState, ref: Reference, result: Any) -> None:
     state.report.add_seconds(result.seconds)
 
 
+def _copy_source(state: _RunState, ref: Reference) -> Path:
+    """The image a failed edit is replaced by: the aligned face of a raw photo when there is one, else the
+    reference image itself."""
+    aligned = state.layout.aligned(ref.name)
+    return aligned if state.cfg["align"]["enabled"] and aligned.is_file() else ref.path
+
+
 def _fall_back(state: _RunState, ref: Reference, targets: list[str], reason: str, whole: bool = False) -> None:
-    """Write the reference copy under each target name and record why."""
+    """Write the reference copy under each target name and record why (``whole``: the reference failed)."""
     from .steps import ReferenceCopy
 
     report = state.report
-    if whole:
-        report.fail_reference(ref.name, reason)
     with report.timed("copies"):
-        ocfg = state.cfg["output"]
-        copy = ReferenceCopy(ref.path, int(ocfg["size"]), compress_level=int(ocfg["png_compress_level"]))
+        size, level = int(state.cfg["output"]["size"]), int(state.cfg["output"]["png_compress_level"])
+        copy = ReferenceCopy(_copy_source(state, ref), size, compress_level=level)
         if copy.note:
             reason = f"{reason} (reference copy: {copy.note})"
-            if whole:
-                report.fail_reference(ref.name, reason)
         for t in targets:
             copy.write(state.layout.output(ref.name, t))
             report.output(ref.name, t, COPY, reason)
+    if whole:
+        report.fail_reference(ref.name, reason)
 
 
 def _drain(state: _RunState, progress: bool) -> None:
     """Wait for the queued post-processing and record it (failed edits already became copies)."""
     from tqdm import tqdm
 
-    for ref, future in tqdm(state.futures, desc="post-processing", unit="face", disable=not progress, leave=False):
-        _record(state, ref, future.result())
+    for ref, names, future in tqdm(state.futures, desc="post-processing", unit="face", disable=not progress,
+                                   leave=False):
+        try:
+            _record(state, ref, future.result())
+        except Exception as e:  # noqa: BLE001 - a worker that died (e.g. out of memory): copies, reported
+            _fall_back(state, ref, names, f"post-processing worker failed: {type(e).__name__}: {e}")
     state.futures.clear()
 
 

@@ -271,6 +271,14 @@ def new_mixer(cfg: Mapping[str, Any]) -> Any:
     return Mixer({k: v for k, v in cfg["mixups"].items() if k in DEFAULTS})
 
 
+def worker_init() -> None:
+    """Worker processes ignore Ctrl-C: the main process stops the run, lets the running jobs finish
+    their files and cancels the rest (so an interruption prints one line, not a traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def post_process(job: PostJob) -> PostResult:
     """Mixups at ``mixups.size`` (0 = output size), resize to ``output.size`` and save each edit of one
     reference; an edit that fails for any reason is replaced by the reference copy, with the reason."""
