@@ -372,10 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         "config is saved as OUT/config.toml. Done outputs are skipped, so an interrupted run resumes; failed "
         "edits are replaced by a copy of the reference image and listed in the summary and OUT/report.json.",
         epilog="examples:\n"
-        "  python -m pipeline.run input.dir=input_images output.dir=out\n"
-        "  python -m pipeline.run --config my.toml project.preset=fast mixups.depth=false --workers 2 --zip\n"
+        "  python -m pipeline.run input.dir=input_images output.dir=out --zip\n"
+        "  python -m pipeline.run --config my.toml project.preset=fast 'mixups.steps=[\"domain\"]' --workers 2\n"
+        "  python -m pipeline.run input.labels_csv=labels.csv input.dir=faces   # CSV columns image,labels\n"
         "  python -m pipeline.run input.mode=generic 'translate.names=[\"A_2\",\"Be_max\"]' input.dir=photos "
         "align.enabled=true\n"
+        "  python -m pipeline.run --config out/config.toml      # the same run again (resumes)\n"
         "  python -m pipeline.check out/output_images --references input_images",
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. project.preset=fast")

@@ -12,6 +12,7 @@ import contextlib
 import io
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -37,13 +38,12 @@ class ReferenceCopy:
     becomes a gray image (and the run reports it).
     """
 
-    def __init__(self, path: Path, size: int, image: np.ndarray | None = None, compress_level: int = 6):
+    def __init__(self, path: Path, size: int, compress_level: int = 6):
         self.path, self.size, self.compress_level = Path(path), size, compress_level
         self.byte_copy = _is_png_rgb(self.path, size)
         self.note: str | None = None
         if not self.byte_copy:
-            if image is None:
-                image, self.note = _decode_leniently(self.path)
+            image, self.note = _decode_leniently(self.path)
             if image is None:
                 image = np.full((size, size, 3), PLACEHOLDER_GRAY, np.uint8)
             self.image = resize(image, size)
@@ -100,7 +100,8 @@ def _load_encoder(name: str, builtin_generator: bool) -> Any:
         return load_encoder(name)
     try:
         return load_encoder()
-    except (CheckpointError, WeightsNotAvailable):
+    except (CheckpointError, WeightsNotAvailable) as e:
+        warnings.warn(f"projection starts from the mean W: {e}", stacklevel=2)
         return None
 
 
