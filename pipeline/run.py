@@ -29,7 +29,7 @@ from faceedit.errors import FaceEditError
 from faceedit.io import atomic_path
 
 from .references import Reference, find_references
-from .report import COPY, SKIPPED, RunReport, contact_sheet, write_html, write_json
+from .report import COPY, SKIPPED, RunReport, write_html, write_json
 
 DEFAULTS_PATH = Path(__file__).with_name("default.toml")
 
@@ -59,7 +59,6 @@ class Layout:
     def __init__(self, out: str | os.PathLike):
         self.root = Path(out)
         self.images = self.root / "output_images"
-        self.sheets = self.root / "report"
         self.config = self.root / "config.toml"
         self.json = self.root / "report.json"
         self.html = self.root / "report.html"
@@ -85,6 +84,7 @@ class _RunState:
         self.engine: Any = None
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[tuple[Reference, list[str], Future]] = []
+        self.sheets_done: set[str] = set()  # contact sheets written by the post-processing
 
 
 def check_settings(cfg: Mapping[str, Any]) -> None:
@@ -165,7 +165,7 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
     if state.pool is not None:
         state.pool.shutdown(wait=True)
 
-    _write_reports(cfg, layout, references, report, progress)
+    _write_reports(state, references, progress)
     if cfg["output"]["zip"]:
         with report.timed("zip"):
             write_zip(layout, references)
@@ -270,7 +270,8 @@ def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, b
         images = engine.render(np.stack(ws))
     from .steps import PostJob, post_process
 
-    job = PostJob(state.cfg, state.layout.root, ref.name, _copy_source(state, ref), names, images, base, used)
+    job = PostJob(state.cfg, state.layout.root, ref.name, _copy_source(state, ref), names, images, base, used,
+                  ref.targets, bool(state.cfg["output"]["contact_sheets"]))
     if state.pool is None:
         _record(state, ref, post_process(job))
     else:
@@ -282,6 +283,8 @@ def _record(state: _RunState, ref: Reference, result: Any) -> None:
     for name, status, extra in result.outputs:
         state.report.output(ref.name, name, status, **extra)
     state.report.add_seconds(result.seconds)
+    if result.sheet:
+        state.sheets_done.add(ref.name)
 
 
 def _copy_source(state: _RunState, ref: Reference) -> Path:
@@ -321,27 +324,21 @@ def _drain(state: _RunState, progress: bool) -> None:
     state.futures.clear()
 
 
-def _write_reports(
-    cfg: Mapping[str, Any], layout: Layout, references: list[Reference], report: RunReport, progress: bool
-) -> None:
-    """Contact sheets (original + every output, one per face), report.html and report.json."""
+def _write_reports(state: _RunState, references: list[Reference], progress: bool) -> None:
+    """The contact sheets the post-processing did not write (resumed or failed faces), report.html and
+    report.json."""
     from tqdm import tqdm
 
-    from faceedit.images import load_image, save_image
+    from .steps import sheet_path, write_contact_sheet
 
-    sheets: dict[str, str] = {}
-    if cfg["output"]["contact_sheets"]:
+    layout, report = state.layout, state.report
+    if state.cfg["output"]["contact_sheets"]:
         with report.timed("report"):
-            for ref in tqdm(references, desc="contact sheets", disable=not progress, leave=False):
-                tiles = []
-                for label, path in [("reference", ref.path)] + [(t, layout.output(ref.name, t)) for t in ref.targets]:
-                    try:
-                        tiles.append((label, load_image(path)))
-                    except FaceEditError:
-                        continue
-                if tiles:
-                    save_image(layout.sheets / f"{ref.name}.jpg", contact_sheet(tiles), quality=85)
-                    sheets[ref.name] = f"report/{ref.name}.jpg"
+            todo = [ref for ref in references if ref.name not in state.sheets_done]
+            for ref in tqdm(todo, desc="contact sheets", disable=not progress, leave=False):
+                write_contact_sheet(layout.root, ref.name, _copy_source(state, ref), ref.targets)
+    sheets = {ref.name: sheet_path(layout.root, ref.name).relative_to(layout.root).as_posix()
+              for ref in references if sheet_path(layout.root, ref.name).is_file()}
     write_html(report, layout.html, sheets)
     write_json(report, layout.json)
 

@@ -247,6 +247,8 @@ class PostJob:
     edited: list[np.ndarray]  # generator outputs
     base: np.ndarray  # the image the edits are mixed into
     used: dict[str, str]  # translation name → the translation file applied
+    targets: list[str] = field(default_factory=list)  # every output of the reference (for its contact sheet)
+    sheet: bool = False  # write the reference's contact sheet at the end
 
 
 @dataclass
@@ -255,11 +257,41 @@ class PostResult:
 
     outputs: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    sheet: bool = False  # the contact sheet was written
 
 
 def output_path(out_dir: Path, reference: str, name: str) -> Path:
     """``{out_dir}/output_images/{reference}/{name}.png``."""
     return Path(out_dir) / "output_images" / reference / f"{name}.png"
+
+
+def sheet_path(out_dir: Path, reference: str) -> Path:
+    """``{out_dir}/report/{reference}.jpg``: the contact sheet of one face."""
+    return Path(out_dir) / "report" / f"{reference}.jpg"
+
+
+def write_contact_sheet(
+    out_dir: Path, reference: str, reference_path: Path, targets: Sequence[str],
+    ready: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """The reference and every output in one captioned image; outputs in ``ready`` are used as they are,
+    the others are read from their files (missing ones are left out)."""
+    from faceedit.errors import FaceEditError
+    from faceedit.images import load_image
+
+    from .report import contact_sheet
+
+    ready = ready or {}
+    tiles = []
+    for label, source in [("reference", reference_path)] + [(t, output_path(out_dir, reference, t)) for t in targets]:
+        if label in ready:
+            tiles.append((label, ready[label]))
+            continue
+        try:
+            tiles.append((label, load_image(source)))
+        except FaceEditError:
+            continue
+    save_image(sheet_path(out_dir, reference), contact_sheet(tiles), quality=85)
 
 
 def new_mixer(cfg: Mapping[str, Any]) -> Any:
@@ -290,6 +322,7 @@ def post_process(job: PostJob) -> PostResult:
     mixer = new_mixer(cfg)
     base = resize(job.base, size)
     clock = _Clock(result.seconds)
+    ready: dict[str, np.ndarray] = {}
     for name, edited in zip(job.names, job.edited):
         try:
             if intermediate:
@@ -304,7 +337,10 @@ def post_process(job: PostJob) -> PostResult:
                 for step, mask in masks.items():
                     save_intermediate(job.out_dir, "masks", f"{job.reference}/{name}_{step}", mask_image(mask))
             with clock("save"):
-                save_image(output_path(job.out_dir, job.reference, name), resize(image, out_size), compress_level=level)
+                final = resize(image, out_size)
+                save_image(output_path(job.out_dir, job.reference, name), final, compress_level=level)
+            if job.sheet:
+                ready[name] = final
             extra = {"used": job.used[name]}
             if dropped:
                 extra["note"] = "; ".join(f"edit dropped by {d}" for d in dropped)
@@ -315,6 +351,10 @@ def post_process(job: PostJob) -> PostResult:
                 copy = ReferenceCopy(job.reference_path, out_size, compress_level=level)
                 copy.write(output_path(job.out_dir, job.reference, name))
             result.outputs.append((name, COPY, {"reason": reason}))
+    if job.sheet:
+        with clock("report"):
+            write_contact_sheet(job.out_dir, job.reference, job.reference_path, job.targets, ready)
+        result.sheet = True
     return result
 
 
