@@ -5,7 +5,8 @@
 - ``"landmarks"`` (default, offline, classic computer vision): facial parts drawn from the 68 landmarks,
   face skin with a forehead estimate checked against a skin colour model, approximate ears, the person
   separated from the background by GrabCut seeded by the face, hair = person pixels around and above the
-  face that are not skin, neck and cloth below the jaw.
+  face that are not skin, neck and cloth below the jaw, eyeglass frames (an average frame drawn where
+  horizontal edges cross the nose bridge and the lens rims).  No earrings, necklace or hat.
 - ``"bisenet"``: the face-parsing.PyTorch BiSeNet (``79999_iter.pth``, a path given by ``weights=``, the
   ``FACEEDIT_BISENET`` environment variable or the ``face-parsing-bisenet`` entry of the weights registry).
 - ``"facexlib"``: facexlib's parsing network, if that optional package is installed.
@@ -39,6 +40,7 @@ REGISTRY_NAME = "face-parsing-bisenet"  # the weights registry entry of 79999_it
 WORK_SIDE = 640  # the landmark parser works on a copy whose long side is at most this
 GRABCUT_SIDE = 144  # GrabCut runs on a copy whose long side is about this
 GRABCUT_ITERATIONS = 3
+GLASSES_THRESHOLD = 8.0  # of _glasses_score; about 4 % false and 75 % true positives on CelebA
 
 
 def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray | None = None,
@@ -194,7 +196,8 @@ class _ColourModel:
 
 
 def _person_mask(image: np.ndarray, frame: _FaceFrame, face: np.ndarray) -> np.ndarray:
-    """Person (vs background) by GrabCut on a small copy, seeded by the face, head and body regions."""
+    """Person (vs background) by GrabCut on a small copy: ``face`` is sure foreground, the head and body
+    regions probable foreground, border pixels far from them sure background."""
     import cv2
 
     h, w = image.shape[:2]
@@ -266,7 +269,8 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     skin_dist = skin_model.distance(lab)
     skin_like = skin_dist < 3.2
 
-    person = _person_mask(image, f, face) | face
+    # the face below the brows is surely the person; the estimated forehead is left to GrabCut
+    person = _person_mask(image, f, brow_line) | brow_line
     below = f.below_jaw(shape)
 
     labels = np.zeros(shape, np.uint8)
@@ -301,7 +305,7 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
         labels[ear.astype(bool) & person & skin_like & ~face] = LABEL[name]
 
     # face skin: all of it below the brows, the estimated forehead only where it looks like skin
-    labels[face & (brow_line | skin_like)] = LABEL["skin"]
+    labels[face & (brow_line | (skin_like & person))] = LABEL["skin"]
     # not skin-coloured on the estimated forehead: bangs if connected to the hair around the face (not a
     # highlight or a shadow), background beyond the person, else skin after all
     forehead_other = face & ~brow_line & ~skin_like
@@ -313,6 +317,8 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
     # facial parts from the landmarks
     labels[_fill(shape, f.nose())] = LABEL["nose"]
+    if _glasses_score(image, f) > GLASSES_THRESHOLD:
+        labels[_glasses_frame(f, shape)] = LABEL["eye_g"]
     labels[_fill(shape, f.brow(slice(17, 22)))] = LABEL["l_brow"]
     labels[_fill(shape, f.brow(slice(22, 27)))] = LABEL["r_brow"]
     labels[_fill(shape, lm[36:42])] = LABEL["l_eye"]
@@ -321,6 +327,53 @@ def _label_parts(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     labels[_fill(shape, np.concatenate([lm[54:60], lm[[48, 60, 67, 66, 65, 64]]]))] = LABEL["l_lip"]
     labels[_fill(shape, lm[60:68])] = LABEL["mouth"]
     return _clean(labels)
+
+
+def _glasses_score(image: np.ndarray, f: _FaceFrame) -> float:
+    """Evidence for eyeglasses: horizontal edges across the nose bridge and along the lower lens rims.
+
+    Each term is the strongest mean vertical-gradient row of its band, relative to the mean vertical gradient
+    around the face; on CelebA (178x218 crops, 29 with / 120 without glasses) the sum has an ROC AUC of 0.96.
+    """
+    import cv2
+
+    lm, iod = f.lm, f.iod
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gy = np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    h, w = gray.shape
+    box = np.concatenate([lm.min(0) - 0.25 * f.width, lm.max(0) + 0.25 * f.width]).astype(int)
+    x0, y0 = np.maximum(box[:2], 0)
+    x1, y1 = np.minimum(box[2:], [w, h])
+    norm = gy[y0:y1, x0:x1].mean() + 1e-6
+
+    def band(xa: float, xb: float, ya: float, yb: float) -> float:
+        patch = gy[max(int(ya), 0):max(int(yb), 0), max(int(xa), 0):max(int(xb), 0)]
+        return float(patch.mean(1).max()) / norm if patch.size else 0.0
+
+    bridge = band(lm[39, 0] + 0.15 * iod, lm[42, 0] - 0.15 * iod, min(lm[21, 1], lm[22, 1]), lm[28, 1])
+    rims = [band(e[0] - 0.35 * iod, e[0] + 0.35 * iod, e[1] + 0.25 * iod, e[1] + 0.5 * iod)
+            for e in (f.eye_l, f.eye_r)]
+    return bridge + float(np.mean(rims))
+
+
+def _glasses_frame(f: _FaceFrame, shape: tuple[int, int]) -> np.ndarray:
+    """Frames of average glasses: a ring around each eye, the bridge, and the arms towards the ears."""
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    t = max(1, int(round(0.07 * f.iod)))
+    angle = float(np.degrees(np.arctan2(f.right[1], f.right[0])))
+    axes = (int(round(0.42 * f.iod)), int(round(0.3 * f.iod)))
+    for eye in (f.eye_l, f.eye_r):
+        centre = eye - f.up * 0.04 * f.iod
+        cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))), axes, angle, 0, 360, 1, t)
+    inner_l = f.eye_l + f.right * 0.42 * f.iod + f.up * 0.1 * f.iod
+    inner_r = f.eye_r - f.right * 0.42 * f.iod + f.up * 0.1 * f.iod
+    cv2.line(mask, tuple(int(v) for v in inner_l), tuple(int(v) for v in inner_r), 1, t)
+    for eye, jaw, side in ((f.eye_l, f.lm[0], -1), (f.eye_r, f.lm[16], 1)):
+        outer = eye + side * f.right * 0.42 * f.iod + f.up * 0.05 * f.iod
+        cv2.line(mask, tuple(int(v) for v in outer), tuple(int(v) for v in jaw + f.up * 0.05 * f.iod), 1, t)
+    return mask.astype(bool)
 
 
 def _neck_band(f: _FaceFrame, shape: tuple[int, int]) -> np.ndarray:

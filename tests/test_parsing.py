@@ -125,3 +125,26 @@ def test_overlay_and_errors():
 def test_facexlib_backend_missing_is_a_clear_error():
     with pytest.raises(InvalidInput, match="facexlib"):
         parse(np.zeros((8, 8, 3), np.uint8), backend="facexlib")
+
+
+@pytest.mark.skipif(not WILD.is_dir(), reason=f"wild photos not found at {WILD}")
+def test_eyeglasses_drawn_on_a_face_are_found():
+    import cv2
+
+    from faceedit.align import transform_points
+
+    face = align(WILD / "000176.jpg", size=256)[0]
+    lm = transform_points(np.linalg.inv(face.transform), face.landmarks)
+    plain = parse(face.image, landmarks=lm)
+    assert (plain == LABEL["eye_g"]).sum() == 0
+    glasses = face.image.copy()
+    for eye in (lm[36:42].mean(0), lm[42:48].mean(0)):
+        cv2.ellipse(glasses, (int(eye[0]), int(eye[1])), (24, 17), 0, 0, 360, (20, 20, 20), 3)
+    cv2.line(glasses, (int(lm[39, 0]) + 4, int(lm[39, 1]) - 4), (int(lm[42, 0]) - 4, int(lm[42, 1]) - 4),
+             (20, 20, 20), 3)
+    labels = parse(glasses, landmarks=lm)
+    frame = labels == LABEL["eye_g"]
+    assert frame.sum() > 200
+    ys, xs = np.nonzero(frame)
+    assert abs(ys.mean() - lm[36:48, 1].mean()) < 15  # at eye height
+    assert (labels[np.isin(plain, [LABEL["l_eye"], LABEL["r_eye"]])] != LABEL["eye_g"]).all()
