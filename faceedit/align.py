@@ -359,6 +359,8 @@ def align(photo_or_path: np.ndarray | str | os.PathLike, size: int | None = None
           face: int | None = None) -> list[Face]:
     """Detect and FFHQ-align the faces of a photo (array or path): all faces largest first, or only ``face``.
 
+    ``size`` is the aligned image's side (default :data:`DEFAULT_SIZE`).
+
     Raises :class:`~faceedit.errors.NoFaceFound` when there is no face and
     :class:`~faceedit.errors.InvalidInput` for a face index out of range.
     """
