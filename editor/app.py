@@ -47,6 +47,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.preset:
         prefs.set("preset", args.preset)
     win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None)
+    install_excepthook(win, prefs.folder / "editor.log")
     win.resize(width, height)
     win.show()
     model = args.model or prefs.get("model") or None
@@ -87,6 +88,24 @@ def parse_edits(items: Sequence[str]) -> dict[str, float]:
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected SLIDER=NUMBER, e.g. translation:A_2=1.5")
     return edits
+
+
+def install_excepthook(win, log: Path) -> None:
+    """Unexpected exceptions on the GUI thread become a message box; the traceback goes to ``log``."""
+    import traceback
+
+    from .worker import describe_error
+
+    def hook(exc_type, exc, tb) -> None:
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as f:
+                f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "".join(traceback.format_exception(exc_type, exc, tb)))
+        except OSError:
+            pass
+        win.show_error(f"{describe_error(exc)} (details in {log})")
+
+    sys.excepthook = hook
 
 
 class ScreenshotScript:

@@ -34,7 +34,7 @@ from .prefs import Preferences
 from .session import EditSession, Rendered, presets, validate_translation_name
 from .state import MIXUPS, EditHistory, EditState
 from .widgets import FacePicker, ImageView, NameDialog, SliderPanel, to_qimage
-from .worker import CancelToken, RenderRequest, RenderWorker, Task, run_task
+from .worker import CancelToken, RenderRequest, RenderWorker, Task, describe_error, run_task
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 MAX_THUMBNAILS = 500
@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
             try:
                 on_done(result)
             except Exception as e:  # a bad result must not crash the app
-                self.show_error(f"{type(e).__name__}: {e}" if not str(e) else str(e))
+                self.show_error(describe_error(e))
 
         def failed(message: str) -> None:
             self._end_task()

@@ -360,6 +360,24 @@ def test_model_switch_and_checkpoint_errors(window, qtbot, tmp_path):
     assert "64 px" in window.windowTitle()
 
 
+def test_unexpected_exceptions_become_a_message(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QTimer
+
+    from editor.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    log = tmp_path / "editor.log"
+    install_excepthook(window, log)
+
+    def broken_slot():
+        raise RuntimeError("boom")
+
+    QTimer.singleShot(0, broken_slot)
+    qtbot.waitUntil(lambda: "boom" in window.last_error, timeout=5000)
+    assert window.last_error == f"RuntimeError: boom (details in {log})"
+    assert "broken_slot" in log.read_text()  # the traceback went to the log, not the terminal
+
+
 def test_face_picker_lists_every_face(qtbot):
     from editor.widgets import FacePicker
 
