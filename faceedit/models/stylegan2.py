@@ -173,7 +173,11 @@ class ModulatedConv2d(nn.Module):
         cout = out_channels or self.out_channel
         s = self.modulation(style, cin) * self.scale  # (N, cin), includes the equalised-lr weight scale
         weight = self.weight[0, :cout, :cin]  # (cout, cin, k, k), a view
-        if n == 1 and weight.numel() < x.numel():
+        big_activations = weight.numel() < x[0].numel()
+        # oneDNN convolutions are much faster on channels-last activations at high resolution, but at low
+        # resolution (few pixels, large weights) plain NCHW is faster
+        x = x.contiguous(memory_format=torch.channels_last if big_activations else torch.contiguous_format)
+        if n == 1 and big_activations:
             wm = weight * s.view(1, cin, 1, 1)
             if self.demodulate:
                 wm = wm * torch.rsqrt(wm.square().sum((1, 2, 3), keepdim=True) + 1e-8)
@@ -421,9 +425,7 @@ class Generator(nn.Module):
         """Run one synthesis layer on ``state``; returns the new state (the input state is not modified)."""
         style = w_plus[:, layer.row]
         if layer.kind == "const_conv":
-            # channels-last activations: oneDNN convolutions (and the depthwise blur) run several times
-            # faster on CPU than with NCHW tensors; results are the same up to float rounding
-            x = self.input(w_plus.shape[0], channels[4]).contiguous(memory_format=torch.channels_last)
+            x = self.input(w_plus.shape[0], channels[4])
             x = self.conv1(x, style, self._noise(layer, x, noise_mode), channels[4])
             return _State(x, state.skip)
         if layer.kind == "rgb1":
