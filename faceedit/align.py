@@ -462,7 +462,8 @@ def _default_paste_mask(edited: np.ndarray, work_size: int = 256) -> np.ndarray:
 
 
 def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndarray,
-               mask: np.ndarray | None = None, feather: float | None = None, poisson: bool = False) -> np.ndarray:
+               mask: np.ndarray | None = None, feather: float | None = None, poisson: bool = False,
+               original_aligned: np.ndarray | None = None) -> np.ndarray:
     """Warp an (edited) aligned face back into its photo and blend it in; returns a new photo.
 
     ``transform`` maps pixels of ``edited_aligned`` to the photo (``Face.transform``; use
@@ -471,6 +472,9 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     default the parsed face-and-hair region.  ``feather`` is the Gaussian softening of the mask edge in
     aligned pixels (default 1.5 % of N); the mask always fades out before the aligned square's border.
     ``poisson`` blends with OpenCV's seamless cloning (gradient domain) inside the feathered mask.
+    ``original_aligned`` (the unedited aligned face, same size as the edit) pastes only the CHANGE
+    ``edited - original``: the photo keeps its own resolution and detail where nothing changed, and an
+    unedited round trip returns the photo exactly (not combinable with ``poisson``).
     """
     import cv2
 
@@ -480,6 +484,12 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     if edited.shape[1] != n:
         raise InvalidInput(f"edited_aligned must be square, got {edited.shape[1]}x{edited.shape[0]}")
     t = _check_transform(transform)
+    if original_aligned is not None:
+        original_aligned = check_image(original_aligned, "original_aligned")
+        if original_aligned.shape != edited.shape:
+            raise InvalidInput(f"original_aligned {original_aligned.shape} must match edited_aligned {edited.shape}")
+        if poisson:
+            raise InvalidInput("poisson blending pastes whole faces; it does not combine with original_aligned")
     alpha = _aligned_alpha(edited, mask, feather)
 
     h, w = photo.shape[:2]
@@ -494,10 +504,12 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     if x1 <= x0 or y1 <= y0:
         raise InvalidInput("the aligned face lies outside the photo")
     roi_to_aligned = np.linalg.inv(t) @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]])
-    src, src_alpha = edited, alpha
+    # what is warped: the edited face, or only its difference to the original
+    src = edited if original_aligned is None else edited.astype(np.float32) - original_aligned.astype(np.float32)
+    src_alpha = alpha
     step = math.hypot(roi_to_aligned[0, 0], roi_to_aligned[1, 0])  # aligned pixels per photo pixel
     if step > 1.5:  # the face is smaller in the photo: area-downscale first
-        src = _area_scale(edited, 1.0 / step)
+        src = _area_scale(src, 1.0 / step)
         src_alpha = _area_scale(alpha, 1.0 / step)
         f = src.shape[0] / n
         roi_to_aligned = np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]]) @ roi_to_aligned
@@ -507,9 +519,13 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     a = cv2.warpAffine(src_alpha, roi_to_aligned[:2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
     region = photo[y0:y1, x0:x1]
+    out = photo.copy()
+    if original_aligned is not None:
+        changed = region.astype(np.float32) + face * a[..., None]
+        out[y0:y1, x0:x1] = np.clip(np.rint(changed), 0, 255).astype(np.uint8)
+        return out
     if poisson:
         face = _seamless(face, region, a)
-    out = photo.copy()
     out[y0:y1, x0:x1] = cv2.blendLinear(face, region, a, 1.0 - a)
     return out
 

@@ -219,3 +219,22 @@ def test_grayscale_and_rgba_photos(tmp_path):
         assert f.image.shape == (64, 64, 3)
     gray = align(tmp_path / "gray.png", size=64)[0].image
     assert np.abs(gray[..., 0].astype(int) - gray[..., 2]).max() == 0  # stays grey
+
+
+def test_paste_only_the_change_keeps_the_photo():
+    photo = load_image(WILD / PHOTOS[3])  # a small face in a big photo
+    face = align(photo, size=128)[0]
+    same = paste_back(photo, face.image, face.transform, original_aligned=face.image)
+    np.testing.assert_array_equal(same, photo)  # unedited: exact
+    edited = face.image.copy()
+    edited[56:72, 56:72] = np.clip(edited[56:72, 56:72].astype(int) + 60, 0, 255)
+    out = paste_back(photo, edited, face.transform, original_aligned=face.image, mask=head_ellipse_mask(128))
+    x, y = transform_points(face.transform, [[63.5, 63.5]])[0]
+    patch = (slice(int(y) - 2, int(y) + 3), slice(int(x) - 2, int(x) + 3))
+    assert (out[patch].astype(int) - photo[patch]).mean() > 40  # brighter by about the edit
+    far = np.abs(out.astype(int) - photo).sum(2)
+    assert (far > 0).mean() < 0.05
+    with pytest.raises(InvalidInput):
+        paste_back(photo, edited, face.transform, original_aligned=face.image[:64, :64])
+    with pytest.raises(InvalidInput):
+        paste_back(photo, edited, face.transform, original_aligned=face.image, poisson=True)

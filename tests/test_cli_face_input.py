@@ -67,6 +67,10 @@ def test_paste_back_round_trip(aligned_dir, tmp_path):
     x, y, _ = np.array(rec["transform"]) @ [63.5, 63.5, 1]
     assert tuple(load_image(out)[int(y), int(x)]) == (0, 255, 0)
     assert main(["paste-back", str(WILD / "005069.jpg"), str(big), str(mask), "--out", str(out)]) == 1
+    # only the change: unedited gives the photo back exactly
+    rc = main(["paste-back", str(WILD / "005069.jpg"), str(aligned_dir / "005069.png"),
+               str(aligned_dir / "005069.json"), "--out", str(out), "--original", str(aligned_dir / "005069.png")])
+    assert rc == 0 and (load_image(out) == photo).all()
 
 
 def test_parse_and_depth_commands(aligned_dir, tmp_path):

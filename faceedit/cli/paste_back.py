@@ -17,6 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("--mask", help="aligned-space mask image (white = take the edit), instead of the parsed one")
     p.add_argument("--feather", type=float, default=None, help="mask feather in aligned pixels (default 1.5%% of N)")
     p.add_argument("--poisson", action="store_true", help="Poisson (seamless clone) blending")
+    p.add_argument("--original", help="the unedited aligned face: paste only the change (keeps the photo's "
+                   "detail; same size as EDITED)")
     p.set_defaults(func=run)
 
 
@@ -43,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     mask = None
     if args.mask:
         mask = resize(load_image(args.mask), n).mean(axis=2) / 255.0
-    out = paste_back(photo, edited, transform, mask=mask, feather=args.feather, poisson=args.poisson)
+    original = load_image(args.original) if args.original else None
+    out = paste_back(photo, edited, transform, mask=mask, feather=args.feather, poisson=args.poisson,
+                     original_aligned=original)
     save_image(args.out, out)
     changed = float(np.mean(np.any(out != photo, axis=2)))
     print(f"{args.out}: {changed:.1%} of the photo changed")
