@@ -38,10 +38,30 @@ def fmt(t: tuple[float, float]) -> str:
     return f"{t[0] * 1000:8.1f} ms (cpu {t[1] * 1000:7.1f} ms)"
 
 
+def conv_gmacs(g: Generator, channel_ratio: float = 1.0, resolution: int | None = None) -> float:
+    """Multiply-accumulates (1e9) of the convolutions of one render (what bounds CPU time)."""
+    layers, ch = g.plan(channel_ratio, resolution)
+    macs, prev = 0, ch[4]
+    for layer in layers:
+        r, c = layer.resolution, ch[layer.resolution]
+        if layer.kind == "const_conv":
+            macs += r * r * c * c * 9
+        elif layer.kind == "up":
+            macs += (r // 2) ** 2 * prev * c * 9
+        elif layer.kind == "conv":
+            macs += r * r * c * c * 9
+        else:
+            macs += r * r * c * 3
+        prev = c
+    return macs / 1e9
+
+
 def bench_resolution(res: int, repeats: int, dtypes: list[str]) -> None:
     torch.manual_seed(0)
     g = Generator(res, style_dim=512, n_mlp=8, channel_multiplier=2, channel_max=512).eval()
     w = torch.randn(1, g.n_latent, 512, generator=torch.Generator().manual_seed(1))
+    print(f"{res:5d} conv work: full {conv_gmacs(g):.1f} GMAC, preview {conv_gmacs(g, 0.25, res // 2):.2f} GMAC",
+          flush=True)
     for dtype in dtypes:
         ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if dtype == "bf16" else nullcontext
 
