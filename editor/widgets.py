@@ -182,13 +182,15 @@ class SliderPanel(QScrollArea):
         maps a group name to a widget placed at the top of that group's box (e.g. a layer-range picker)."""
         body = QWidget()
         layout = QVBoxLayout(body)
+        layout.setSpacing(4)
         self.rows = {}
         boxes: dict[str, QVBoxLayout] = {}
         for spec in specs:
             if spec.group not in boxes:
                 box = QGroupBox(spec.group)
                 box_layout = QVBoxLayout(box)
-                box_layout.setSpacing(1)
+                box_layout.setSpacing(0)
+                box_layout.setContentsMargins(4, 2, 4, 2)
                 if extra and spec.group in extra:
                     box_layout.addWidget(extra[spec.group])
                 layout.addWidget(box)
