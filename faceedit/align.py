@@ -66,6 +66,7 @@ def _as_photo(photo: np.ndarray | str | os.PathLike) -> tuple[np.ndarray, Path |
 
 
 def _area_scale(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by a (non-integer) factor: area averaging when shrinking, bilinear when enlarging."""
     import cv2
 
     h, w = image.shape[:2]
@@ -117,6 +118,8 @@ def landmarks_in_box(photo: np.ndarray, box: Box | Sequence[float]) -> np.ndarra
     y0 = int(max(0, math.floor(top - 0.5 * bh)))
     x1 = int(min(photo.shape[1], math.ceil(right + 0.5 * bw) + 1))
     y1 = int(min(photo.shape[0], math.ceil(bottom + 0.5 * bh) + 1))
+    if x1 <= x0 or y1 <= y0:
+        raise InvalidInput(f"face box {tuple(box)} lies outside the {photo.shape[1]}x{photo.shape[0]} photo")
     crop = photo[y0:y1, x0:x1]
     scale = min(1.0, LANDMARK_FACE_WIDTH / max(bw, 1.0))
     if scale < 1:

@@ -129,6 +129,10 @@ def test_errors(tmp_path):
         align(np.zeros((0, 0, 3), np.uint8))
     with pytest.raises(InvalidInput):
         align_face(np.zeros((64, 64, 3), np.uint8), np.zeros((5, 2)), 64)
+    with pytest.raises(InvalidInput):
+        landmarks_in_box(np.zeros((64, 64, 3), np.uint8), (500, 500, 600, 600))
+    with pytest.raises(InvalidInput):
+        landmarks_in_box(np.zeros((64, 64, 3), np.uint8), (10, 10, 5, 20))
     assert not list(tmp_path.glob("*.png"))
 
 
