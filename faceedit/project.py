@@ -163,7 +163,7 @@ class _DiscriminatorPerceptual(_Perceptual):
     name = "discriminator"
 
     def __init__(self, discriminator: nn.Module) -> None:
-        self.model = discriminator.eval().requires_grad_(False)
+        self.model = discriminator.eval()
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         from .models.encoder import resize_input
@@ -250,7 +250,8 @@ class Projector:
 
     ``encoder`` gives the initial guess (and the in-domain regulariser); ``discriminator`` and ``lpips``
     may be passed to choose the perceptual loss explicitly (otherwise they are loaded as the settings
-    say).  The generator and other models are never modified.
+    say).  The models are put in eval mode (and on ``device``); their parameters are never changed and
+    get no gradients, so the same generator can serve other threads meanwhile.
     """
 
     def __init__(self, generator: nn.Module, encoder: nn.Module | None = None,
@@ -259,8 +260,8 @@ class Projector:
                  progress: bool = False) -> None:
         self.settings = settings or ProjectionSettings.from_preset("balanced")
         self.device = torch.device(device)
-        self.generator = generator.eval().requires_grad_(False).to(self.device)
-        self.encoder = encoder.eval().requires_grad_(False).to(self.device) if encoder is not None else None
+        self.generator = generator.eval().to(self.device)
+        self.encoder = encoder.eval().to(self.device) if encoder is not None else None
         if self.encoder is not None:
             check_encoder_pairing(self.encoder, generator)
         needs_perceptual = self.settings.steps > 0
@@ -403,13 +404,14 @@ class Projector:
         _, w_std = self._w_stats()
         with torch.no_grad():
             target_feats = self.perceptual.features(target) if self.perceptual is not None else None
+        variables = [w_var] + (maps or [])
         params = [{"params": [w_var], "lr": s.lr * w_std}]
         if maps is not None:
             params.append({"params": maps, "lr": s.lr})
         if s.optimizer == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam(params, betas=(0.9, 0.999))
         else:
-            opt = torch.optim.LBFGS([w_var] + (maps or []), lr=s.lr * 10, max_iter=1, history_size=10,
+            opt = torch.optim.LBFGS(variables, lr=s.lr * 10, max_iter=1, history_size=10,
                                     line_search_fn="strong_wolfe")
         rng = np.random.default_rng(s.seed)
         sub_sizes = [r for r in (G.resolution // 2, G.resolution) if r >= 8]
@@ -431,12 +433,13 @@ class Projector:
             per_image: list[torch.Tensor] = []
 
             def closure() -> torch.Tensor:
-                opt.zero_grad(set_to_none=True)
                 loss = self._losses(w_var, maps, target, target_feats, sub)
                 per_image[:] = [loss.detach()]
                 total = loss.sum()
-                total.backward()
-                return total
+                # gradients of the variables only: the models' parameters get no .grad and stay untouched
+                for var, grad in zip(variables, torch.autograd.grad(total, variables)):
+                    var.grad = grad
+                return total.detach()
 
             opt.step(closure)
             if maps is not None:
