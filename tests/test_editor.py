@@ -202,6 +202,38 @@ def test_slider_render_equals_library_and_undo_restores(window, qtbot, generator
     np.testing.assert_array_equal(window.edited_view.image, after)
 
 
+def test_mouse_drag_on_a_real_slider(window, qtbot, generator):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+    row = window.sliders.rows["translation:A_2"]
+    window.sliders.ensureWidgetVisible(row)
+    qtbot.waitExposed(window)
+    slider = row.slider
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                           QStyle.SubControl.SC_SliderHandle, slider).center()
+    before = window.edited_view.image.copy()
+    QTest.mousePress(slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, handle)
+    for dx in (5, 10, 20, 30):
+        QTest.mouseMove(slider, QPoint(handle.x() + dx, handle.y()))
+    wait_idle(qtbot, window)
+    assert slider.isSliderDown() and row.value() > 0
+    assert window.last_render().preview and window.history.state.value("translation:A_2") == 0.0  # not committed
+    QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       QPoint(handle.x() + 30, handle.y()))
+    wait_idle(qtbot, window)
+    value = row.value()
+    assert value > 0 and window.state().value("translation:A_2") == value  # one undo step on release
+    assert window.history.labels() == ["start", f"translation:A_2 = {value:g}"]
+    assert not window.last_render().preview
+    np.testing.assert_array_equal(window.edited_view.image,
+                                  library_render(generator, window.session.latent_for(window.state())))
+    assert not np.array_equal(window.edited_view.image, before)
+
+
 def test_drag_preview_then_full_render(window, qtbot, generator):
     window._on_slider_moved("pca:1", 2.0)  # what SliderRow.moved emits while dragging
     wait_idle(qtbot, window)
