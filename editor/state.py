@@ -8,6 +8,7 @@ every change undoable.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
@@ -93,14 +94,20 @@ class EditState:
 class _Entry:
     state: EditState
     label: str
+    group: str | None = None  # consecutive pushes of one group (e.g. arrow keys on a slider) merge
+    time: float = 0.0
 
 
 class EditHistory:
     """Linear undo/redo over :class:`EditState` snapshots.
 
     ``push`` records a new state (dropping the redo branch); pushing a state equal to the current one
-    is ignored so that a click which changes nothing leaves no empty undo step.
+    is ignored so that a click which changes nothing leaves no empty undo step.  Pushes with the same
+    ``group`` less than ``merge_seconds`` apart replace each other (one undo step for a burst of arrow
+    keys on one slider).
     """
+
+    merge_seconds = 1.5
 
     def __init__(self, initial: EditState | None = None, limit: int = 500) -> None:
         self._limit = limit
@@ -116,12 +123,17 @@ class EditHistory:
         """The current state."""
         return self._entries[self._index].state
 
-    def push(self, state: EditState, label: str) -> bool:
+    def push(self, state: EditState, label: str, group: str | None = None, now: float | None = None) -> bool:
         """Make ``state`` current, recorded under ``label``; return False if nothing changed."""
         if state == self.state:
             return False
+        now = time.monotonic() if now is None else now
         del self._entries[self._index + 1:]
-        self._entries.append(_Entry(state, label))
+        top = self._entries[-1]
+        if group is not None and top.group == group and self._index > 0 and now - top.time < self.merge_seconds:
+            self._entries[-1] = _Entry(state, label, group, now)
+            return True
+        self._entries.append(_Entry(state, label, group, now))
         if len(self._entries) > self._limit:
             del self._entries[0]
         self._index = len(self._entries) - 1

@@ -86,12 +86,14 @@ class ImageView(QLabel):
 class SliderRow(QWidget):
     """A labelled slider with its numeric value and a reset button.
 
-    Emits ``moved(key, value)`` while dragging, ``committed(key, value)`` when the drag ends or the
-    value is changed by keyboard/wheel/spin box, and ``reset_requested(key)``.
+    Emits ``moved(key, value)`` while dragging, ``committed(key, value)`` when the drag ends,
+    ``stepped(key, value)`` when the value is changed by keyboard, wheel or the spin box, and
+    ``reset_requested(key)``.
     """
 
     moved = Signal(str, float)
     committed = Signal(str, float)
+    stepped = Signal(str, float)
     reset_requested = Signal(str)
 
     STEPS_PER_UNIT = 100
@@ -152,13 +154,13 @@ class SliderRow(QWidget):
         self.spin.blockSignals(True)
         self.spin.setValue(v / self.STEPS_PER_UNIT)
         self.spin.blockSignals(False)
-        self.committed.emit(self.key, v / self.STEPS_PER_UNIT)
+        self.stepped.emit(self.key, v / self.STEPS_PER_UNIT)
 
     def _on_spin(self, value: float) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(round(value * self.STEPS_PER_UNIT))
         self.slider.blockSignals(False)
-        self.committed.emit(self.key, value)
+        self.stepped.emit(self.key, value)
 
 
 class SliderPanel(QScrollArea):
@@ -166,6 +168,7 @@ class SliderPanel(QScrollArea):
 
     moved = Signal(str, float)
     committed = Signal(str, float)
+    stepped = Signal(str, float)
     reset_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -198,6 +201,7 @@ class SliderPanel(QScrollArea):
             row = SliderRow(spec.key, spec.label, spec.minimum, spec.maximum, getattr(spec, "tooltip", ""))
             row.moved.connect(self.moved)
             row.committed.connect(self.committed)
+            row.stepped.connect(self.stepped)
             row.reset_requested.connect(self.reset_requested)
             boxes[spec.group].addWidget(row)
             self.rows[spec.key] = row

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.sliders = SliderPanel()
         self.sliders.moved.connect(self._on_slider_moved)
         self.sliders.committed.connect(self._on_slider_committed)
+        self.sliders.stepped.connect(self._on_slider_stepped)
         self.sliders.reset_requested.connect(self.reset_slider)
         rl.addWidget(self.sliders, 1)
         self.pca_range = self._build_pca_range()
@@ -548,9 +549,9 @@ class MainWindow(QMainWindow):
         """The current (committed) edit state."""
         return self.history.state
 
-    def _commit(self, state: EditState, label: str) -> None:
+    def _commit(self, state: EditState, label: str, group: str | None = None) -> None:
         self._drag_state = None
-        if self.history.push(state, label):
+        if self.history.push(state, label, group):
             self._update_actions()
         self._apply_state(self.history.state)
 
@@ -592,6 +593,10 @@ class MainWindow(QMainWindow):
 
     def _on_slider_committed(self, key: str, value: float) -> None:
         self.set_slider(key, value)
+
+    def _on_slider_stepped(self, key: str, value: float) -> None:
+        """Keyboard, wheel or spin-box steps: a quick burst on one slider is one undo step."""
+        self._commit(self.state().with_value(key, value), f"{key} = {value:g}", group=f"step:{key}")
 
     def reset_slider(self, key: str) -> None:
         self._commit(self.state().reset(key), f"reset {key}")

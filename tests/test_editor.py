@@ -55,6 +55,17 @@ def test_history_undo_redo_and_branching():
     assert not h.can_redo() and h.labels() == ["start", "a = 1", "c = 3"]
 
 
+def test_history_merges_bursts_of_one_group():
+    h = EditHistory()
+    for v, t in ((0.1, 0.0), (0.2, 0.5), (0.3, 1.0)):  # arrow keys on one slider, quick succession
+        h.push(h.state.with_value("a", v), f"a = {v:g}", group="step:a", now=t)
+    assert h.labels() == ["start", "a = 0.3"] and h.state.value("a") == 0.3
+    h.push(h.state.with_value("a", 0.4), "a = 0.4", group="step:a", now=5.0)  # after a pause: new step
+    h.push(h.state.with_value("b", 1), "b = 1", group="step:b", now=5.1)  # another slider: new step
+    assert h.labels() == ["start", "a = 0.3", "a = 0.4", "b = 1"]
+    assert h.undo().value("b") == 0 and h.undo().value("a") == 0.3 and h.undo() == EditState()
+
+
 def test_history_limit():
     h = EditHistory(limit=3)
     for i in range(1, 6):
@@ -186,6 +197,7 @@ def test_start_face_and_catalogue(window, generator):
 def test_slider_render_equals_library_and_undo_restores(window, qtbot, generator):
     before = window.edited_view.image.copy()
     window.sliders.rows["translation:A_2"].spin.setValue(1.5)  # a user edit through the widget
+    assert window.history.labels() == ["start", "translation:A_2 = 1.5"]
     wait_idle(qtbot, window)
     after = window.edited_view.image.copy()
     assert np.abs(after.astype(int) - before).mean() > 2  # the pixmap changed
