@@ -136,7 +136,7 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
         report.add_reference(ref.name, str(ref.path), ref.labels)
         todo = []
         for t in ref.targets:
-            if layout.output(ref.name, t).is_file():
+            if not cfg["run"]["overwrite"] and layout.output(ref.name, t).is_file():
                 report.output(ref.name, t, SKIPPED)
             else:
                 todo.append(t)
@@ -386,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save-intermediate", action="store_true", default=None,
                         help="keep each step's images under OUT/intermediate/ (output.save_intermediate)")
     parser.add_argument("--zip", action="store_true", default=None, help="also write OUT/submission.zip (output.zip)")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="redo outputs that exist instead of resuming (run.overwrite)")
     parser.add_argument("--print-config", action="store_true", help="print the merged config and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -394,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The merged config of the command line (flags win over overrides)."""
     flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers,
-             "output.save_intermediate": args.save_intermediate, "output.zip": args.zip}
+             "output.save_intermediate": args.save_intermediate, "output.zip": args.zip,
+             "run.overwrite": args.overwrite}
     extra = [override(k, v) for k, v in flags.items() if v is not None]
     return load_settings(args.config, [*args.overrides, *extra])
 

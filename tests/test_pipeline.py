@@ -160,6 +160,10 @@ def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], t
     report = run_pipeline(cfg, generator=tiny, progress=False)
     assert sorted(p.name for p in (out / "output_images" / BALD).iterdir()) == ["A_2.png", "Be_max.png"]
     assert report.references[BALD].outputs["A_2"]["status"] == EDITED
+    assert run_pipeline(cfg, generator=tiny, progress=False).counts()[SKIPPED] == 6  # 3 faces x 2: resumed
+    cfg["run"]["overwrite"] = True
+    again = run_pipeline(cfg, generator=tiny, progress=False).counts()
+    assert again[SKIPPED] == 0 and again[EDITED] == 4 and again[COPY] == 2
 
     assert main(["--out", str(tmp_path / "x"), "--input", str(tmp_path / "nope"), "--quiet"]) == 1
     assert "input folder not found" in capsys.readouterr().err
