@@ -151,7 +151,7 @@ def bench(name: str, make_generator, runs: int) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         win = make_window(generator, Path(tmp))
-        settings = win.session.preview_settings()
+        settings = {"channel_ratio": 1.0, "resolution": generator.resolution, **win.session.preview_settings()}
         print(f"{name}: {generator.resolution} px, n_latent {generator.n_latent}, preview channel ratio "
               f"{settings['channel_ratio']} at {settings['resolution']} px")
         report("translation on all rows:", drag_latency(win, "translation:A_2", runs))

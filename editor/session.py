@@ -23,10 +23,13 @@ from .state import EditState
 
 N_PCA = 8
 PCA_SAMPLES = 2000  # sampled W codes when a model ships no PCA stats
-PREVIEW_RESOLUTION = 256
 TRUNCATION = 0.7  # of the generated start face
-PREVIEW_RATIO_SMALL = 0.5  # channel ratio of the preview for models up to 256 px
-PREVIEW_RATIO_LARGE = 0.25  # ... and above
+# drag-preview quality: "auto" renders small models (<= 128 px) in full and larger ones with the
+# sub-generator; "subgenerator" = anycost channel ratio (0.5 up to 256 px, 0.25 above) stopped at 256 px;
+# "lowres" = all channels stopped at half the resolution (at most 256 px); "full" = the full render
+PREVIEW_QUALITIES = ("auto", "subgenerator", "lowres", "full")
+PREVIEW_RESOLUTION = 256
+FULL_PREVIEW_MAX_RESOLUTION = 128
 
 Progress = Callable[[float, str], None]
 
@@ -296,34 +299,44 @@ class EditSession:
             latent = apply(latent, comps, strength=1.0, mode="shift")
         return np.asarray(latent.w, dtype=np.float32)
 
-    def render(self, w: np.ndarray, preview: bool = False) -> np.ndarray:
-        """Synthesize W+ ``w`` → RGB uint8; ``preview`` uses a thinner, smaller sub-generator."""
+    def render(self, w: np.ndarray, preview: bool = False, quality: str = "auto") -> np.ndarray:
+        """Synthesize W+ ``w`` → RGB uint8 through the layer cache; ``preview`` renders at the drag-preview
+        ``quality`` (see :meth:`preview_settings`)."""
         import torch
 
         from faceedit.images import to_image
-
         from faceedit.models.stylegan2 import SynthesisCache
 
         cache = self._caches.get(preview)
         if cache is None:
             cache = self._caches[preview] = SynthesisCache(self.generator)
-        settings = self.preview_settings() if preview else {}
+        settings = self.preview_settings(quality) if preview else {}
         with torch.inference_mode():
             x = cache.render(torch.from_numpy(np.asarray(w, np.float32))[None], **settings)
         return to_image(x)[0]
 
-    def preview_settings(self) -> dict[str, Any]:
-        """Channel ratio and resolution of the drag preview for this model."""
+    def preview_settings(self, quality: str = "auto") -> dict[str, Any]:
+        """``channel_ratio`` / ``resolution`` arguments of the drag preview (one of :data:`PREVIEW_QUALITIES`).
+
+        A channel-ratio sub-generator looks right only for anycost-trained models; "lowres" suits any
+        model (the skip architecture's RGB at a lower resolution)."""
         res = self.resolution
-        return {"channel_ratio": PREVIEW_RATIO_SMALL if res <= 256 else PREVIEW_RATIO_LARGE,
-                "resolution": min(res, PREVIEW_RESOLUTION)}
+        if quality == "auto":
+            quality = "full" if res <= FULL_PREVIEW_MAX_RESOLUTION else "subgenerator"
+        if quality == "full":
+            return {}
+        if quality == "subgenerator":
+            return {"channel_ratio": 0.5 if res <= 256 else 0.25, "resolution": min(res, PREVIEW_RESOLUTION)}
+        if quality == "lowres":
+            return {"resolution": max(8, min(res // 2, PREVIEW_RESOLUTION))}
+        raise InvalidInput(f"unknown preview quality {quality!r}; known: {', '.join(PREVIEW_QUALITIES)}")
 
     def render_state(self, state: EditState, preview: bool = False, in_photo: bool = False,
-                     overlay: str = "none") -> Rendered:
+                     overlay: str = "none", quality: str = "auto") -> Rendered:
         """The whole render job of the worker: latent, synthesis, mixups (full only), view extras."""
         from faceedit.images import resize
 
-        edited = self.render(self.latent_for(state), preview=preview)
+        edited = self.render(self.latent_for(state), preview=preview, quality=quality)
         masks: dict[str, np.ndarray] = {}
         if not preview:
             edited, masks = self.apply_mixups(edited, state)

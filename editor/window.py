@@ -39,6 +39,8 @@ from .worker import CancelToken, RenderRequest, RenderWorker, Task, describe_err
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 MAX_THUMBNAILS = 500
 THUMBNAIL_SIZE = 48
+PREVIEW_LABELS = {"auto": "Automatic", "subgenerator": "Fast: thinner sub-generator (anycost models)",
+                  "lowres": "Lower resolution", "full": "Full quality"}
 OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsing", "masks": "Mixup masks"}
 
 
@@ -214,6 +216,15 @@ class MainWindow(QMainWindow):
             self.overlay_group.addAction(act)
             self.overlay_actions[key] = act
         self.overlay_actions["none"].setChecked(True)
+        v.addSeparator()
+        quality_menu = v.addMenu("Drag &preview")
+        self.quality_group = QActionGroup(self)
+        self.quality_actions: dict[str, QAction] = {}
+        for key, text in PREVIEW_LABELS.items():
+            act = self._action(quality_menu, text, lambda on: None, checkable=True)
+            self.quality_group.addAction(act)
+            self.quality_actions[key] = act
+        self.quality_actions["auto"].setChecked(True)
 
         m = mb.addMenu("&Model")
         self._action(m, "&Default model", lambda: self.load_model(None))
@@ -640,6 +651,10 @@ class MainWindow(QMainWindow):
         self.sliders.setEnabled(has_face and idle)
 
     # ================================================================== rendering
+    def preview_quality(self) -> str:
+        """The drag-preview quality chosen in View → Drag preview."""
+        return next((k for k, a in self.quality_actions.items() if a.isChecked()), "auto")
+
     def overlay(self) -> str:
         return next((k for k, a in self.overlay_actions.items() if a.isChecked()), "none")
 
@@ -658,7 +673,7 @@ class MainWindow(QMainWindow):
         if not preview:
             self._full_seq = self._seq
         job = partial(self.session.render_state, state, preview, self.act_in_photo.isChecked(),
-                      "none" if preview else self.overlay())
+                      "none" if preview else self.overlay(), self.preview_quality())
         self._submitted_at = time.perf_counter()
         self.worker.submit(RenderRequest(self._seq, "preview" if preview else "full", job))
 

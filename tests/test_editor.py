@@ -265,6 +265,27 @@ def test_drag_preview_then_full_render(window, qtbot, generator):
     assert (diff[2:4] > 0).all() and (diff[:2] == 0).all() and (diff[4:] == 0).all()
 
 
+def test_preview_quality_settings(window, qtbot):
+    from types import SimpleNamespace
+
+    from editor.session import EditSession
+
+    big = EditSession(SimpleNamespace(resolution=1024, model_id="big", n_latent=18, style_dim=512))
+    assert big.preview_settings() == {"channel_ratio": 0.25, "resolution": 256}  # the 1024 preview
+    assert big.preview_settings("lowres") == {"resolution": 256} and big.preview_settings("full") == {}
+    mid = EditSession(SimpleNamespace(resolution=256, model_id="mid", n_latent=14, style_dim=512))
+    assert mid.preview_settings() == {"channel_ratio": 0.5, "resolution": 256}
+    assert window.session.preview_settings() == {}  # 64 px: previews are full renders
+    with pytest.raises(InvalidInput, match="preview quality"):
+        big.preview_settings("blurry")
+
+    window.quality_actions["lowres"].setChecked(True)
+    window._on_slider_moved("pca:2", 1.5)
+    wait_idle(qtbot, window)
+    r = window.last_render()
+    assert r.preview and r.edited.shape == (32, 32, 3) and window.edited_view.image.shape == (64, 64, 3)
+
+
 def test_save_translation_and_reload(window, qtbot, translations_root):
     from faceedit.translations import Translation
 
