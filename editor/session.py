@@ -447,9 +447,12 @@ class EditSession:
         from faceedit.translations import Translation, parse_name
 
         parse_name(name)  # the challenge convention (raises InvalidTranslationName naming the rule)
+        delta = self.delta(state)
+        if not np.any(delta):
+            raise InvalidInput("the edit is empty: move a slider before saving it as a translation")
         meta = {"method": "editor", "model_id": self.model_id, "created_by": "faceedit editor",
                 "editor_state": state.to_json(), "default_strength": 1.0}
-        return self.store().save(Translation(name, self.delta(state), meta))
+        return self.store().save(Translation(name, delta, meta))
 
     def recipe(self, state: EditState) -> dict[str, Any]:
         """The edit as a recipe dict: ``steps`` (translations, loadable by :class:`faceedit.translations.Recipe`)

@@ -289,6 +289,7 @@ def test_preview_quality_settings(window, qtbot):
 def test_save_translation_and_reload(window, qtbot, translations_root):
     from faceedit.translations import Translation
 
+    assert window.save_translation("Hc_1_fr_2") is None and "empty" in window.last_error  # nothing to save yet
     window.set_slider("translation:Hc_1", 0.8)
     window.set_slider("pca:0", -1.0)
     wait_idle(qtbot, window)
