@@ -106,9 +106,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-face-distance", action="store_true")
     ap.add_argument("--config-f", action="store_true", help="also time one step at 1024 config-f shapes")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from faceedit.config import parse_overrides
 
     overrides = parse_overrides(args.set)
@@ -120,7 +121,7 @@ def main() -> None:
     except FaceEditError as e:  # no discriminator: the perceptual loss is LPIPS or nothing
         print(f"no discriminator ({e})")
         D = None
-    report: dict[str, object] = {"model_id": G.model_id, "resolution": G.resolution, "threads": 2}
+    report: dict[str, object] = {"model_id": G.model_id, "resolution": G.resolution, "threads": args.threads}
     print(f"model {G.model_id}: {G.resolution} px, n_latent {G.n_latent}, style_dim {G.style_dim}")
 
     faces = held_out_faces(args.n, G.resolution, args.cache)

@@ -50,7 +50,7 @@ class ProjectionSettings:
     steps: int = 60  # optimisation steps; 0 = the initial guess only
     space: str = "w+"  # "w+" (one row per layer) | "w" (one vector for all layers)
     optimizer: str = "adam"  # "adam" | "lbfgs"
-    lr: float = 0.1  # Adam step, in units of the per-element std of W (L-BFGS: its step length)
+    lr: float = 0.1  # Adam step in units of the per-element std of W (L-BFGS: 10 x lr, then line search)
     mse_weight: float = 1.0
     perceptual: str = "auto"  # "auto" (LPIPS if available, else discriminator, else none) | ...
     perceptual_weight: float = 0.3
