@@ -96,11 +96,11 @@ def test_render_worker_drops_stale_requests(qtbot):
 
     try:
         worker.submit(RenderRequest(1, "preview", job(1)))
-        qtbot.waitUntil(lambda: worker.idle(), timeout=2000)  # 1 is running (blocked on the gate)
+        qtbot.waitUntil(lambda: worker.idle(), timeout=10000)  # 1 is running (blocked on the gate)
         for i in range(2, 7):
             worker.submit(RenderRequest(i, "preview", job(i)))  # 2..5 replaced before they start
         gate.set()
-        qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
+        qtbot.waitUntil(lambda: len(results) == 2, timeout=10000)
     finally:
         worker.stop()
     assert ran == [1, 6] and results == [(1, 10), (6, 60)] and worker.dropped == 4
@@ -500,7 +500,7 @@ def test_cancel_frees_the_ui_and_drops_the_result(window, qtbot):
     window.cancel_task()
     assert window._task is None and window.status_label.text() == "cancelled"
     abandoned = window._abandoned[-1]
-    qtbot.waitUntil(abandoned.done.is_set, timeout=60000)
+    qtbot.waitUntil(abandoned.done.is_set, timeout=180000)
     qtbot.wait(50)
     assert window.session.base is base and window.session.face is None  # the late result was dropped
 
