@@ -294,14 +294,71 @@ def write_contact_sheet(
     save_image(sheet_path(out_dir, reference), contact_sheet(tiles), quality=85)
 
 
-def new_mixer(cfg: Mapping[str, Any]) -> Any:
+def new_mixer(cfg: Mapping[str, Any], original: np.ndarray | None = None) -> Any:
     """A :class:`faceedit.mixups.Mixer` for one reference (it caches that original's parsing and depth),
-    or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.mixups.DEFAULTS` is passed on."""
+    or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.mixups.DEFAULTS` is passed on.
+
+    With the ``original`` image (aligned), the parser and depth estimator get their landmarks from
+    :class:`AlignedFaceMaps` (no face detection per edit) instead of detecting the face in every image.
+    """
     if not cfg["mixups"]["enabled"]:
         return None
+    from faceedit.errors import NoFaceFound
     from faceedit.mixups import DEFAULTS, Mixer
 
-    return Mixer({k: v for k, v in cfg["mixups"].items() if k in DEFAULTS})
+    config = {k: v for k, v in cfg["mixups"].items() if k in DEFAULTS}
+    needs_maps = original is not None and {"segmentation", "depth"} & set(config["steps"])
+    try:
+        maps = AlignedFaceMaps(original) if needs_maps else None
+    except NoFaceFound:
+        maps = None  # the Mixer's own parser reports the face it cannot find
+    return Mixer(config) if maps is None else Mixer(config, parser=maps.parse, depth=maps.depth)
+
+
+class AlignedFaceMaps:
+    """Face parsing and depth of an aligned original and its edits, without a face detection per edit.
+
+    An edit keeps the face where the original has it, so the 68 landmarks of every image come from the
+    shape predictor run in the original's detected face box (:func:`faceedit.align.landmarks_in_box`);
+    the parse of the last image is reused by its depth estimate.
+    """
+
+    def __init__(self, original: np.ndarray):
+        from faceedit.align import detect_faces
+        from faceedit.errors import NoFaceFound
+
+        found = detect_faces(original)
+        if not found:
+            raise NoFaceFound("no face found in the reference image")
+        self.box = found[0][0]
+        self._key: bytes | None = None
+        self._landmarks: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+
+    def _select(self, image: np.ndarray) -> None:
+        import hashlib
+
+        from faceedit.align import landmarks_in_box
+
+        key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+        if key != self._key:
+            self._key, self._landmarks, self._labels = key, landmarks_in_box(image, self.box), None
+
+    def parse(self, image: np.ndarray) -> np.ndarray:
+        """CelebAMask-HQ labels ``(H, W)`` (:func:`faceedit.parsing.parse`, landmarks backend)."""
+        from faceedit.parsing import parse
+
+        self._select(image)
+        if self._labels is None:
+            self._labels = parse(image, landmarks=self._landmarks)
+        return self._labels
+
+    def depth(self, image: np.ndarray) -> np.ndarray:
+        """Relative inverse depth ``(H, W)`` (:func:`faceedit.depth.estimate_depth`, template backend)."""
+        from faceedit.depth import estimate_depth
+
+        labels = self.parse(image)
+        return estimate_depth(image, landmarks=self._landmarks, labels=labels)
 
 
 def worker_init() -> None:
@@ -314,13 +371,20 @@ def worker_init() -> None:
 
 def post_process(job: PostJob) -> PostResult:
     """Mixups at ``mixups.size`` (0 = output size), resize to ``output.size`` and save each edit of one
-    reference; an edit that fails for any reason is replaced by the reference copy, with the reason."""
+    reference; an edit that fails for any reason is replaced by the reference copy, with the reason.
+
+    When the mixups run below the output size and mix into the reference image, every pixel the mixups
+    kept from the reference is taken from the full-resolution reference (see :func:`restore_kept`).
+    """
     cfg, result = job.cfg, PostResult()
     size, out_size = int(cfg["mixups"]["size"]) or int(cfg["output"]["size"]), int(cfg["output"]["size"])
     intermediate = bool(cfg["output"]["save_intermediate"])
     level = int(cfg["output"]["png_compress_level"])
-    mixer = new_mixer(cfg)
     base = resize(job.base, size)
+    mixer = new_mixer(cfg, base)
+    full = None
+    if mixer is not None and cfg["mixups"]["base"] == "reference" and size < out_size:
+        full = resize(job.base, out_size)
     clock = _Clock(result.seconds)
     ready: dict[str, np.ndarray] = {}
     for name, edited in zip(job.names, job.edited):
@@ -338,6 +402,8 @@ def post_process(job: PostJob) -> PostResult:
                     save_intermediate(job.out_dir, "masks", f"{job.reference}/{name}_{step}", mask_image(mask))
             with clock("save"):
                 final = resize(image, out_size)
+                if full is not None:
+                    final = restore_kept(full, final, np.all(image == base, axis=2))
                 save_image(output_path(job.out_dir, job.reference, name), final, compress_level=level)
             if job.sheet:
                 ready[name] = final
@@ -356,6 +422,16 @@ def post_process(job: PostJob) -> PostResult:
             write_contact_sheet(job.out_dir, job.reference, job.reference_path, job.targets, ready)
         result.sheet = True
     return result
+
+
+def restore_kept(reference: np.ndarray, upscaled: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Put the full-resolution ``reference`` back where the mixups kept the reference exactly (``kept``,
+    at the mixups' size): the mixups restore the original bit for bit outside the allowed regions, so
+    these pixels need not be the blurred round trip through the smaller size.  One blend
+    (:func:`faceedit.mixups.blend`) feathered over one low-resolution pixel."""
+    from faceedit.mixups import blend
+
+    return blend(reference, upscaled, kept, feather_px=reference.shape[0] / kept.shape[0])
 
 
 class _Clock:
