@@ -160,6 +160,9 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
     except KeyboardInterrupt:
         if state.pool is not None:
             state.pool.shutdown(wait=True, cancel_futures=True)
+        for ref, _, future in state.futures:  # what finished before the interruption goes in the report
+            if future.done() and not future.cancelled() and future.exception() is None:
+                _record(state, ref, future.result())
         write_json(report, layout.json)
         raise
     if state.pool is not None:
