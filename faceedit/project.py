@@ -87,8 +87,9 @@ class ProjectionSettings:
         if unknown:
             raise ConfigError(f"unknown projection setting(s) {unknown}; known: {sorted(known)}")
         values = {**PRESETS[preset], **overrides}
+        defaults = cls()
         for name, value in values.items():  # coerce "1" → 1 etc. from CLI/TOML overrides
-            kind = type(getattr(cls(), name)) if known[name].default is not dataclasses.MISSING else str
+            kind = type(getattr(defaults, name))
             try:
                 values[name] = _coerce(value, kind)
             except (TypeError, ValueError):
@@ -179,7 +180,8 @@ class _DiscriminatorPerceptual(_Perceptual):
 
 def _load_perceptual(settings: ProjectionSettings, discriminator: nn.Module | None,
                      lpips: nn.Module | None) -> tuple[_Perceptual | None, nn.Module | None]:
-    """The perceptual loss the settings ask for, and the LPIPS model for metrics (either may be None)."""
+    """The perceptual loss the settings ask for (none without optimisation steps), and the LPIPS model for
+    metrics (either may be None)."""
     from .models.lpips import load_lpips
 
     if lpips is None and settings.perceptual in ("auto", "lpips"):
@@ -188,7 +190,7 @@ def _load_perceptual(settings: ProjectionSettings, discriminator: nn.Module | No
         except WeightsNotAvailable:
             if settings.perceptual == "lpips":
                 raise
-    if settings.perceptual == "none" or settings.perceptual_weight == 0:
+    if settings.perceptual == "none" or settings.perceptual_weight == 0 or settings.steps == 0:
         return None, lpips
     if settings.perceptual in ("auto", "lpips") and lpips is not None:
         return _LpipsPerceptual(lpips), lpips
@@ -264,9 +266,7 @@ class Projector:
         self.encoder = encoder.eval().to(self.device) if encoder is not None else None
         if self.encoder is not None:
             check_encoder_pairing(self.encoder, generator)
-        needs_perceptual = self.settings.steps > 0
-        perceptual, self.lpips = _load_perceptual(self.settings, discriminator, lpips) if needs_perceptual \
-            else (None, lpips)
+        perceptual, self.lpips = _load_perceptual(self.settings, discriminator, lpips)
         self.perceptual = perceptual
         for m in (getattr(perceptual, "model", None), self.lpips):
             if m is not None:
@@ -330,7 +330,8 @@ class Projector:
         lpips_values = None
         if self.lpips is not None:
             with torch.no_grad():
-                lpips_values = self.lpips(_lpips_size(render), _lpips_size(target)).cpu().numpy()
+                saved = to_tensor(recon).to(self.device)  # the reconstruction as saved (clipped, 8-bit)
+                lpips_values = self.lpips(_lpips_size(saved), _lpips_size(target)).cpu().numpy()
         from .metrics import psnr, ssim
 
         results = []

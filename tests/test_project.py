@@ -272,3 +272,19 @@ def test_default_model_recovers_generated_faces_and_beats_its_encoder(faces):
     fast = Projector(G, E, ProjectionSettings.from_preset("fast")).project(real)
     assert all(r.metrics["psnr"] >= 30 for r in tuned[:2]), [r.metrics["psnr"] for r in tuned]
     assert all(t.metrics["psnr"] >= f.metrics["psnr"] + 2 for t, f in zip(tuned[2:], fast))
+
+
+def test_lpips_perceptual_and_metric(tiny_g, generated):
+    from faceedit.models.lpips import LPIPS
+
+    images, w = generated
+    torch.manual_seed(0)
+    lp = LPIPS("alex")
+    for p in lp.parameters():  # small positive weights: a valid, untrained metric
+        p.data.copy_(torch.rand(p.shape) * 0.1 if p.dim() > 1 else torch.zeros(p.shape))
+    res = Projector(tiny_g, settings=_settings(steps=3, perceptual="lpips"), lpips=lp)
+    assert res.perceptual_name == "lpips-alex"
+    out = res.project(list(images), init=_perturbed(w, 0.1))
+    assert all(r.metrics["lpips"] >= 0 for r in out)
+    exact = Projector(tiny_g, settings=_settings(steps=0), lpips=lp).project(list(images), init=_perturbed(w, 0.0))
+    assert all(r.metrics["lpips"] == pytest.approx(0.0, abs=1e-6) for r in exact)
