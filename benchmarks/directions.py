@@ -26,7 +26,7 @@ from faceedit.directions import encode_images, synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
     BUILD_DEFAULTS, CURSOR_ATTRIBUTES, HAIR_COLOURS, TranslationBuilder, code_groups, labels_from_facedata,
-    target_measure,
+    target_measure, training_subset,
 )
 from faceedit.translations import (  # noqa: E402
     BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names, default_translations_dir,
@@ -104,13 +104,18 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", help="data cache (default: $FACEEDIT_HOME/data/faces64.npz)")
     ap.add_argument("--latents", help="encoded training faces (.npy from build-defaults --latents) for the "
                                       "plain vs conditional comparison")
-    ap.add_argument("--train-limit", type=int, default=4000, help="training faces to encode without --latents")
+    ap.add_argument("--train-limit", type=int, default=None,
+                    help="training faces (as build-defaults --limit; default: all)")
     ap.add_argument("--faces", type=int, default=300, help="held-out faces")
     ap.add_argument("--per-target", type=int, default=120, help="faces per translation at most")
     ap.add_argument("--identity", type=int, default=0, help="faces for the dlib identity distance (0: skip)")
     ap.add_argument("--json", help="write all numbers here")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 is much faster on a busy machine)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
     t0 = time.time()
 
     from faceedit.models.attributes import load_attribute_predictor
@@ -164,18 +169,19 @@ def main(argv=None) -> int:
 
     # plain vs conditional
     print("\nplain vs conditional (mean |change| of the 3 attributes most entangled with the plain edit)")
-    train = data.subset(~data.val)
+    train = training_subset(data, args.train_limit)
     if args.latents and Path(args.latents).is_file():
         Wt = np.load(args.latents, allow_pickle=False)
+        if len(Wt) != len(train):
+            raise SystemExit(f"{args.latents}: {len(Wt)} faces, the training set {len(train)}: give the same "
+                             "--train-limit as build-defaults' --limit")
     else:
-        keep = np.linspace(0, len(train) - 1, min(args.train_limit, len(train))).astype(int)
-        train = train.subset(keep)
         Wt = encode_images(E, train.images, progress=False)
-    cfg = {**BUILD_DEFAULTS}
+    builder = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, {**BUILD_DEFAULTS})
     sets = {}
-    for cond in (False, True):
-        b = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, {**cfg, "conditional": cond})
-        sets[cond] = {t.name: t for t in b.build()}
+    for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
+        builder.cfg["conditional"] = cond
+        sets[cond] = {t.name: t for t in builder.fit().build()}
     out["conditional"] = {}
     for name in COMPARE:
         if name not in sets[False] or name not in sets[True]:

@@ -55,7 +55,7 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "min_group": 20,  # smallest label group used for a level
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
     "calibration_rate": 0.9,  # fraction of calibration faces that must move the intended way
-    "calibration_faces": 48,
+    "calibration_faces": 32,
 }
 
 
@@ -288,7 +288,7 @@ class TranslationBuilder:
         return out
 
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
-                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0), rate: float = 0.9, faces: int = 48,
+                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 3.0), rate: float = 0.9, faces: int = 32,
                   seed: int = 0) -> dict[str, dict[str, float]]:
         """Scale each translation by the smallest multiplier that moves its attribute (attribute predictor
         on generated renders) the intended way on ``rate`` of up to ``faces`` training faces that need it.
@@ -321,8 +321,10 @@ class TranslationBuilder:
         self.progress(f"calibrate {len(translations)} translations on {len(pool)} faces")
         base_all = flatten_predictions(predictor.predict(synthesize(generator, self.X[pool])))
         where = {int(i): k for k, i in enumerate(pool)}
+        from tqdm import tqdm
+
         result = {}
-        for t in translations:
+        for t in tqdm(translations, desc="calibrate", unit="translation"):
             idx, cur = chosen[t.name]
             if len(idx) < 4:
                 continue
@@ -362,6 +364,15 @@ class TranslationBuilder:
         }
 
 
+def training_subset(data: Any, limit: int | None = None) -> Any:
+    """The training split of a FaceData, evenly thinned to at most ``limit`` faces (the same rows for
+    ``build-defaults`` and the benchmark, so that a latents cache fits both)."""
+    index = np.flatnonzero(~data.val)
+    if limit and limit < len(index):  # evenly over the whole split (files are sorted, e.g. UTKFace by age)
+        index = index[np.linspace(0, len(index) - 1, limit).round().astype(int)]
+    return data.subset(index)
+
+
 def build_default_set(
     encoder: Any,
     data: Any,
@@ -386,7 +397,7 @@ def build_default_set(
     from .io import save_json
     from .translations import TranslationStore
 
-    train = data.subset(~data.val) if hasattr(data, "val") else data
+    train = training_subset(data)
     if latents is None:
         latents = encode_images(encoder, train.images)
     if len(latents) != len(train):

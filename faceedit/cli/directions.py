@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--layer-ranges", action="store_true", help="estimate the W+ layers each component acts on")
     q.add_argument("--out", required=True, help="stats file (.npz)")
     q.add_argument("--translations", help="also save each component as translation pca_NN in this folder")
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_pca)
 
     q = sub.add_parser("sefa", help="closed-form factorisation of the modulation weights")
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--components", type=int, default=10)
     q.add_argument("--out", required=True, help="stats file (.npz)")
     q.add_argument("--translations", help="also save each component as translation sefa_NN in this folder")
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_sefa)
 
     q = sub.add_parser("fit", help="a supervised direction from labelled faces, saved as a translation")
@@ -46,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--name", required=True, help="translation name (convention or free)")
     q.add_argument("--out", required=True, help="translation folder")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_fit)
 
     q = sub.add_parser("evaluate", help="target vs other attributes vs identity for a range of strengths")
@@ -60,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--predictor", help="attribute predictor checkpoint (default: built-in)")
     q.add_argument("--out", required=True, help="folder for <name>.json (+ .png when matplotlib is installed)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_evaluate)
 
     q = sub.add_parser("build-defaults", help="build the default translation set from labelled real faces")
@@ -75,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
                    help="build options: method, C, ridge_alpha, boost, conditional, min_group, calibrate, "
                         "calibration_rate, calibration_faces")
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_build_defaults)
 
 
@@ -87,10 +92,13 @@ def _generator(path: str | None) -> Any:
     return load_generator(path).eval()
 
 
-def _threads() -> None:
+def _threads(n: int) -> None:
+    """Torch CPU threads for this command (a busy shared machine runs much faster with 1)."""
     import torch
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency: BLAS / OpenMP pools
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    torch.set_num_threads(max(1, n))
+    threadpool_limits(max(1, n))
 
 
 def _save_components(components, n_latent: int, folder: str, prefix: str, model_id: str, meta: dict,
@@ -107,7 +115,7 @@ def _save_components(components, n_latent: int, folder: str, prefix: str, model_
 def run_pca(args: argparse.Namespace) -> int:
     from ..directions import PCAFinder
 
-    _threads()
+    _threads(args.threads)
     G = _generator(args.generator)
     pca = PCAFinder(args.components).fit_generator(G, args.samples, args.seed)
     if args.layer_ranges:
@@ -153,7 +161,7 @@ def run_fit(args: argparse.Namespace) -> int:
     from ..errors import DataError, InvalidInput
     from ..translations import Translation, TranslationStore
 
-    _threads()
+    _threads(args.threads)
     model_id = None
     if args.generated:
         from ..models.attributes import load_attribute_predictor
@@ -224,7 +232,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..models.attributes import load_attribute_predictor
     from ..translations import Translation
 
-    _threads()
+    _threads(args.threads)
     G = _generator(args.generator)
     t = Translation.load(args.translation)
     t.check_model(G.model_id, (G.n_latent, G.style_dim))
@@ -253,10 +261,10 @@ def run_build_defaults(args: argparse.Namespace) -> int:
     from ..io import save_npy
     from ..models.encoder import load_encoder
     from ..train.data import default_cache_dir, load_cache
-    from ..translation_builder import BUILD_DEFAULTS, build_default_set
+    from ..translation_builder import BUILD_DEFAULTS, build_default_set, training_subset
     from ..translations import default_translations_dir
 
-    _threads()
+    _threads(args.threads)
     cfg = load_config(BUILD_DEFAULTS, None, args.set)
     encoder = load_encoder(args.encoder)
     G = predictor = None
@@ -270,17 +278,16 @@ def run_build_defaults(args: argparse.Namespace) -> int:
         from ..errors import ModelMismatch
 
         raise ModelMismatch(f"--model-id {model_id!r} but the generator is {G.model_id!r}")
-    data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
-    train_index = np.flatnonzero(~data.val)
-    if args.limit:
-        train_index = train_index[:: max(1, len(train_index) // args.limit)][: args.limit]
-    mask = np.zeros(len(data), bool)
-    mask[train_index] = True
-    data = data.subset(mask)
+    data = training_subset(load_cache(args.cache or default_cache_dir() / "faces64.npz"), args.limit)
     latents = None
     if args.latents and Path(args.latents).is_file():
         latents = np.load(args.latents, allow_pickle=False)
         print(f"read {len(latents)} encoded faces from {args.latents}")
+        if len(latents) != len(data):
+            from ..errors import DataError
+
+            raise DataError(f"{args.latents} holds {len(latents)} faces, the training set {len(data)} "
+                            "(another --limit or cache?): delete it to encode again")
     if latents is None and args.latents:
         from ..directions import encode_images
 
