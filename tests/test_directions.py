@@ -24,6 +24,18 @@ from faceedit.errors import DataError, InvalidInput
 DIM, N_LATENT = 16, 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch/BLAS thread: the tiny models here only slow down with more on a shared machine."""
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)
+
+
 def _planted(n=600, seed=0, wplus=False):
     """Latents with a planted direction u: the label is a noisy function of the coordinate along u."""
     rng = np.random.default_rng(seed)
@@ -196,7 +208,7 @@ def test_build_defaults_end_to_end(tmp_path, capsys):
     data = _synthetic_cache(tmp_path / "cache.npz")
     enc = _tiny_encoder(tmp_path / "enc.safetensors")
     out = tmp_path / "translations" / "tiny-test"
-    rc = main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
+    rc = main(["directions", "build-defaults", "--threads", "1", "--cache", str(tmp_path / "cache.npz"), "--encoder",
                str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
                "min_group=5", "C=1.0", "calibrate=false"])
     assert rc == 0
@@ -222,7 +234,7 @@ def test_build_defaults_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(store.get("A_0_fr_2").delta, -store.get("A_2_fr_0").delta, rtol=1e-5, atol=1e-6)
     # the latents cache is reused
     capsys.readouterr()
-    assert main(["directions", "build-defaults", "--cache", str(tmp_path / "cache.npz"), "--encoder",
+    assert main(["directions", "build-defaults", "--threads", "1", "--cache", str(tmp_path / "cache.npz"), "--encoder",
                  str(tmp_path / "enc.safetensors"), "--out", str(out), "--latents", str(tmp_path / "lat.npy"),
                  "min_group=5", "calibrate=false"]) == 0
     assert "read 420 encoded faces" in capsys.readouterr().out
@@ -296,7 +308,7 @@ def test_cli_fit_from_user_csv(tmp_path, capsys):
         images.append(img)
         labels.append(label)
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    rc = main(["directions", "fit", "--csv", str(tmp_path / "labels.csv"), "--encoder", str(tmp_path / "enc.safetensors"),
+    rc = main(["directions", "fit", "--threads", "1", "--csv", str(tmp_path / "labels.csv"), "--encoder", str(tmp_path / "enc.safetensors"),
                "--method", "mean", "--name", "pattern", "--out", str(tmp_path / "tr")])
     assert rc == 0, capsys.readouterr().err
     t = Translation.load(tmp_path / "tr" / "pattern.npy")
