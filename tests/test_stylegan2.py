@@ -183,6 +183,10 @@ def test_cache_equals_full_recomputation(tiny, io):
             expected = next(i for i, layer in enumerate(tiny.layers) if layer.row >= k)
             assert cache.last_reused_layers == expected
             w = w2
+        # the same W+ again: everything is reused, same image
+        again = cache.render(w)
+        assert cache.last_reused_layers == len(tiny.layers)
+        torch.testing.assert_close(again, tiny.synthesis(w), rtol=0, atol=0)
         # another preview setting invalidates the cache but still renders right
         prev = cache.render(w, channel_ratio=0.5, resolution=32)
         assert cache.last_reused_layers == 0

@@ -484,7 +484,7 @@ class SynthesisCache:
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._w: torch.Tensor | None = None
-        self._states: list[_State] = []  # state before each layer of the plan
+        self._states: list[_State | None] = []  # state before each layer of the plan (None: not kept)
         self.last_reused_layers = 0
 
     def clear(self) -> None:
@@ -512,9 +512,11 @@ class SynthesisCache:
                     start += 1
             state = self._states[start] if start else _State()
             states = self._states[:start + 1] if start else [state]
-            for layer in layers[start:]:
+            for i, layer in enumerate(layers[start:], start + 1):
                 state = g.run_layer(layer, w_plus, state, channels, noise_mode)
-                states.append(state)
+                # a render restarts only where the W+ row increases (or returns the final state): keep those
+                restart = i == len(layers) or layers[i].row > layers[i - 1].row
+                states.append(state if restart else None)
             self._key, self._w, self._states = key, w_plus.clone(), states
             self.last_reused_layers = start
             return state.skip.contiguous()
