@@ -475,14 +475,11 @@ def read_checkpoint(path: str | os.PathLike, kind: str = GENERATOR) -> Checkpoin
     path = _resolve_path(Path(path))
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    fmt = {".safetensors": "safetensors", ".pkl": "pickle", ".pt": "torch", ".pth": "torch",
-           ".ckpt": "torch"}.get(suffix) or _sniff(path)
+    fmt = _sniff(path)  # by content, so a misnamed file is still read right
     if fmt == "safetensors":
         return _read_ours(path, kind)
-    if fmt == "pickle":
-        # legacy torch.save files are pickles too; they start with torch's magic number
-        return _read_nvlabs(path, kind) if suffix == ".pkl" or not _is_legacy_torch(path) else _read_torch(path, kind)
+    if fmt == "pickle":  # legacy torch.save files are pickles too, starting with torch's magic number
+        return _read_torch(path, kind) if _is_legacy_torch(path) else _read_nvlabs(path, kind)
     if fmt == "torch":
         return _read_torch(path, kind)
     raise CheckpointError(f"{path}: unsupported file format; expected {_KIND_WORDS[kind]} as .safetensors+.json, "
