@@ -60,7 +60,7 @@ class _FakePersistent:
         return self.reconstruct, (meta,)
 
 
-def _tree(flat, class_name, reconstruct, easydict):
+def _tree(flat, class_name, reconstruct, easydict, conv_clamp=None):
     """Nest a flat NVlabs state dict into persistent records with _parameters/_buffers/_modules."""
     params, buffers, children = collections.OrderedDict(), collections.OrderedDict(), {}
     for key, value in flat.items():
@@ -72,10 +72,10 @@ def _tree(flat, class_name, reconstruct, easydict):
         else:
             buffers[head] = value.clone()
     modules = collections.OrderedDict(
-        (name, _tree(sub, f"Sub_{name}", reconstruct, easydict)) for name, sub in children.items())
+        (name, _tree(sub, f"Sub_{name}", reconstruct, easydict, conv_clamp)) for name, sub in children.items())
     state = {"training": False, "_parameters": params, "_buffers": buffers, "_modules": modules,
-             "_non_persistent_buffers_set": set(), "init_kwargs": easydict(conv_clamp=None),
-             "conv_clamp": None, "weight_gain": np.float32(1) / np.sqrt(512.0), "padding": np.zeros(2)}
+             "_non_persistent_buffers_set": set(), "init_kwargs": easydict(conv_clamp=conv_clamp),
+             "conv_clamp": conv_clamp, "weight_gain": np.float32(1) / np.sqrt(512.0), "padding": np.zeros(2)}
     return _FakePersistent(class_name, state, reconstruct)
 
 
@@ -100,7 +100,7 @@ def nvlabs_modules(monkeypatch):
 
 
 def write_nvlabs_pickle(path, g, reconstruct, easydict, d=None):
-    G = _tree(state_dict_to_nvlabs(g), "Generator", reconstruct, easydict)
+    G = _tree(state_dict_to_nvlabs(g), "Generator", reconstruct, easydict, g.conv_clamp)
     D = None
     if d is not None:
         D = _tree(state_dict_to_nvlabs_disc(d), "Discriminator", reconstruct, easydict)
@@ -126,6 +126,19 @@ def test_nvlabs_pickle_round_trip_gives_same_images(tmp_path, nvlabs_modules, mo
     torch.testing.assert_close(loaded.mean_latent(), g.w_avg)
     assert loaded.model_id.startswith("sha256-")
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_nvlabs_pickle_with_conv_clamp(tmp_path, nvlabs_modules):
+    plain = tiny_generator()
+    g = Generator(**{**plain.config, "conv_clamp": 0.5})
+    g.load_state_dict(plain.state_dict())
+    g.eval()
+    assert not torch.equal(render(g), render(plain))  # the clamp matters for this model
+    loaded = load_generator(write_nvlabs_pickle(tmp_path / "clamped.pkl", g, *nvlabs_modules))
+    assert loaded.conv_clamp == 0.5
+    torch.testing.assert_close(render(loaded), render(g), rtol=0, atol=0)
+    out = save_model(loaded, tmp_path / "clamped")
+    assert load_generator(out).conv_clamp == 0.5
 
 
 def test_nvlabs_pickle_discriminator(tmp_path, nvlabs_modules):

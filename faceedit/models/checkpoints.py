@@ -386,12 +386,14 @@ def _read_nvlabs(path: Path, kind: str) -> Checkpoint:
         clamp = layer.state.get("conv_clamp")
         if clamp is not None:
             meta["conv_clamp"] = clamp
-    if "conv_clamp" in meta:
-        warnings.warn(f"{path}: the network was trained with conv_clamp={meta['conv_clamp']}; "
-                      "activations are not clamped here", stacklevel=3)
     if kind == GENERATOR:
         sd, config, w_avg = nvlabs_to_state_dict(nv, path)
+        if "conv_clamp" in meta:
+            config["conv_clamp"] = float(meta["conv_clamp"])
     else:
+        if "conv_clamp" in meta:
+            warnings.warn(f"{path}: D was trained with conv_clamp={meta['conv_clamp']}; its activations are "
+                          "not clamped here", stacklevel=3)
         (sd, config), w_avg = nvlabs_disc_to_state_dict(nv, path), None
         mbstd = next((r.state for r in _walk_records(net) if r.class_name == "MinibatchStdLayer"), {})
         if int(mbstd.get("num_channels", 1)) != 1:

@@ -221,38 +221,49 @@ class FusedLeakyReLU(nn.Module):
         return fused_leaky_relu(x, self.bias[:x.shape[1]])
 
 
+def _clamp(x: torch.Tensor, limit: float | None) -> torch.Tensor:
+    if limit is None:
+        return x
+    return x.clamp_(-limit, limit) if not torch.is_grad_enabled() else x.clamp(-limit, limit)
+
+
 class StyledConv(nn.Module):
-    """Modulated conv + noise + bias/leaky ReLU (keys ``conv.*``, ``noise.weight``, ``activate.bias``)."""
+    """Modulated conv + noise + bias/leaky ReLU (keys ``conv.*``, ``noise.weight``, ``activate.bias``).
+
+    ``clamp`` (NVlabs ``conv_clamp``, None = off) limits the activations to [-clamp, clamp].
+    """
 
     def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int,
-                 upsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 upsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1), clamp: float | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channel, out_channel, kernel_size, style_dim, upsample=upsample,
                                     blur_kernel=blur_kernel)
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None,
                 out_channels: int | None = None) -> torch.Tensor:
         out = self.conv(x, style, out_channels)
         out = self.noise(out, noise)
-        return self.activate(out)
+        return _clamp(self.activate(out), self.clamp)
 
 
 class ToRGB(nn.Module):
-    """1x1 modulated conv to RGB (no demodulation) + bias, plus the upsampled skip image."""
+    """1x1 modulated conv to RGB (no demodulation) + bias [+ clamp], plus the upsampled skip image."""
 
     def __init__(self, in_channel: int, style_dim: int, upsample: bool = True,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), clamp: float | None = None):
         super().__init__()
         if upsample:
             self.upsample = Upsample(blur_kernel)
         self.conv = ModulatedConv2d(in_channel, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         out = self.conv(x, style)
-        out = out + self.bias.to(out.dtype)
+        out = _clamp(out + self.bias.to(out.dtype), self.clamp)
         if skip is not None:
             out = out + self.upsample(skip)
         return out
@@ -300,12 +311,14 @@ class Generator(nn.Module):
         style_dim: size of z and w.
         n_mlp: layers of the mapping network.
         channel_multiplier, channel_max: widths ``min(channel_max, G_CHANNEL_CONFIG[res] * multiplier)``.
+        conv_clamp: clamp activations and RGB outputs to +-conv_clamp (NVlabs networks trained with mixed
+            precision use 256); None = off, as in the original StyleGAN2.
         model_id: a stable name of the weights (set by the checkpoint loader).
     """
 
     def __init__(self, resolution: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: float = 2,
                  channel_max: int = 512, blur_kernel: Sequence[float] = (1, 3, 3, 1), lr_mlp: float = 0.01,
-                 model_id: str = "unnamed"):
+                 conv_clamp: float | None = None, model_id: str = "unnamed"):
         super().__init__()
         log_size = _check_resolution(resolution)
         self.resolution = resolution
@@ -313,6 +326,7 @@ class Generator(nn.Module):
         self.n_mlp = n_mlp
         self.channel_multiplier = channel_multiplier
         self.channel_max = channel_max
+        self.conv_clamp = conv_clamp
         self.model_id = model_id
         self.channels = channel_widths(resolution, channel_multiplier, channel_max)
 
@@ -321,8 +335,8 @@ class Generator(nn.Module):
 
         c4 = self.channels[4]
         self.input = ConstantInput(c4)
-        self.conv1 = StyledConv(c4, c4, 3, style_dim, blur_kernel=blur_kernel)
-        self.to_rgb1 = ToRGB(c4, style_dim, upsample=False)
+        self.conv1 = StyledConv(c4, c4, 3, style_dim, blur_kernel=blur_kernel, clamp=conv_clamp)
+        self.to_rgb1 = ToRGB(c4, style_dim, upsample=False, clamp=conv_clamp)
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         self.noises = _Noises()
@@ -333,9 +347,10 @@ class Generator(nn.Module):
         in_ch = c4
         for i in range(3, log_size + 1):
             out_ch = self.channels[2 ** i]
-            self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
-            self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
+            self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel,
+                                         clamp=conv_clamp))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel, clamp=conv_clamp))
+            self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel, clamp=conv_clamp))
             in_ch = out_ch
         self.n_latent = log_size * 2 - 2
         self.layers = self._build_layers(log_size)
@@ -346,8 +361,11 @@ class Generator(nn.Module):
     @property
     def config(self) -> dict:
         """The constructor arguments that define the architecture."""
-        return {"resolution": self.resolution, "style_dim": self.style_dim, "n_mlp": self.n_mlp,
-                "channel_multiplier": self.channel_multiplier, "channel_max": self.channel_max}
+        cfg = {"resolution": self.resolution, "style_dim": self.style_dim, "n_mlp": self.n_mlp,
+               "channel_multiplier": self.channel_multiplier, "channel_max": self.channel_max}
+        if self.conv_clamp is not None:
+            cfg["conv_clamp"] = self.conv_clamp
+        return cfg
 
     @staticmethod
     def _build_layers(log_size: int) -> tuple[_Layer, ...]:
@@ -412,12 +430,13 @@ class Generator(nn.Module):
         layers = tuple(layer for layer in self.layers if layer.resolution <= res)
         return layers, self.sub_channels(channel_ratio)
 
-    def _noise(self, layer: _Layer, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+    def _noise(self, layer: _Layer, like: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        """The noise input of ``layer`` for a batch like ``like`` (its batch size, device, dtype)."""
         if noise_mode == "none":
             return None
         if noise_mode == "random":
-            n, _, h, w = x.shape
-            return torch.randn(n, 1, h, w, device=x.device, dtype=x.dtype)
+            r = layer.resolution
+            return torch.randn(like.shape[0], 1, r, r, device=like.device, dtype=like.dtype)
         return getattr(self.noises, f"noise_{layer.noise}")
 
     def run_layer(self, layer: _Layer, w_plus: torch.Tensor, state: _State, channels: dict[int, int],
@@ -431,10 +450,8 @@ class Generator(nn.Module):
         if layer.kind == "rgb1":
             return _State(state.out, self.to_rgb1(state.out, style))
         if layer.kind in ("up", "conv"):
-            conv = self.convs[layer.index]
-            out = conv.conv(state.out, style, channels[layer.resolution])
-            out = conv.noise(out, self._noise(layer, out, noise_mode))
-            return _State(conv.activate(out), state.skip)
+            noise = self._noise(layer, state.out, noise_mode)
+            return _State(self.convs[layer.index](state.out, style, noise, channels[layer.resolution]), state.skip)
         return _State(state.out, self.to_rgbs[layer.index](state.out, style, state.skip))
 
     def synthesis(self, w_plus: torch.Tensor, noise_mode: str = "const", channel_ratio: float = 1.0,
