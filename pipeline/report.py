@@ -175,6 +175,9 @@ def write_html(report: RunReport, path: Path, sheets: dict[str, str]) -> None:
     ]
     for rec in report.references.values():
         parts.append(f"<section><h2>{html.escape(rec.name)}</h2>")
+        if rec.labels:
+            labels = " · ".join(f"{k} {v}" for k, v in rec.labels.items())
+            parts.append(f"<p>labels: {html.escape(labels)}</p>")
         if rec.error:
             parts.append(f"<p class='bad'>failed: {html.escape(rec.error)}</p>")
         copies = [(n, e.get("reason", "")) for n, e in rec.outputs.items() if e["status"] == COPY]
