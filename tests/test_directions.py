@@ -356,3 +356,17 @@ def test_repeated_w_rows_are_fitted_in_w():
     assert d.shape == (N_LATENT, DIM)
     np.testing.assert_allclose(d, np.repeat(d[:1], N_LATENT, axis=0))  # the same on every row
     assert float(d.ravel() @ np.repeat(u[None], N_LATENT, axis=0).ravel() / np.sqrt(N_LATENT)) > 0.95
+
+
+def test_edit_reached_rules():
+    from faceedit.translation_builder import edit_reached
+
+    base = {"gender": np.array([0.2, 0.2, 0.8]), "age": np.array([30.0, 30.0, 30.0]),
+            "Bangs": np.array([0.1, 0.5, 0.9])}
+    edited = {"gender": np.array([0.6, 0.4, 0.9]), "age": np.array([45.0, 35.0, 20.0]),
+              "Bangs": np.array([0.2, 0.4, 0.9])}
+    assert edit_reached("Se_1", 0, base, edited).tolist() == [True, False, True]  # flipped to female
+    assert edit_reached("Se_0", 1, base, edited).tolist() == [False, True, False]
+    assert edit_reached("A_2", 0, base, edited).tolist() == [True, False, False]  # >= 10 years older
+    assert edit_reached("A_0", 2, base, edited).tolist() == [False, False, True]  # >= 10 years younger
+    assert edit_reached("B_1", 0, base, edited).tolist() == [True, False, False]  # moved up at all
