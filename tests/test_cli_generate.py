@@ -52,6 +52,17 @@ def test_generate_many_truncation_and_preview(tmp_path, tiny_checkpoint):
     assert load_image(prev).shape == (16, 16, 3)
 
 
+def test_generate_grid(tmp_path, tiny_checkpoint):
+    out = tmp_path / "grid.png"
+    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "--n", "4", "--grid", "--out", str(out)]) == 0
+    grid = load_image(out)
+    assert grid.shape == (2 * 33 + 1, 2 * 33 + 1, 3)  # 2x2 tiles of 32 px with 1 px padding
+    single = tmp_path / "s.png"
+    main(["generate", "--checkpoint", str(tiny_checkpoint), "--seed", "3", "--out", str(single)])
+    np.testing.assert_array_equal(grid[34:66, 34:66], load_image(single))  # tile 3 = seed 3
+    assert not (tmp_path / "grid_0000.png").exists()
+
+
 def test_generate_errors(tmp_path, tiny_checkpoint, capsys):
     assert main(["generate", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "o.png")]) == 1
     assert "no such file" in capsys.readouterr().err
