@@ -288,7 +288,7 @@ class TranslationBuilder:
         return out
 
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
-                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 4.0), rate: float = 0.9, faces: int = 32,
+                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0), rate: float = 0.9, faces: int = 32,
                   seed: int = 0) -> dict[str, dict[str, float]]:
         """Scale each translation by the smallest multiplier whose edit reaches its target
         (:func:`edit_reached`, attribute predictor on generated renders) on ``rate`` of up to ``faces``
