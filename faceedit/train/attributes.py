@@ -23,13 +23,15 @@ from .loop import CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_
 DEFAULTS: dict[str, Any] = {
     "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
     "train": {"steps": 3000, "batch": 96, "lr": 2e-3, "weight_decay": 5e-4, "warmup": 100,
-              "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 1.0, "seed": 0, "stop_at": 0,
+              "attr_weight": 10.0, "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 1.0, "seed": 0, "stop_at": 0,
               "log_every": 50, "eval_every": 1000, "checkpoint_every": 250},
 }
 
 
 def _masked_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: dict) -> dict[str, torch.Tensor]:
-    """One loss per task, each averaged over the rows (and attributes) that have a label."""
+    """One loss per task, each averaged over the rows (and attributes) that have a label.  The attribute
+    loss is a mean over 40 binary tasks, so ``attr_weight`` (default 10) keeps the shared trunk from being
+    dominated by the three UTKFace tasks."""
     zero = out["age"].sum() * 0
     attrs = batch["attrs"]
     m = ~torch.isnan(attrs)
@@ -40,7 +42,7 @@ def _masked_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     lg = F.binary_cross_entropy_with_logits(out["gender"][m], batch["gender"][m]) if m.any() else zero
     m = batch["race"] >= 0
     lr = F.cross_entropy(out["race"][m], batch["race"][m]) if m.any() else zero
-    total = la + cfg["age_weight"] * lage + cfg["gender_weight"] * lg + cfg["race_weight"] * lr
+    total = cfg["attr_weight"] * la + cfg["age_weight"] * lage + cfg["gender_weight"] * lg + cfg["race_weight"] * lr
     return {"loss": total, "attr": la, "age": lage, "gender": lg, "race": lr}
 
 

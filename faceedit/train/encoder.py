@@ -35,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "generator": dict(GAN_DEFAULTS["generator"]),
     "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0,
               "synthetic_fraction": 0.5, "latent_weight": 1.0, "mse_weight": 1.0, "perceptual_weight": 0.1,
-              "w_noise": 0.1, "w_reg": 1e-3, "mapping_steps": 600, "model_id": "", "sources": ["celeba", "utkface"],
+              "w_noise": 0.1, "w_reg": 1e-3, "mapping_steps": 600, "model_id": "", "init": "",
+              "sources": ["celeba", "utkface"],
               "log_every": 25, "checkpoint_every": 100, "sample_every": 250, "eval_images": 200},
 }
 
@@ -148,11 +149,16 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
 
         D = load_discriminator(discriminator).to(device).eval()
         requires_grad(D, False)
-    ec = cfg["encoder"]
-    E = Encoder(G.n_latent, G.style_dim, input_size=data.resolution, width=ec["width"], blocks=tuple(ec["blocks"]),
-                head_channels=ec["head_channels"]).to(device)
-    with torch.no_grad():
-        E.mean_latent.copy_(G.mean_latent(4096)[0])
+    if tc["init"]:  # continue from an encoder file (e.g. the joint warm start's, for a fine-tuned generator)
+        from ..models.encoder import load_encoder
+
+        E = load_encoder(tc["init"]).to(device)
+    else:
+        ec = cfg["encoder"]
+        E = Encoder(G.n_latent, G.style_dim, input_size=data.resolution, width=ec["width"],
+                    blocks=tuple(ec["blocks"]), head_channels=ec["head_channels"]).to(device)
+        with torch.no_grad():
+            E.mean_latent.copy_(G.mean_latent(4096)[0])
     params = [{"params": E.parameters(), "lr": tc["lr"]}]
     if joint:
         G.train()

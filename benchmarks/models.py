@@ -1,0 +1,138 @@
+"""Quality and speed of the default model suite (or of given model files).
+
+- generator: dlib frontal-face detection rate on N random samples upscaled to 256 px (and on N real
+  held-out crops for reference), sample diversity (mean pairwise RMS pixel distance, vs real crops),
+  and a sample grid (``--grid``, default ``docs/samples.png``);
+- encoder: PSNR / SSIM of ``G(E(x))`` on N held-out-identity faces, vs the mean face;
+- attribute predictor: per-task validation metrics on the held-out identities;
+- speed: median milliseconds per image of synthesis, encoding and attribute prediction (2 threads).
+
+    python benchmarks/models.py [--n 200] [--cache faces64.npz] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def detection_rate(images: np.ndarray, size: int = 256) -> float:
+    """Fraction of images in which dlib's frontal detector (one upsampling) finds a face at ``size`` px."""
+    import dlib
+
+    from faceedit.images import resize
+
+    detector = dlib.get_frontal_face_detector()
+    return float(np.mean([len(detector(resize(im, size), 1)) > 0 for im in images]))
+
+
+def diversity(images: np.ndarray, pairs: int = 2000, seed: int = 0) -> float:
+    """Mean RMS distance (0..255) between random pairs of different images."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, len(images), (2, pairs))
+    keep = a != b
+    x, y = images[a[keep]].astype(np.float32), images[b[keep]].astype(np.float32)
+    return float(np.sqrt(((x - y) ** 2).mean(axis=(1, 2, 3))).mean())
+
+
+def held_out(cache: str | None, n: int):
+    """The validation (held-out identity) part of the data cache, or ``n`` freshly aligned CelebA faces."""
+    from faceedit.train.data import FaceData, align_record, collect_records, default_cache_dir, load_cache
+    from faceedit.testing import data_dir
+
+    path = Path(cache) if cache else default_cache_dir() / "faces64.npz"
+    if path.is_file():
+        return load_cache(path).split()[1]
+    records = [r for r in collect_records(data_dir(), ("celeba", "utkface")) if r.val][::4][:3 * n]
+    rows = [(r, c) for r in records if (c := align_record(r.path, r.source, 64)) is not None]
+    return FaceData(images=np.stack([c for _, c in rows]), attrs=np.stack([r.attrs for r, _ in rows]),
+                    age=np.array([r.age for r, _ in rows], np.float32),
+                    gender=np.array([r.gender for r, _ in rows], np.float32),
+                    race=np.array([r.race for r, _ in rows]), identity=np.array([r.identity for r, _ in rows]),
+                    source=np.array([r.source for r, _ in rows]), val=np.ones(len(rows), bool),
+                    names=np.array([str(r.path) for r, _ in rows]))
+
+
+def median_ms(fn, runs: int = 5) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after one warm-up call."""
+    with torch.no_grad():
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        with torch.no_grad():
+            fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200, help="samples / faces per measure")
+    ap.add_argument("--cache", help="data cache from `faceedit train prepare-data` (default: $FACEEDIT_HOME/data)")
+    ap.add_argument("--generator"), ap.add_argument("--encoder"), ap.add_argument("--attributes")
+    ap.add_argument("--truncation", type=float, default=1.0)
+    ap.add_argument("--grid", default=str(ROOT / "docs" / "samples.png"), help="sample grid PNG ('' = none)")
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    from faceedit.images import save_image, to_image, to_tensor
+    from faceedit.models.attributes import load_attribute_predictor
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.models.encoder import load_encoder
+    from faceedit.train.attributes import evaluate
+    from faceedit.train.encoder import evaluate_reconstruction
+    from faceedit.train.loop import image_grid
+
+    out: dict = {}
+    G = load_generator(args.generator)
+    val = held_out(args.cache, args.n)
+    celeba = val.images[val.source == "celeba"]
+    real = celeba[np.random.default_rng(0).permutation(len(celeba))[:args.n]]
+    with torch.no_grad():
+        z = torch.randn(args.n, G.style_dim, generator=torch.Generator().manual_seed(0))
+        w = G.mapping(z)
+        if args.truncation != 1:
+            w = G.mean_latent() + args.truncation * (w - G.mean_latent())
+        samples = to_image(G.synthesis(w, noise_mode="const"))
+    out["generator"] = {"model_id": G.model_id, "truncation": args.truncation,
+                        "face_detection_rate": detection_rate(samples),
+                        "face_detection_rate_real": detection_rate(real),
+                        "diversity": diversity(samples), "diversity_real": diversity(real),
+                        "ms_per_image": median_ms(lambda: G.synthesis(w[:1]))}
+    if args.grid:
+        save_image(args.grid, image_grid(samples[:32], ncol=8))
+    E = load_encoder(args.encoder)
+    rec = evaluate_reconstruction(E, G, real, torch.device("cpu"))
+    x1 = to_tensor(real[:1])
+    out["encoder"] = {**rec, "faces": len(real), "ms_per_image": median_ms(lambda: E(x1))}
+    A = load_attribute_predictor(args.attributes)
+    metrics = evaluate(A, val)
+    out["attributes"] = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    out["attributes"]["ms_per_image"] = median_ms(lambda: A.predict(real[:1]))
+    out["attributes_per_attribute"] = metrics.get("attr_acc", {})
+    for section, values in out.items():
+        if section == "attributes_per_attribute":
+            continue
+        print(f"[{section}]")
+        for k, v in values.items():
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    worst = sorted(out["attributes_per_attribute"].items(), key=lambda kv: kv[1])[:5]
+    print("  worst attributes:", ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
