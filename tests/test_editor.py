@@ -444,6 +444,27 @@ def test_unexpected_exceptions_become_a_message(window, qtbot, tmp_path, monkeyp
     assert "broken_slot" in log.read_text()  # the traceback went to the log, not the terminal
 
 
+def test_opens_on_the_default_model_with_a_face(qtbot, tmp_path):
+    from editor.prefs import Preferences
+    from editor.window import MainWindow
+    from faceedit.models.checkpoints import ASSETS_DIR
+
+    if not (ASSETS_DIR / "generator.safetensors").is_file():
+        pytest.skip("the built-in default generator is not installed")
+    win = MainWindow(Preferences.load(tmp_path / "prefs"), interactive=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.load_model(None)  # what `python -m editor` does at start-up
+    wait_idle(qtbot, win, timeout=120000)
+    s = win.session
+    assert not win.last_error, win.last_error
+    assert s.face is None and win.edited_view.image.shape == (s.resolution, s.resolution, 3)
+    np.testing.assert_array_equal(win.edited_view.image, s.original)  # a generated face, no edit yet
+    assert win.edited_view.image.std() > 10
+    win.close()
+    assert (tmp_path / "prefs" / "last_latent.npy").is_file()  # restored at the next start
+
+
 def test_face_picker_lists_every_face(qtbot):
     from editor.widgets import FacePicker
 
