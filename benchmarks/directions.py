@@ -178,6 +178,10 @@ def main(argv=None) -> int:
     else:
         Wt = encode_images(E, train.images, progress=False)
     builder = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, {**BUILD_DEFAULTS})
+    if BUILD_DEFAULTS["render_labels"]:  # the same labels as build-defaults
+        outputs = {"female": "gender", "age": "age"}
+        builder.relabel_from_renders(G, P, {c: outputs.get(c, c) for c in BUILD_DEFAULTS["render_labels"]},
+                                     BUILD_DEFAULTS["render_samples"])
     sets = {}
     for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
         builder.cfg["conditional"] = cond

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .directions import coordinates, make_finder, orthogonalize
+from .directions import coordinates, is_binary, make_finder, orthogonalize
 from .errors import DataError
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation
 
@@ -56,6 +56,10 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
     "calibration_rate": 0.9,  # fraction of calibration faces that must move the intended way
     "calibration_faces": 32,
+    # label columns read from the generator's renders by the attribute predictor (needs G + predictor):
+    # the sex and age of the encoded real faces, as the model draws them
+    "render_labels": ["female", "age"],
+    "render_samples": 4000,
 }
 
 
@@ -287,6 +291,36 @@ class TranslationBuilder:
                                                  {"target": f"{code}_{new}", "from": old}))
         return out
 
+    def relabel_from_renders(self, generator: Any, predictor: Any, columns: Mapping[str, str],
+                             n: int = 4000, seed: int = 0) -> dict[str, float]:
+        """Replace label columns by the attribute predictor's reading of the generator's renders of ``n``
+        of the latents (InterFaceGAN-style labels: what the model actually draws; the rows not rendered
+        become unknown).  ``columns`` maps a label column to a predictor output (``{"female": "gender",
+        "age": "age"}``); binary columns are thresholded at 0.5.  Returns, per column, the agreement of
+        the new labels with the old ones where both exist (binary) or their correlation (continuous).
+        """
+        from .directions import synthesize
+        from .edit_evaluation import flatten_predictions
+
+        rows = np.sort(np.random.default_rng(seed).permutation(len(self.X))[:n])
+        self.progress(f"relabel {', '.join(columns)} from {len(rows)} renders")
+        pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[rows])))
+        agreement = {}
+        for column, output in columns.items():
+            old = self.labels.get(column, np.full(len(self.X), np.nan))
+            binary = is_binary(old) if np.isfinite(old).any() else output != "age"
+            new_vals = (pred[output] > 0.5).astype(np.float64) if binary else pred[output].astype(np.float64)
+            both = np.isfinite(old[rows])
+            if both.sum() > 2:
+                agreement[column] = float(np.mean((old[rows][both] > 0.5) == (new_vals[both] > 0.5))) if binary \
+                    else float(np.corrcoef(old[rows][both], new_vals[both])[0, 1])
+            col = np.full(len(self.X), np.nan)
+            col[rows] = new_vals
+            self.labels[column] = col
+        self.plain.clear()
+        self.edits.clear()
+        return agreement
+
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
                   multipliers: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0), rate: float = 0.9, faces: int = 32,
                   seed: int = 0) -> dict[str, dict[str, float]]:
@@ -403,6 +437,11 @@ def build_default_set(
     if len(latents) != len(train):
         raise DataError(f"{len(latents)} latents for {len(train)} training faces")
     builder = TranslationBuilder(latents, labels_from_facedata(train), model_id, config, progress=progress)
+    relabel = {}
+    if generator is not None and predictor is not None and builder.cfg["render_labels"]:
+        outputs = {"female": "gender", "age": "age"}
+        columns = {c: outputs.get(c, c) for c in builder.cfg["render_labels"]}
+        relabel = builder.relabel_from_renders(generator, predictor, columns, builder.cfg["render_samples"])
     translations = builder.build()
     calibration = {}
     if generator is not None and predictor is not None and builder.cfg["calibrate"]:
@@ -412,7 +451,7 @@ def build_default_set(
     for t in translations:
         store.save(t)
     report = {"model_id": model_id, "n_faces": int(len(latents)), "config": builder.cfg, **builder.report(),
-              "calibration": calibration, "written": sorted(t.name for t in translations)}
+              "render_label_agreement": relabel, "calibration": calibration, "written": sorted(t.name for t in translations)}
     save_json(Path(out_dir) / "build_report.json", report)
     return report
 

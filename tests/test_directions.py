@@ -370,3 +370,22 @@ def test_edit_reached_rules():
     assert edit_reached("A_2", 0, base, edited).tolist() == [True, False, False]  # >= 10 years older
     assert edit_reached("A_0", 2, base, edited).tolist() == [False, False, True]  # >= 10 years younger
     assert edit_reached("B_1", 0, base, edited).tolist() == [True, False, False]  # moved up at all
+
+
+def test_relabel_from_renders():
+    from faceedit.directions import sample_w, synthesize
+    from faceedit.edit_evaluation import flatten_predictions
+    from faceedit.translation_builder import TranslationBuilder
+
+    G, P = _tiny_models()
+    n = 12
+    W = np.repeat(sample_w(G, n, seed=3)[:, None], G.n_latent, axis=1)
+    labels = {"female": np.array([0.0, 1.0] * 6), "age": np.linspace(20, 70, n)}
+    b = TranslationBuilder(W, labels, "tiny")
+    agreement = b.relabel_from_renders(G, P, {"female": "gender", "age": "age"}, n=8)
+    rendered = np.isfinite(b.labels["age"])
+    assert rendered.sum() == 8 and np.array_equal(rendered, np.isfinite(b.labels["female"]))
+    pred = flatten_predictions(P.predict(synthesize(G, W[rendered])))
+    np.testing.assert_allclose(b.labels["age"][rendered], pred["age"], rtol=1e-5)
+    np.testing.assert_array_equal(b.labels["female"][rendered], (pred["gender"] > 0.5).astype(float))
+    assert set(agreement) == {"female", "age"} and 0.0 <= agreement["female"] <= 1.0
