@@ -24,6 +24,7 @@ setup(
         "tqdm>=4.60",
         "scipy>=1.10",
         "scikit-learn>=1.3",
+        "threadpoolctl>=3",  # limits BLAS threads in directions fitting (installed with scikit-learn)
     ],
     extras_require={
         "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
