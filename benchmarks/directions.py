@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceedit.directions import encode_images, synthesize  # noqa: E402
+from faceedit.directions import encode_images  # noqa: E402
+from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
     BUILD_DEFAULTS, CURSOR_ATTRIBUTES, HAIR_COLOURS, TranslationBuilder, code_groups, labels_from_facedata,

@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import CheckpointError, DataError, InvalidInput
 from .io import atomic_path
+from .synthesis import synthesize  # noqa: F401  (also re-exported as directions.synthesize)
 
 # ----------------------------------------------------------------------------------------------------
 # small helpers
@@ -473,20 +474,6 @@ def encode_images(encoder: Any, images: np.ndarray | Sequence[np.ndarray], batch
             x = to_tensor(images[i:i + batch_size], size=size)
             out.append(encoder(x).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
-
-
-def synthesize(generator: Any, w_plus: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """RGB uint8 images ``(N, H, W, 3)`` of W+ codes (constant noise)."""
-    import torch
-
-    from .images import to_image
-
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(w_plus), batch_size):
-            w = torch.from_numpy(np.ascontiguousarray(w_plus[i:i + batch_size], dtype=np.float32))
-            out.append(to_image(generator.synthesis(w, noise_mode="const")))
-    return np.concatenate(out)
 
 
 def sample_generated(generator: Any, predictor: Any, n: int, seed: int = 0, truncation: float = 1.0,

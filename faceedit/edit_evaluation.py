@@ -53,7 +53,7 @@ def evaluate_edit(
     """
     from tqdm import tqdm
 
-    from .directions import synthesize
+    from .synthesis import synthesize
 
     latents = np.asarray(latents, dtype=np.float32)
     delta = np.asarray(delta, dtype=np.float32)

@@ -299,7 +299,7 @@ class TranslationBuilder:
         "age": "age"}``); binary columns are thresholded at 0.5.  Returns, per column, the agreement of
         the new labels with the old ones where both exist (binary) or their correlation (continuous).
         """
-        from .directions import synthesize
+        from .synthesis import synthesize
         from .edit_evaluation import flatten_predictions
 
         rows = np.sort(np.random.default_rng(seed).permutation(len(self.X))[:n])
@@ -330,7 +330,7 @@ class TranslationBuilder:
 
         Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success}.
         """
-        from .directions import synthesize
+        from .synthesis import synthesize
         from .edit_evaluation import flatten_predictions
         from .translations import parse_name
 

@@ -82,3 +82,23 @@ def test_convert_pt_to_safetensors(tmp_path, tiny_checkpoint):
     w = torch.randn(1, g.n_latent, g.style_dim)
     with torch.no_grad():
         torch.testing.assert_close(g2.synthesis(w), g.synthesis(w), rtol=0, atol=0)
+
+
+def test_generate_renders_saved_latents(tmp_path, tiny_checkpoint, capsys):
+    g = load_generator(tiny_checkpoint)
+    w = torch.randn(2, g.n_latent, g.style_dim, generator=torch.Generator().manual_seed(5))
+    np.save(tmp_path / "a.npy", w[0].numpy())
+    np.save(tmp_path / "b.npy", w[1, 0].numpy())  # one W row: broadcast to every layer
+    out = tmp_path / "r.png"
+    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "--latent", str(tmp_path / "a.npy"),
+                 str(tmp_path / "b.npy"), "--out", str(out)]) == 0
+    with torch.no_grad():
+        ref = g.synthesis(torch.stack([w[0], w[1, :1].expand(g.n_latent, -1)]))
+    ref = ((ref.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(load_image(tmp_path / "r_0000.png"), ref[0])
+    np.testing.assert_array_equal(load_image(tmp_path / "r_0001.png"), ref[1])
+    np.save(tmp_path / "bad.npy", np.zeros((3, 3), np.float32))
+    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "--latent", str(tmp_path / "bad.npy"),
+                 "--out", str(tmp_path / "bad.png")]) == 1
+    assert "does not fit" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()

@@ -89,3 +89,13 @@ def test_list_images(tmp_path):
     for n in ("b.png", "a.jpg", "c.txt"):
         (tmp_path / n).write_bytes(b"")
     assert [p.name for p in list_images([tmp_path])] == ["a.jpg", "b.png"]
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    save_image(tmp_path / "p.png", _gradient())
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o666 & ~mask

@@ -1,4 +1,4 @@
-"""``faceedit generate``: render random faces from a StyleGAN2 generator."""
+"""``faceedit generate``: render random faces (or given W+ latents) from a StyleGAN2 generator."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +9,14 @@ def register(subparsers) -> None:
     """Add the ``generate`` command."""
     p = subparsers.add_parser(
         "generate", help="render random faces from a generator (seeded)",
-        description="Render faces from seeded z. Image i uses seed SEED+i, so a face does not depend on --n.")
+        description="Render faces from seeded z (image i uses seed SEED+i, so a face does not depend on --n), "
+        "or render saved W+ latents (--latent, e.g. from 'faceedit project' or 'faceedit translations apply').")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", metavar="PATH",
                      help="generator file (.safetensors+.json, anycost/rosinality .pt, NVlabs .pkl)")
     src.add_argument("--model", metavar="NAME", help="a registered model name in the weights cache")
+    p.add_argument("--latent", metavar="NPY", nargs="+",
+                   help="render these W+ latents (n_latent x style_dim .npy; or one W row) instead of random z")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
     p.add_argument("--n", type=int, default=1, help="number of images (default 1)")
     p.add_argument("--truncation", type=float, default=1.0,
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     g = load_generator(args.model or args.checkpoint)
     if args.resolution is not None and args.resolution not in g.channels:
         raise InvalidInput(f"--resolution must be a power of two in 4..{g.resolution}, got {args.resolution}")
+    if args.latent:
+        return _render_latents(g, args)
     images = []
     with torch.inference_mode():
         centre = g.mean_latent() if args.truncation != 1 else None
@@ -71,5 +76,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for path, image in zip(output_paths(args.out, args.n), images):
         save_image(path, image)
+        print(path)
+    return 0
+
+
+def _render_latents(g, args: argparse.Namespace) -> int:
+    """Render each ``--latent`` file; one output per latent (numbered like --n)."""
+    import numpy as np
+
+    from ..errors import InvalidInput
+    from ..images import save_image
+    from ..synthesis import synthesize
+
+    for path, latent in zip(output_paths(args.out, len(args.latent)), args.latent):
+        try:
+            w = np.load(latent, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError) as e:
+            raise InvalidInput(f"{latent}: not a readable .npy latent ({e})") from None
+        if w.ndim == 1:
+            w = np.repeat(w[None], g.n_latent, axis=0)
+        if w.shape != (g.n_latent, g.style_dim):
+            raise InvalidInput(f"{latent}: latent of shape {w.shape} does not fit this generator "
+                               f"(expected ({g.n_latent}, {g.style_dim}) or ({g.style_dim},))")
+        save_image(path, synthesize(g, w[None], noise_mode=args.noise, channel_ratio=args.channel_ratio,
+                                    resolution=args.resolution)[0])
         print(path)
     return 0
