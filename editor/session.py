@@ -48,6 +48,7 @@ class SliderSpec:
     minimum: float = -3.0
     maximum: float = 3.0
     tooltip: str = ""
+    conditional: bool = False  # a ``{c}_{new}_fr_{old}`` translation (hidden unless asked for)
 
 
 @dataclass
@@ -118,7 +119,7 @@ class EditSession:
             group = self._group_of(t)
             lo, hi = self._strength_range(t)
             self._translations[key] = t
-            self.sliders.append(SliderSpec(key, t.name, group, lo, hi, self._describe(t)))
+            self.sliders.append(SliderSpec(key, t.name, group, lo, hi, self._describe(t), t.parsed.kind == "from"))
         self.sliders.sort(key=lambda s: (s.group == "Directions", s.group, s.label))
         progress(-1, "principal components")
         self._pca_components = self._pca()

@@ -217,6 +217,8 @@ class MainWindow(QMainWindow):
             self.overlay_actions[key] = act
         self.overlay_actions["none"].setChecked(True)
         v.addSeparator()
+        self.act_conditional = self._action(v, "Show &conditional translations ({c}_{new}_fr_{old})",
+                                            lambda on: self._setup_sliders(), checkable=True)
         quality_menu = v.addMenu("Drag &preview")
         self.quality_group = QActionGroup(self)
         self.quality_actions: dict[str, QAction] = {}
@@ -390,14 +392,17 @@ class MainWindow(QMainWindow):
 
     def _setup_sliders(self) -> None:
         s = self.session
-        for box in (self.pca_start, self.pca_stop):
+        start, stop = self.state().pca_layers or (0, s.n_latent)
+        for box, value in ((self.pca_start, start), (self.pca_stop, stop)):
             box.blockSignals(True)
             box.setRange(0, s.n_latent)
-        self.pca_start.setValue(0)
-        self.pca_stop.setValue(s.n_latent)
-        for box in (self.pca_start, self.pca_stop):
+            box.setValue(value)
             box.blockSignals(False)
-        self.sliders.set_sliders(s.sliders, extra={"PCA": self.pca_range})
+        values = self.state().as_dict()
+        shown = [spec for spec in s.sliders
+                 if not spec.conditional or self.act_conditional.isChecked() or values.get(spec.key)]
+        self.sliders.set_sliders(shown, extra={"PCA": self.pca_range})
+        self.sliders.set_values(values)
 
     def start_face(self, seed: int | None = None) -> None:
         """Show the start face: the last session's latent (same model) or a generated one."""
@@ -568,6 +573,8 @@ class MainWindow(QMainWindow):
 
     def _apply_state(self, state: EditState) -> None:
         """Show ``state`` in every control (no signals) and render it."""
+        if self.session is not None and set(state.as_dict()) - set(self.sliders.rows):
+            self._setup_sliders()  # a hidden (conditional) slider got a value: show it
         self.sliders.set_values(state.as_dict())
         for name, box in self.mixup_boxes.items():
             box.blockSignals(True)
@@ -588,9 +595,10 @@ class MainWindow(QMainWindow):
 
     def set_sliders(self, values: dict[str, float], label: str) -> bool:
         """Set several sliders as one undoable step; unknown sliders are reported (False) instead."""
-        unknown = sorted(set(values) - set(self.sliders.rows))
+        known = [spec.key for spec in self.session.sliders] if self.session else []
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            self.show_error(f"no such slider(s): {', '.join(unknown)} (known: {', '.join(self.sliders.rows)})")
+            self.show_error(f"no such slider(s): {', '.join(unknown)} (known: {', '.join(known)})")
             return False
         state = self.state()
         for key, value in values.items():

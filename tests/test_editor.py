@@ -465,6 +465,27 @@ def test_opens_on_the_default_model_with_a_face(qtbot, tmp_path):
     assert (tmp_path / "prefs" / "last_latent.npy").is_file()  # restored at the next start
 
 
+def test_conditional_translations_are_hidden_until_asked(window, qtbot):
+    from editor.session import SliderSpec
+
+    s = window.session
+    spec = SliderSpec("translation:A_2_fr_0", "A_2_fr_0", "Age", -2, 2, conditional=True)
+    s._translations[spec.key] = s._translations["translation:A_2"]
+    s.sliders.append(spec)
+    try:
+        window._setup_sliders()
+        assert spec.key not in window.sliders.rows
+        window.act_conditional.setChecked(True)
+        assert spec.key in window.sliders.rows
+        window.act_conditional.setChecked(False)
+        window.set_sliders({spec.key: 0.5}, "recipe")  # a value on a hidden slider shows it
+        wait_idle(qtbot, window)
+        assert window.sliders.rows[spec.key].value() == 0.5
+    finally:
+        s.sliders.remove(spec)
+        del s._translations[spec.key]
+
+
 def test_face_picker_lists_every_face(qtbot):
     from editor.widgets import FacePicker
 
