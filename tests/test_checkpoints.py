@@ -20,12 +20,7 @@ from faceedit.models.stylegan2 import Discriminator, Generator
 from faceedit.testing import conformance_dir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_generator(seed=0):

@@ -24,16 +24,7 @@ from faceedit.errors import DataError, InvalidInput
 DIM, N_LATENT = 16, 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch/BLAS thread: the tiny models here only slow down with more on a shared machine."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _planted(n=600, seed=0, wplus=False):

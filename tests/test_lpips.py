@@ -12,12 +12,7 @@ TV_CONV_INDICES = {"vgg": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28], "ale
 HEAD_CHANNELS = {"vgg": [64, 128, 256, 512, 512], "alex": [64, 192, 384, 256, 256]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # small convolutions: one thread is faster, and far faster on a busy shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _seeded(net: str) -> LPIPS:
