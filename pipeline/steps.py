@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from faceedit.errors import ConfigError, DataError
-from faceedit.images import resize, save_image, to_image
+from faceedit.images import resize, save_image
 from faceedit.io import atomic_path
 from faceedit.types import Latent
 
@@ -222,15 +222,10 @@ class Engine:
 
     def render(self, ws: np.ndarray) -> list[np.ndarray]:
         """Images (RGB uint8 at the generator's resolution) of W+ codes ``(N, n_latent, style_dim)``."""
-        import torch
+        from faceedit.synthesis import synthesize
 
-        out: list[np.ndarray] = []
         batch = max(1, int(self.cfg["translate"]["batch_size"]))
-        with torch.no_grad():
-            for i in range(0, len(ws), batch):
-                w = torch.from_numpy(np.ascontiguousarray(ws[i:i + batch], dtype=np.float32))
-                out.extend(to_image(self.generator.synthesis(w, noise_mode="const")))
-        return out
+        return list(synthesize(self.generator, ws, batch_size=batch))
 
 
 # -- mix + finish: the post-processing of one reference, run in a worker process ---------------------
