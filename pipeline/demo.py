@@ -180,32 +180,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the references (if needed), run the pipeline, check the submission; 0 when it is valid."""
+    from faceedit.cli import guarded
+
+    from .run import INTERRUPTED
+
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: _run(args), interrupted=INTERRUPTED)
+
+
+def _run(args: argparse.Namespace) -> int:
     from faceedit.images import list_images
     from faceedit.testing import data_dir
 
     from .check import check_submission, format_report
     from .run import Layout, load_settings, override, run_pipeline
 
-    args = build_parser().parse_args(argv)
     out = Path(args.out)
     refs = out / "input_images"
-    try:
-        cfg = load_settings(args.config, [override("input.dir", refs), override("output.dir", out),
-                                          "output.zip=true", *args.overrides])
-        if args.rebuild or len(list_images([refs]) if refs.is_dir() else []) < args.n:
-            data = Path(args.data) if args.data else data_dir()
-            rows = build_references(data, refs, args.n, args.seed, progress=not args.quiet)
-            if len(rows) < args.n:
-                print(f"note: only {len(rows)} usable faces found", file=sys.stderr)
-            _write_csv(out / "references.csv", rows)
-        report = run_pipeline(cfg, progress=not args.quiet)
-        problems = check_submission(Layout(out).zip, references=refs)
-    except FaceEditError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: finished outputs are kept; run again to resume", file=sys.stderr)
-        return 130
+    cfg = load_settings(args.config, [override("input.dir", refs), override("output.dir", out),
+                                      "output.zip=true", *args.overrides])
+    if args.rebuild or len(list_images([refs]) if refs.is_dir() else []) < args.n:
+        data = Path(args.data) if args.data else data_dir()
+        rows = build_references(data, refs, args.n, args.seed, progress=not args.quiet)
+        if len(rows) < args.n:
+            print(f"note: only {len(rows)} usable faces found", file=sys.stderr)
+        _write_csv(out / "references.csv", rows)
+    report = run_pipeline(cfg, progress=not args.quiet)
+    problems = check_submission(Layout(out).zip, references=refs)
     print(report.summary_text())
     layout = Layout(out)
     if problems:

@@ -417,21 +417,23 @@ def override(key: str, value: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the pipeline; exit 0 when every reference got its outputs (edits or reference copies), 1 when
     some input could not be used at all (e.g. a file name that breaks the label rules), 130 on Ctrl-C."""
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = settings_from_args(args)
-        if args.print_config:
-            from faceedit.config import dumps_toml
+    from faceedit.cli import guarded
 
-            print(dumps_toml(cfg), end="")
-            return 0
-        report = run_pipeline(cfg, progress=not args.quiet)
-    except FaceEditError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: finished outputs are kept; run again to resume", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: _run(args), interrupted=INTERRUPTED)
+
+
+INTERRUPTED = "interrupted: finished outputs are kept; run again to resume"
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = settings_from_args(args)
+    if args.print_config:
+        from faceedit.config import dumps_toml
+
+        print(dumps_toml(cfg), end="")
+        return 0
+    report = run_pipeline(cfg, progress=not args.quiet)
     print(report.summary_text())
     layout = Layout(cfg["output"]["dir"])
     zipped = f"   zip: {layout.zip}" if cfg["output"]["zip"] else ""

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import FaceEditError
 
@@ -43,11 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return guarded(lambda: args.func(args))
+
+
+def guarded(action: Callable[[], int | None], interrupted: str = "interrupted") -> int:
+    """Run ``action`` as a command: its exit code, or one ``error:`` line and the error's exit code for a
+    FaceEditError, or ``interrupted`` and 130 on Ctrl-C.  Shared by every faceedit entry point."""
     try:
-        return int(args.func(args) or 0)
+        return int(action() or 0)
     except FaceEditError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
