@@ -40,7 +40,7 @@ def _median_ms(fn, runs: int, cpu: list[float] | None = None) -> float:
 
 
 def _aligned_faces(count: int, size: int) -> list[np.ndarray]:
-    from faceedit.align import align
+    from faceedit.alignment import align
     from faceedit.errors import NoFaceFound
 
     faces = []
@@ -146,7 +146,7 @@ def bench_blend(runs: int) -> None:
 
 def measure_landmarks(count: int) -> None:
     """Mean positions of the 68 landmarks in the FFHQ-aligned frame, normalised to [0, 1]."""
-    from faceedit.align import detect_faces, ffhq_quad, quad_transform, transform_points
+    from faceedit.alignment import detect_faces, ffhq_quad, quad_transform, transform_points
     from faceedit.images import load_image
 
     points = []

@@ -226,7 +226,7 @@ class EditSession:
 
     def detect(self, photo: np.ndarray, progress: Progress = _no_progress) -> list[Face]:
         """Every face in ``photo``, aligned at the model's resolution, largest first."""
-        from faceedit.align import align
+        from faceedit.alignment import align
 
         progress(-1, "detecting faces")
         with DLIB_LOCK:
@@ -400,7 +400,7 @@ class EditSession:
         """The 68 landmarks of the original face in aligned pixels at ``size`` (from the photo's alignment,
         else detected once on the original); used to parse edits without detecting again."""
         if self._landmarks is None:
-            from faceedit.align import face_landmarks, transform_points
+            from faceedit.alignment import face_landmarks, transform_points
 
             face = self.face
             if face is not None and face.landmarks is not None and face.transform is not None:
@@ -416,7 +416,7 @@ class EditSession:
 
         The full render uses the library's default region (parsed face and hair of the edit); ``quick``
         (drag previews) re-uses the face-and-hair mask of the original face, parsed once per face."""
-        from faceedit.align import paste_back
+        from faceedit.alignment import paste_back
         from faceedit.images import resize
 
         size = self.face.image.shape[0]
@@ -424,7 +424,7 @@ class EditSession:
             mask = None
             if quick:
                 if self._quick_mask is None:
-                    from faceedit.align import head_ellipse_mask
+                    from faceedit.alignment import head_ellipse_mask
                     from faceedit.parsing import face_hair_mask
 
                     try:

@@ -85,7 +85,7 @@ def estimate_depth(image: np.ndarray, backend: str = "template", landmarks: np.n
     """
     image = check_image(image)
     if backend == "template":
-        from .align import face_landmarks
+        from .alignment import face_landmarks
 
         lm = face_landmarks(image, landmarks)
         if labels is None:

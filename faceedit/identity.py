@@ -33,7 +33,7 @@ def descriptors(images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """128-d dlib descriptors ``(N, 128)`` float32 of aligned RGB uint8 faces."""
     import dlib
 
-    from .align import landmarks_in_box
+    from .alignment import landmarks_in_box
 
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = images[None]

@@ -47,12 +47,12 @@ def face_descriptor(image: np.ndarray, upscale_to: int = 256) -> np.ndarray:
 
     The image is upscaled to ``upscale_to`` px and its central part (inset by 1/8, about where dlib's
     detector puts the box on an FFHQ-aligned crop) is taken as the face box; landmarks come from
-    :func:`faceedit.align.landmarks_in_box`.  Meant for aligned crops; distances below about 0.6 mean
+    :func:`faceedit.alignment.landmarks_in_box`.  Meant for aligned crops; distances below about 0.6 mean
     "same person" in dlib's convention.
     """
     import dlib
 
-    from .align import landmarks_in_box
+    from .alignment import landmarks_in_box
     from .images import resize
 
     img = np.ascontiguousarray(resize(check_image(image), upscale_to))

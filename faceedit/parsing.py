@@ -52,7 +52,7 @@ def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray |
     """
     image = check_image(image)
     if backend == "landmarks":
-        from .align import face_landmarks
+        from .alignment import face_landmarks
 
         return _parse_with_landmarks(image, face_landmarks(image, landmarks))
     if backend == "bisenet":

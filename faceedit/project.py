@@ -592,7 +592,7 @@ def project_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
             try:
                 image = load_image(path)
                 if align:
-                    from .align import align as align_photo
+                    from .alignment import align as align_photo
 
                     image = align_photo(image, size=G.resolution)[0].image
             except FaceEditError as e:

@@ -150,7 +150,7 @@ class Engine:
 
     def align(self, image: np.ndarray) -> np.ndarray:
         """The largest face of a photo, FFHQ-aligned at the output size."""
-        from faceedit.align import align
+        from faceedit.alignment import align
 
         return align(image, size=int(self.cfg["output"]["size"]))[0].image
 
@@ -314,12 +314,12 @@ class AlignedFaceMaps:
     """Face parsing and depth of an aligned original and its edits, without a face detection per edit.
 
     An edit keeps the face where the original has it, so the 68 landmarks of every image come from the
-    shape predictor run in the original's detected face box (:func:`faceedit.align.landmarks_in_box`);
+    shape predictor run in the original's detected face box (:func:`faceedit.alignment.landmarks_in_box`);
     the parse of the last image is reused by its depth estimate.
     """
 
     def __init__(self, original: np.ndarray):
-        from faceedit.align import detect_faces
+        from faceedit.alignment import detect_faces
         from faceedit.errors import NoFaceFound
 
         found = detect_faces(original)
@@ -333,7 +333,7 @@ class AlignedFaceMaps:
     def _select(self, image: np.ndarray) -> None:
         import hashlib
 
-        from faceedit.align import landmarks_in_box
+        from faceedit.alignment import landmarks_in_box
 
         key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         if key != self._key:

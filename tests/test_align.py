@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from faceedit.align import (CANONICAL_EYES, align, align_face, detect_faces, face_record, ffhq_quad,
+from faceedit.alignment import (CANONICAL_EYES, align, align_face, detect_faces, face_record, ffhq_quad,
                             head_ellipse_mask, landmarks_in_box, paste_back, rescale_transform,
                             transform_from_record, transform_points)
 from faceedit.errors import ImageReadError, InvalidInput, NoFaceFound
@@ -145,7 +145,7 @@ def _photo_alpha(photo, face, mask):
 @pytest.mark.parametrize("name", ["000176.jpg", "002123.jpg", "005069.jpg"])
 def test_round_trip_changes_little(aligned, name):
     """align -> paste back unedited: < 2/255 mean absolute error outside the feathered seam."""
-    from faceedit.align import _default_paste_mask
+    from faceedit.alignment import _default_paste_mask
 
     photo = load_image(WILD / name)
     face = aligned[name][0]
@@ -199,11 +199,12 @@ def test_paste_back_errors():
                    mask=np.ones((8, 8)))
 
 
-def test_package_level_align_is_callable_after_module_import(tmp_path):
+def test_package_level_align_is_the_function_after_module_import(tmp_path):
     import faceedit
-    import faceedit.align as module
+    import faceedit.alignment as module
 
-    faces = faceedit.align(WILD / PHOTOS[1], size=64)  # the package attribute may be the module by now
+    faces = faceedit.align(WILD / PHOTOS[1], size=64)  # the module is faceedit.alignment: no name clash
+    assert faceedit.align is module.align and faceedit.paste_back is module.paste_back
     assert faces[0].image.shape == (64, 64, 3)
     np.testing.assert_array_equal(faces[0].image, module.align(WILD / PHOTOS[1], size=64)[0].image)
 

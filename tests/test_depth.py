@@ -32,7 +32,7 @@ def test_template_is_symmetric():
 
 @pytest.mark.skipif(not WILD.is_dir(), reason=f"wild photos not found at {WILD}")
 def test_depth_ordering_on_an_aligned_face():
-    from faceedit.align import align, transform_points
+    from faceedit.alignment import align, transform_points
     from faceedit.parsing import LABEL, parse
 
     face = align(WILD / "000176.jpg", size=256)[0]

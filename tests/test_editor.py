@@ -376,7 +376,7 @@ def test_error_dialog_on_non_image_file(window, qtbot, tmp_path):
 
 def test_open_photo_projects_face(window, qtbot, generator):
     try:
-        import faceedit.align  # noqa: F401
+        import faceedit.alignment  # noqa: F401
         import faceedit.project  # noqa: F401
     except ImportError as e:
         pytest.skip(f"alignment/projection not available yet: {e}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.align import align
+from faceedit.alignment import align
 from faceedit.errors import CheckpointError, InvalidInput, NoFaceFound
 from faceedit.models.bisenet import BiSeNet
 from faceedit.parsing import CLASSES, LABEL, colorize, face_hair_mask, overlay, parse
@@ -131,7 +131,7 @@ def test_facexlib_backend_missing_is_a_clear_error():
 def test_eyeglasses_drawn_on_a_face_are_found():
     import cv2
 
-    from faceedit.align import transform_points
+    from faceedit.alignment import transform_points
 
     face = align(WILD / "000176.jpg", size=256)[0]
     lm = transform_points(np.linalg.inv(face.transform), face.landmarks)

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..align import paste_back, rescale_transform, transform_from_record
+    from ..alignment import paste_back, rescale_transform, transform_from_record
     from ..errors import InvalidInput
     from ..images import load_image, resize, save_image
     from ..io import load_json

@@ -19,8 +19,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -576,18 +574,3 @@ def _seamless(face: np.ndarray, region: np.ndarray, alpha: np.ndarray) -> np.nda
     centre = (bx + bw // 2, by + bh // 2)
     cloned = cv2.seamlessClone(src, dst, msk, centre, cv2.NORMAL_CLONE)
     return cloned[pad:-pad, pad:-pad]
-
-
-
-# ------------------------------------------------------------------------------ faceedit.align(...)
-class _CallableModule(types.ModuleType):
-    """``faceedit.align`` is both this module and the public function :func:`align` (re-exported by the
-    package).  Once the module is imported, ``faceedit.align`` IS the module, so calling it calls
-    :func:`align`."""
-
-    def __call__(self, photo_or_path: np.ndarray | str | os.PathLike, size: int | None = None,
-                 face: int | None = None) -> list[Face]:
-        return align(photo_or_path, size=size, face=face)
-
-
-sys.modules[__name__].__class__ = _CallableModule
