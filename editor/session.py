@@ -257,7 +257,11 @@ class EditSession:
             settings = ProjectionSettings.from_preset(preset)  # unknown presets raise InvalidInput
             projector = self._projectors[preset] = Projector(self.generator, self.encoder(), settings)
         progress(-1, f"projecting ({preset}, {projector.settings.steps} steps at most)")
-        return projector.project([face.image])[0].latent
+
+        def on_step(done: int, total: int) -> None:  # a cancelled task raises here and stops the optimisation
+            progress(done / total, f"projecting ({preset}): step {done}/{total}")
+
+        return projector.project([face.image], on_step=on_step)[0].latent
 
     def latent_from_file(self, path: str | os.PathLike) -> Latent:
         """A W+ latent saved as ``.npy`` (``(n_latent, style_dim)``, or one W row broadcast)."""

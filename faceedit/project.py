@@ -292,9 +292,13 @@ class Projector:
 
     # --------------------------------------------------------------------------------------------- API
     def project(self, images: np.ndarray | Face | Sequence[np.ndarray | Face],
-                init: Sequence[Latent] | None = None) -> list[ProjectionResult]:
+                init: Sequence[Latent] | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> list[ProjectionResult]:
         """Project RGB uint8 face images (aligned; any size, resized to the generator's resolution) or
-        :class:`Face` objects.  ``init`` optionally gives starting latents (checked against the model)."""
+        :class:`Face` objects.  ``init`` optionally gives starting latents (checked against the model).
+
+        ``on_step(done, total)`` is called after every optimisation step of a batch (for progress bars);
+        an exception it raises (e.g. a cancellation) stops the projection there and propagates."""
         arrays = _as_arrays(images)
         if init is not None:
             if len(init) != len(arrays):
@@ -304,11 +308,12 @@ class Projector:
         bs = self.settings.batch_size
         results: list[ProjectionResult] = []
         for i in range(0, len(arrays), bs):
-            results += self.project_batch(arrays[i:i + bs], None if init is None else init[i:i + bs])
+            results += self.project_batch(arrays[i:i + bs], None if init is None else init[i:i + bs], on_step)
         return results
 
-    def project_batch(self, images: Sequence[np.ndarray], init: Sequence[Latent] | None = None) -> list[ProjectionResult]:
-        """Project one batch together (one optimisation over all of it)."""
+    def project_batch(self, images: Sequence[np.ndarray], init: Sequence[Latent] | None = None,
+                      on_step: Callable[[int, int], None] | None = None) -> list[ProjectionResult]:
+        """Project one batch together (one optimisation over all of it); ``on_step`` as in :meth:`project`."""
         s, G = self.settings, self.generator
         start = time.perf_counter()
         target = to_tensor(images, size=G.resolution).to(self.device)
@@ -320,7 +325,7 @@ class Projector:
         curves: list[list[float]] = [[] for _ in range(n)]
         steps_run = 0
         if s.steps > 0:
-            steps_run = self._optimise(target, w_var, maps, curves)
+            steps_run = self._optimise(target, w_var, maps, curves, on_step)
         w_final = w_var.detach().expand(-1, G.n_latent, -1) if s.space == "w" else w_var.detach()
         with torch.no_grad():
             render = (_with_noise(G, maps) if maps is not None else G).synthesis(w_final, noise_mode="const")
@@ -399,7 +404,7 @@ class Projector:
         return loss
 
     def _optimise(self, target: torch.Tensor, w_var: torch.Tensor, maps: list[torch.Tensor] | None,
-                  curves: list[list[float]]) -> int:
+                  curves: list[list[float]], on_step: Callable[[int, int], None] | None = None) -> int:
         """Run the optimisation in place on ``w_var`` (and ``maps``); returns the number of steps run."""
         s, G = self.settings, self.generator
         _, w_std = self._w_stats()
@@ -452,6 +457,8 @@ class Projector:
             history.append(total)
             best = min(best, total)
             bar.set_postfix(loss=f"{total / len(values):.4f}")
+            if on_step is not None:
+                on_step(step + 1, s.steps)
             if len(history) > s.plateau_patience:
                 past = history[-1 - s.plateau_patience]
                 if past - min(history[-s.plateau_patience:]) < s.plateau_tol * abs(past):

@@ -74,6 +74,25 @@ def test_recovers_a_generated_image(tiny_g, generated):
         assert len(curve) == 60 and curve[-1] < 0.2 * curve[0]
 
 
+def test_step_callback_reports_progress_and_can_stop(tiny_g, generated):
+    images, w = generated
+    init = _perturbed(w, 0.1)
+    seen: list[tuple[int, int]] = []
+    settings = _settings(steps=12, plateau_patience=100)
+    Projector(tiny_g, settings=settings).project(list(images), init=init, on_step=lambda d, t: seen.append((d, t)))
+    assert seen == [(i, 12) for i in range(1, 13)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(done: int, total: int) -> None:
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        Projector(tiny_g, settings=settings).project(list(images), init=init, on_step=stop_at_3)
+
+
 def test_lbfgs_and_w_space(tiny_g, generated):
     images, w = generated
     init = _perturbed(w, 0.1)
