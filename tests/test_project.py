@@ -206,6 +206,18 @@ def test_project_files_outputs_cache_and_failures(tiny_g, faces, tmp_path):
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
 
 
+def test_project_files_keeps_earlier_calls_cached(tiny_g, faces, tmp_path):
+    inputs = _write_inputs(tmp_path / "in", faces)
+    out = tmp_path / "out"
+    proj = Projector(tiny_g, settings=_settings(steps=2, batch_size=1))
+    quiet = {"progress": False, "log": lambda m: None}
+    assert project_files([inputs / "face0.png"], out, proj, **quiet).done == ["face0"]
+    assert project_files([inputs / "face1.png"], out, proj, **quiet).done == ["face1"]
+    assert sorted(json.loads((out / "metrics.json").read_text())["images"]) == ["face0", "face1"]
+    again = project_files([inputs / "face0.png", inputs / "face1.png"], out, proj, **quiet)
+    assert sorted(again.cached) == ["face0", "face1"] and not again.done
+
+
 def test_interrupt_keeps_finished_outputs(tiny_g, faces, tmp_path):
     inputs = _write_inputs(tmp_path / "in", faces)
     (inputs / "broken.png").unlink()
