@@ -92,7 +92,7 @@ def main() -> int:
     from faceedit.models.encoder import load_encoder
     from faceedit.train.attributes import evaluate
     from faceedit.train.encoder import evaluate_reconstruction
-    from faceedit.train.loop import image_grid
+    from faceedit.images import image_grid
 
     out: dict = {}
     G = load_generator(args.generator)

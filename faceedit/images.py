@@ -6,6 +6,7 @@ float, in [-1, 1]) stay inside the models and the projection code; :func:`to_ten
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -132,6 +133,18 @@ def to_image(tensor) -> np.ndarray:
     arr = ((t.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     out = arr.permute(0, 2, 3, 1).cpu().numpy()
     return out[0] if single else out
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile uint8 NHWC images into one RGB image (white padding)."""
+    n, h, w, _ = images.shape
+    ncol = ncol or int(math.ceil(math.sqrt(n)))
+    nrow = int(math.ceil(n / ncol))
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncol)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    return grid
 
 
 def list_images(paths: Sequence[str | os.PathLike]) -> list[Path]:

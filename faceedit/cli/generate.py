@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and args.n > 1:
         import numpy as np
 
-        from ..train.loop import image_grid
+        from ..images import image_grid
 
         save_image(args.out, image_grid(np.stack(images)))
         print(args.out)

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from ..config import save_config
-from ..images import save_image, to_image, to_tensor
+from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
 from .data import Batches, FaceData
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, MetricLog, image_grid, load_checkpoint, requires_grad, restore_training_state,
+from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state,
                    save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {

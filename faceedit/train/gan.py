@@ -19,10 +19,10 @@ import torch.nn.functional as F
 
 from ..config import save_config
 from ..errors import DataError
-from ..images import save_image, to_image, to_tensor
+from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import Batches, FaceData
-from .loop import (CHECKPOINT_NAME, MetricLog, ema_update, image_grid, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, MetricLog, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import random
 import shutil
@@ -135,18 +134,6 @@ class MetricLog:
         if not self.json_path.is_file():
             return []
         return [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
-
-
-def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
-    """Tile uint8 NHWC images into one RGB image (white padding)."""
-    n, h, w, _ = images.shape
-    ncol = ncol or int(math.ceil(math.sqrt(n)))
-    nrow = int(math.ceil(n / ncol))
-    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, ncol)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
-    return grid
 
 
 def count_parameters(module: torch.nn.Module) -> int:
