@@ -54,13 +54,8 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file (the model id of files that do not name themselves)."""
-    return weights.sha256_file(path)
-
-
 def _model_id_from_file(path: Path) -> str:
-    return "sha256-" + file_sha256(path)[:12]
+    return "sha256-" + weights.sha256_file(path)[:12]
 
 
 def _infer_channels(widths: dict[int, int], resolution: int, path: Path, what: str) -> dict[str, Any]:
