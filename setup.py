@@ -30,7 +30,7 @@ setup(
         "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
         "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0"],
         "dpt": ["timm"],
-        "facexlib": ["facexlib"],
+        "facexlib": [],  # the facexlib parsers are plain PyTorch now (no facexlib); kept so faceedit[facexlib] installs
     },
     entry_points={
         "console_scripts": [

@@ -9,7 +9,10 @@
   horizontal edges cross the nose bridge and the lens rims).  No earrings, necklace or hat.
 - ``"bisenet"``: the face-parsing.PyTorch BiSeNet (``79999_iter.pth``, a path given by ``weights=``, the
   ``FACEEDIT_BISENET`` environment variable or the ``face-parsing-bisenet`` entry of the weights registry).
-- ``"facexlib"``: facexlib's parsing network, if that optional package is installed.
+- ``"facexlib"``: facexlib's default parser, GPEN's ParseNet (``parsing_parsenet.pth``), and
+  ``"facexlib-bisenet"``: facexlib's BiSeNet (``parsing_bisenet.pth``).  Both run in plain PyTorch without
+  the facexlib package; the weights come from ``weights=``, the weights registry (``facexlib-parsenet``,
+  ``facexlib-bisenet``) or the ``weights`` folder of an installed facexlib.
 
 Left/right classes (``l_eye``, ``l_brow``, ``l_ear``) are the ones on the left side of the image.
 """
@@ -27,7 +30,7 @@ from .images import check_image
 CLASSES = ["background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
            "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat"]
 LABEL = {name: i for i, name in enumerate(CLASSES)}
-BACKENDS = ("landmarks", "bisenet", "facexlib")
+BACKENDS = ("landmarks", "bisenet", "facexlib", "facexlib-bisenet")
 # the face-and-hair region used for paste-back: everything of the head except neck, cloth and accessories
 FACE_HAIR = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "nose", "mouth",
              "u_lip", "l_lip", "hair", "hat")
@@ -37,6 +40,8 @@ PALETTE = np.array([
     [255, 153, 51], [0, 51, 0], [0, 204, 0], [0, 0, 204], [255, 51, 153]], dtype=np.uint8)
 
 REGISTRY_NAME = "face-parsing-bisenet"  # the weights registry entry of 79999_iter.pth
+FACEXLIB_WEIGHTS = {"facexlib": "facexlib-parsenet", "facexlib-bisenet": "facexlib-bisenet"}  # backend: entry
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 WORK_SIDE = 640  # the landmark parser works on a copy whose long side is at most this
 GRABCUT_SIDE = 144  # GrabCut runs on a copy whose long side is about this
 GRABCUT_ITERATIONS = 3
@@ -49,6 +54,7 @@ def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray |
 
     ``landmarks`` (68 points, image pixels) skips detection for the ``landmarks`` backend; without them
     the largest detected face is used (:class:`~faceedit.errors.NoFaceFound` if there is none).
+    ``weights`` is the weight file of a network backend (else it is looked up, see the module docstring).
     """
     image = check_image(image)
     if backend == "landmarks":
@@ -57,8 +63,8 @@ def parse(image: np.ndarray, backend: str = "landmarks", landmarks: np.ndarray |
         return _parse_with_landmarks(image, face_landmarks(image, landmarks))
     if backend == "bisenet":
         return _parse_with_bisenet(image, weights)
-    if backend == "facexlib":
-        return _parse_with_facexlib(image)
+    if backend in FACEXLIB_WEIGHTS:
+        return _parse_with_facexlib(image, backend, weights)
     raise InvalidInput(f"unknown parsing backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -429,6 +435,10 @@ def bisenet_weights_path(weights: str | os.PathLike | None = None) -> Path:
             raise WeightsNotAvailable("the BiSeNet parser needs 79999_iter.pth (face-parsing.PyTorch): pass "
                                       "its path or set FACEEDIT_BISENET") from None
         return cached_path(REGISTRY_NAME)
+    return _existing_file(weights)
+
+
+def _existing_file(weights: str | os.PathLike) -> Path:
     path = Path(weights)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
@@ -451,30 +461,69 @@ def _parse_with_bisenet(image: np.ndarray, weights: str | os.PathLike | None) ->
     return _run_parser_net(load_bisenet(str(bisenet_weights_path(weights))), image)
 
 
-def _run_parser_net(model, image: np.ndarray) -> np.ndarray:
-    """A BiSeNet-style parser at 512x512 (bilinear), ImageNet normalisation, argmax of the main output."""
+def facexlib_weights_path(backend: str = "facexlib", weights: str | os.PathLike | None = None) -> Path:
+    """Where the weights of a facexlib parser are: the argument, the weights registry's cache, or the
+    ``weights`` folder of an installed facexlib package (found without importing it)."""
+    from importlib.util import find_spec
+
+    from .models.weights import cached_path, entry, is_cached
+
+    name = FACEXLIB_WEIGHTS[backend]
+    if weights is not None:
+        return _existing_file(weights)
+    if not is_cached(name):
+        spec = find_spec("facexlib")  # locates the package; its __init__ (which needs torchvision) never runs
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            path = Path(folder) / "weights" / entry(name).filename
+            if path.is_file():
+                return path
+    try:
+        return cached_path(name)
+    except WeightsNotAvailable as e:
+        raise WeightsNotAvailable(f"the {backend!r} parser needs {entry(name).filename}: {e}; or pass its path "
+                                  "(weights=..., `faceedit parse --weights FILE`)") from None
+
+
+@functools.lru_cache(maxsize=2)
+def load_parsenet(weights: str | os.PathLike):
+    """facexlib's ParseNet (``parsing_parsenet.pth``, or any ParseNet state dict in facexlib's key layout) in
+    eval mode, its size read from the weights (cached per path)."""
+    from .models._files import load_strict, torch_state_dict
+    from .models.parsenet import ParseNet, config_from_state_dict
+
+    state = torch_state_dict(weights, required=("encoder.0.conv2d.weight", "out_mask_conv.conv2d.weight"))
+    model = ParseNet(**config_from_state_dict(state))
+    load_strict(model, state, weights)
+    return model.eval()
+
+
+def _parse_with_facexlib(image: np.ndarray, backend: str, weights: str | os.PathLike | None) -> np.ndarray:
+    """facexlib's parsers as facexlib runs them: BiSeNet (ImageNet normalisation, classes already in
+    :data:`CLASSES` order) or ParseNet (input in [-1, 1], classes remapped by name)."""
+    path = str(facexlib_weights_path(backend, weights))
+    if backend == "facexlib-bisenet":
+        return _run_parser_net(load_bisenet(path), image)
+    from .models.parsenet import CLASSES as PARSENET_CLASSES
+
+    model = load_parsenet(path)
+    return _run_parser_net(model, image, size=model.in_size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                           class_order=PARSENET_CLASSES)
+
+
+def _run_parser_net(model, image: np.ndarray, size: int = 512, mean: tuple[float, ...] = IMAGENET_MEAN,
+                    std: tuple[float, ...] = IMAGENET_STD, class_order: list[str] | None = None) -> np.ndarray:
+    """A parser network on the image resized to ``size`` (bilinear), scaled to [0, 1] and normalised with
+    ``mean``/``std``; the argmax of its first output, mapped from the net's ``class_order`` (class names) to
+    :data:`CLASSES`, resized back (nearest)."""
     import cv2
     import torch
 
     h, w = image.shape[:2]
-    x = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    x = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
     with torch.no_grad():
         out = model(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
     labels = out[0].argmax(0).to(torch.uint8).numpy()
+    if class_order is not None:
+        labels = np.array([LABEL[name] for name in class_order], np.uint8)[labels]
     return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-
-
-def _parse_with_facexlib(image: np.ndarray) -> np.ndarray:
-    """facexlib's BiSeNet parser (optional dependency; its weights come from facexlib's own cache)."""
-    try:
-        from facexlib.parsing import init_parsing_model
-    except ImportError:
-        raise InvalidInput("the 'facexlib' parsing backend needs the optional package facexlib "
-                           "(pip install faceedit[facexlib])") from None
-    return _run_parser_net(_facexlib_model(init_parsing_model), image)
-
-
-@functools.lru_cache(maxsize=1)
-def _facexlib_model(init_parsing_model):
-    return init_parsing_model(model_name="bisenet", device="cpu").eval()

@@ -1,6 +1,4 @@
 """Face parsing: BiSeNet conformance and loading, the landmark parser on real photos, errors."""
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -119,12 +117,6 @@ def test_overlay_and_errors():
         parse(np.random.default_rng(0).integers(0, 255, (120, 100, 3), dtype=np.uint8))
     with pytest.raises(InvalidInput):
         parse(img, landmarks=np.zeros((3, 2)))
-
-
-@pytest.mark.skipif(importlib.util.find_spec("facexlib") is not None, reason="facexlib is installed")
-def test_facexlib_backend_missing_is_a_clear_error():
-    with pytest.raises(InvalidInput, match="facexlib"):
-        parse(np.zeros((8, 8, 3), np.uint8), backend="facexlib")
 
 
 @pytest.mark.skipif(not WILD.is_dir(), reason=f"wild photos not found at {WILD}")

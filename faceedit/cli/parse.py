@@ -11,8 +11,12 @@ def register(subparsers) -> None:
         "1 skin, ..., 17 hair, 18 hat) and DIR/{stem}_overlay.png.")
     p.add_argument("images", nargs="+", help="image files or folders (aligned faces or photos)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--backend", default="landmarks", choices=["landmarks", "bisenet", "facexlib"])
-    p.add_argument("--weights", help="bisenet: path of 79999_iter.pth (else $FACEEDIT_BISENET or the registry)")
+    p.add_argument("--backend", default="landmarks", choices=["landmarks", "bisenet", "facexlib", "facexlib-bisenet"],
+                   help="landmarks: classic CV from the 68 landmarks (default, offline); bisenet: face-parsing.PyTorch "
+                   "79999_iter.pth; facexlib: facexlib's ParseNet (parsing_parsenet.pth); facexlib-bisenet: "
+                   "facexlib's BiSeNet (parsing_bisenet.pth); the facexlib package is not needed")
+    p.add_argument("--weights", help="weight file of a network backend (else bisenet: $FACEEDIT_BISENET or the "
+                   "registry; facexlib*: the registry or an installed facexlib's weights folder)")
     p.set_defaults(func=run)
 
 

@@ -76,6 +76,21 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in [
         "(non-commercial)", manual=True,
         note="BiSeNet, 19 CelebAMask-HQ classes; Google Drive link: download in a browser, then `weights add`"),
     WeightsEntry(
+        "facexlib-parsenet", "parsing_parsenet.pth",
+        "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
+        "parsing", "torch-state-dict", "MIT (xinntao/facexlib); ParseNet weights from GPEN/PSFRGAN, trained on "
+        "CelebAMask-HQ (non-commercial research use)",
+        note="facexlib's default face parser (`faceedit parse --backend facexlib`): GPEN's ParseNet, 512 px, "
+             "19 classes in CelebAMask-HQ's own order, about 85 MB; a copy in an installed facexlib's weights "
+             "folder is found too"),
+    WeightsEntry(
+        "facexlib-bisenet", "parsing_bisenet.pth",
+        "https://github.com/xinntao/facexlib/releases/download/v0.2.0/parsing_bisenet.pth",
+        "parsing", "torch-state-dict", "MIT (xinntao/facexlib, zllrunning/face-parsing.PyTorch); trained on "
+        "CelebAMask-HQ (non-commercial research use)",
+        note="facexlib's BiSeNet parser (`faceedit parse --backend facexlib-bisenet`): the face-parsing.PyTorch "
+             "network and class order, 512 px; a copy in an installed facexlib's weights folder is found too"),
+    WeightsEntry(
         "dpt-hybrid", "dpt_hybrid-midas-501f0c75.pt",
         "https://github.com/isl-org/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt",
         "depth", "torch-state-dict", "MIT (isl-org/DPT)", sha256_prefix="501f0c75"),
