@@ -4,16 +4,20 @@
   landmarks lie on it) posed by ``cv2.solvePnP`` against the image's landmarks and rasterised with a
   z-buffer into a dense face depth; the rest of the person (from the parser) at a middle depth, the
   background farthest.  Values are normalised so that the nearest point is 1.
-- ``"dpt"``: DPT (MiDaS) from a user-supplied checkpoint; needs the optional package ``timm``.
+- ``"dpt"``: DPT, the MiDaS v3 network (:mod:`faceedit.models.dpt`, plain PyTorch, no extra packages), from a
+  user-supplied checkpoint (``dpt_hybrid-midas-501f0c75.pt`` or ``dpt_large-midas-2f21e586.pt``: the ``weights``
+  argument, ``$FACEEDIT_DPT`` or the ``dpt-hybrid`` / ``dpt-large`` entries of the weights cache).  MiDaS predicts
+  inverse depth up to an unknown scale and shift, so the map is normalised to [0, 1] (farthest 0, nearest 1).
 """
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInput
+from .errors import CheckpointError, InvalidInput, WeightsNotAvailable
 from .images import check_image
 
 BACKENDS = ("template", "dpt")
@@ -44,6 +48,7 @@ EYE_LEVEL = 0.47
 X_RANGE, Y_RANGE = (-1.12, 1.12), (-1.78, 1.35)
 BACKGROUND_DISTANCE = 6.0  # background plane, in face half-widths behind the face
 PERSON_DISTANCE = 0.8  # rest of the person (hair, neck, body): about the depth of the ears
+DPT_REGISTRY_NAMES = ("dpt-hybrid", "dpt-large")  # weights cache entries, in order of preference
 
 
 def face_surface(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -81,7 +86,8 @@ def estimate_depth(image: np.ndarray, backend: str = "template", landmarks: np.n
     """Relative inverse depth ``(H, W)`` float32 in [0, 1] of a face image (larger = nearer).
 
     ``landmarks`` (68, image pixels) skip detection; ``labels`` (a parsing map) skip the parser that
-    separates the person from the background (template backend).
+    separates the person from the background (template backend).  ``weights``: the DPT checkpoint (dpt
+    backend; see :func:`dpt_weights_path`).
     """
     image = check_image(image)
     if backend == "template":
@@ -162,11 +168,49 @@ def _template_depth(shape: tuple[int, int], landmarks: np.ndarray, person: np.nd
     return inv
 
 
+def dpt_weights_path(weights: str | os.PathLike | None = None) -> Path:
+    """The DPT checkpoint: the argument, ``$FACEEDIT_DPT``, or the cached ``dpt-hybrid`` / ``dpt-large`` file.
+
+    CheckpointError for a path that does not exist; WeightsNotAvailable (saying where to get the files) when
+    none is given and none is cached.
+    """
+    from .models import weights as registry
+
+    weights = weights or os.environ.get("FACEEDIT_DPT")
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such file (the DPT backend needs a MiDaS v3 checkpoint: "
+                                  f"{_dpt_download_hint(registry)})")
+        return path
+    for name in DPT_REGISTRY_NAMES:
+        if registry.is_cached(name):
+            return registry.local_path(name)
+    raise WeightsNotAvailable(f"the 'dpt' depth backend needs a MiDaS v3 checkpoint: {_dpt_download_hint(registry)}; "
+                              "then pass it with weights=/--weights, set FACEEDIT_DPT, or run `faceedit weights "
+                              "add dpt-hybrid FILE`")
+
+
+def _dpt_download_hint(registry) -> str:
+    return " or ".join(f"{e.filename} from {e.url}" for e in map(registry.entry, DPT_REGISTRY_NAMES))
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_dpt(path: str, mtime_ns: int, size: int):
+    """The loaded DPT of one file version (a 123-344 M parameter model: keep the last one)."""
+    from .models.dpt import load_dpt
+
+    return load_dpt(path)
+
+
 def _dpt_depth(image: np.ndarray, weights: str | os.PathLike | None) -> np.ndarray:
-    """DPT is an optional backend; it is not implemented in this version (a clear error)."""
-    try:
-        import timm  # noqa: F401
-    except ImportError:
-        raise InvalidInput("the 'dpt' depth backend needs the optional package timm (pip install "
-                           "faceedit[dpt]) and a DPT checkpoint") from None
-    raise InvalidInput("the 'dpt' depth backend is not implemented in this version; use backend='template'")
+    """DPT inverse depth, min-max normalised to [0, 1] (a constant map gives zeros)."""
+    from .models.dpt import predict
+
+    path = dpt_weights_path(weights)
+    stat = path.stat()
+    raw = predict(_cached_dpt(str(path.resolve()), stat.st_mtime_ns, stat.st_size), image)
+    lo, hi = float(raw.min()), float(raw.max())
+    if not hi > lo:
+        return np.zeros_like(raw)
+    return ((raw - lo) / (hi - lo)).astype(np.float32)

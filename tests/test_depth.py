@@ -61,8 +61,6 @@ def test_errors():
     img = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(InvalidInput):
         estimate_depth(img, backend="nope")
-    with pytest.raises(InvalidInput, match="dpt"):
-        estimate_depth(img, backend="dpt")
     with pytest.raises(InvalidInput):
         estimate_depth(img, landmarks=np.zeros((5, 2)))
     with pytest.raises(InvalidInput):

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", default="template", choices=["template", "dpt"])
-    p.add_argument("--weights", help="dpt: checkpoint path")
+    p.add_argument("--weights", help="dpt: MiDaS v3 checkpoint (dpt_hybrid-midas-501f0c75.pt or "
+                   "dpt_large-midas-2f21e586.pt; else $FACEEDIT_DPT or the weights cache)")
     p.set_defaults(func=run)
 
 
