@@ -29,7 +29,7 @@ setup(
     extras_require={
         "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
         "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0"],
-        "dpt": ["timm"],
+        "dpt": [],  # the DPT depth backend is plain PyTorch now (no timm); kept so faceedit[dpt] installs
         "facexlib": [],  # the facexlib parsers are plain PyTorch now (no facexlib); kept so faceedit[facexlib] installs
     },
     entry_points={

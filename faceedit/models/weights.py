@@ -93,11 +93,16 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in [
     WeightsEntry(
         "dpt-hybrid", "dpt_hybrid-midas-501f0c75.pt",
         "https://github.com/isl-org/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt",
-        "depth", "torch-state-dict", "MIT (isl-org/DPT)", sha256_prefix="501f0c75"),
+        "depth", "torch-state-dict", "MIT (isl-org/DPT, isl-org/MiDaS)", sha256_prefix="501f0c75",
+        note="DPT-Hybrid (ViT-B/16 + ResNet-50), MiDaS v3 relative depth, ~470 MiB; also on the MiDaS v3 release "
+             "as https://github.com/isl-org/MiDaS/releases/download/v3/dpt_hybrid_384.pt (any path works with "
+             "`faceedit depth --backend dpt --weights FILE`)"),
     WeightsEntry(
         "dpt-large", "dpt_large-midas-2f21e586.pt",
         "https://github.com/isl-org/DPT/releases/download/1_0/dpt_large-midas-2f21e586.pt",
-        "depth", "torch-state-dict", "MIT (isl-org/DPT)", sha256_prefix="2f21e586"),
+        "depth", "torch-state-dict", "MIT (isl-org/DPT, isl-org/MiDaS)", sha256_prefix="2f21e586",
+        note="DPT-Large (ViT-L/16), MiDaS v3 relative depth, ~1.3 GiB; also on the MiDaS v3 release as "
+             "https://github.com/isl-org/MiDaS/releases/download/v3/dpt_large_384.pt"),
     WeightsEntry(
         "lpips-vgg", "lpips_v0.1_vgg.pth",
         "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
