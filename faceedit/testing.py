@@ -65,3 +65,9 @@ def seeded_tensor(key: str, shape: tuple[int, ...], index: int) -> torch.Tensor:
 def seeded_state_dict(key_file: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Build the SEEDED state dict of a key file, in file order."""
     return {k: seeded_tensor(k, s, i) for i, (k, s) in enumerate(read_key_file(key_file))}
+
+
+def seeded_state_dict_like(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The SEEDED rule applied to ``model``'s own keys and shapes, in state-dict order (a meta-device model
+    will do: only the shapes are read)."""
+    return {k: seeded_tensor(k, tuple(v.shape), i) for i, (k, v) in enumerate(model.state_dict().items())}

@@ -16,7 +16,7 @@ from faceedit.errors import CheckpointError, WeightsNotAvailable
 from faceedit.models.bisenet import BiSeNet
 from faceedit.models.parsenet import ParseNet
 from faceedit.parsing import CLASSES, LABEL, facexlib_weights_path, parse
-from faceedit.testing import seeded_tensor
+from faceedit.testing import seeded_state_dict_like
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,8 +28,9 @@ PARSENET_TO_OURS = {0: "background", 1: "skin", 2: "nose", 3: "eye_g", 4: "l_eye
 
 def seeded_parsenet_state(size=64, res_depth=2):
     """The conformance SEEDED rule applied to a small ParseNet's keys (facexlib's plain state-dict layout)."""
-    shapes = {k: tuple(v.shape) for k, v in ParseNet(size, size, res_depth=res_depth).state_dict().items()}
-    return {k: seeded_tensor(k, s, i) for i, (k, s) in enumerate(shapes.items())}
+    with torch.device("meta"):
+        model = ParseNet(size, size, res_depth=res_depth)
+    return seeded_state_dict_like(model)
 
 
 FIND_SPEC = importlib.util.find_spec
@@ -136,8 +137,8 @@ def test_planted_logit_map_is_remapped_to_our_classes(tmp_path):
 
 def test_facexlib_bisenet_backend_equals_bisenet(tmp_path):
     with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in BiSeNet().state_dict().items()}
-    state = {k: seeded_tensor(k, s, i) for i, (k, s) in enumerate(shapes.items())}
+        model = BiSeNet()
+    state = seeded_state_dict_like(model)
     path = tmp_path / "parsing_bisenet.pth"
     torch.save(state, path)
     image = np.random.default_rng(4).integers(0, 256, (30, 30, 3), dtype=np.uint8)
