@@ -12,8 +12,9 @@ resampling at 4), and ``scratch.layer{1..4}_rn``, the fusion blocks ``scratch.re
 (``resConfUnit1/2``, ``out_conv``) and the head ``scratch.output_conv``.  The unused ImageNet classifier
 (``pretrained.model.head``) and final norm are kept so that ``load_state_dict(strict=True)`` works.
 
-Input: RGB in [-1, 1] (mean 0.5, std 0.5), height and width multiples of 32 (any size: the position
-embeddings are resized bilinearly).  Output: ``(N, H, W)`` non-negative relative inverse depth.
+Input: RGB in [-1, 1] (mean 0.5, std 0.5), height and width multiples of 16 (MiDaS feeds multiples of 32
+near 384 px; other sizes resize the position embeddings bilinearly).  Output: ``(N, H, W)`` non-negative
+relative inverse depth.
 :func:`load_dpt` reads a checkpoint safely and infers the variant from its keys; :func:`predict` runs the
 MiDaS preprocessing (keep aspect, multiple of 32, 384 px) and resizes the result back to the image.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,8 @@ class VisionTransformer(nn.Module):
         grid = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
         return torch.cat([cls_pos, grid.permute(0, 2, 3, 1).reshape(1, h * w, -1)], dim=1)
 
-    def forward(self, x: torch.Tensor, taps: tuple[int, ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], tuple[int, int]]:
+    def forward(self, x: torch.Tensor,
+                taps: tuple[int, ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], tuple[int, int]]:
         """``(tokens after each tapped block (N, 1 + h*w, D), ResNet stage outputs, (h, w))``."""
         tokens, feats = self.patch_embed(x)
         h, w = tokens.shape[-2:]
@@ -455,9 +456,12 @@ REQUIRED_KEYS = ("pretrained.model.cls_token", "pretrained.model.pos_embed", "pr
                  "pretrained.model.blocks.0.mlp.fc1.weight", "scratch.layer1_rn.weight", "scratch.output_conv.2.weight")
 
 
-def _count(state: dict[str, torch.Tensor], pattern: str) -> int:
-    rx = re.compile(pattern)
-    return sum(1 for k in state if rx.fullmatch(k))
+def _consecutive(state: dict[str, torch.Tensor], key: str) -> int:
+    """How many of ``key.format(0)``, ``key.format(1)``, ... are in ``state`` (counting stops at the first gap)."""
+    n = 0
+    while key.format(n) in state:
+        n += 1
+    return n
 
 
 def infer_config(state: dict[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> dict[str, Any]:
@@ -477,16 +481,15 @@ def infer_config(state: dict[str, torch.Tensor], path: str | os.PathLike = "<sta
     if grid * grid != n_pos or embed_dim % HEAD_DIM:
         raise CheckpointError(f"{path}: unsupported ViT shape (pos_embed {tuple(state[vit + 'pos_embed'].shape)})")
     backbone = vit + "patch_embed.backbone."
-    resnet_layers = []
-    while _count(state, re.escape(f"{backbone}stages.{len(resnet_layers)}.") + r"blocks\.\d+\.conv1\.weight"):
-        resnet_layers.append(_count(state, re.escape(f"{backbone}stages.{len(resnet_layers)}.")
-                                    + r"blocks\.\d+\.conv1\.weight"))
+    n_stages = _consecutive(state, backbone + "stages.{}.blocks.0.conv1.weight")
+    resnet_layers = tuple(_consecutive(state, f"{backbone}stages.{i}.blocks.{{}}.conv1.weight")
+                          for i in range(n_stages))
     head = state.get(vit + "head.weight")
     return dict(
-        embed_dim=embed_dim, depth=_count(state, re.escape(vit) + r"blocks\.\d+\.norm1\.weight"),
+        embed_dim=embed_dim, depth=_consecutive(state, vit + "blocks.{}.norm1.weight"),
         num_heads=embed_dim // HEAD_DIM, mlp_dim=state[vit + "blocks.0.mlp.fc1.weight"].shape[0],
         patch_size=state[vit + "patch_embed.proj.weight"].shape[-1], grid_size=grid,
-        resnet_layers=tuple(resnet_layers),
+        resnet_layers=resnet_layers,
         resnet_width=state[backbone + "stem.conv.weight"].shape[0] if resnet_layers else 64,
         reassemble_channels=tuple(state[f"scratch.layer{i}_rn.weight"].shape[1] for i in range(1, 5)),
         features=state["scratch.layer1_rn.weight"].shape[0],
