@@ -3,11 +3,14 @@
 For each translation of ``translations/<model-id>/`` (or ``--folder``), on held-out faces of the data
 cache (validation split) whose current value of the code is known: the fraction of faces whose attribute
 predictor score moves in the intended direction (the issue asks for >= 80 %), the mean change, the age
-change (years) of the age edits and the gender flip rate of the sex edits.  Then plain vs conditional
-directions (rebuilt from the training latents): mean change of the three attributes most entangled with
-the plain edit.  Optionally the dlib identity distance of a few key edits.
+change (years) of the age edits and the gender flip rate of the sex edits.  Every held-out face of a
+group is used up to ``--per-target`` (evenly spread), so the rare ``_fr_`` sets report their real ``n``.
+Then plain vs conditional directions, rebuilt from the training latents with the folder's build config
+and both calibrated the same way: mean change, in standard deviations of each predictor output over the
+held-out faces, of the three attributes most entangled with the plain edit.  Optionally the dlib identity
+distance of a few key edits.
 
-    python benchmarks/directions.py [--cache faces64.npz] [--latents train_latents.npy] [--faces 300]
+    python benchmarks/directions.py [--cache faces64.npz] [--latents train_latents.npy] [--faces 0]
 """
 from __future__ import annotations
 
@@ -26,21 +29,16 @@ from faceedit.directions import encode_images  # noqa: E402
 from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
-    BUILD_DEFAULTS, CURSOR_ATTRIBUTES, HAIR_COLOURS, TranslationBuilder, code_groups, labels_from_facedata,
-    target_measure, training_subset,
+    BUILD_DEFAULTS, OWN_OUTPUTS, TranslationBuilder, code_groups, labels_from_facedata, target_measure,
+    training_subset,
 )
 from faceedit.translations import (  # noqa: E402
     BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names, default_translations_dir,
 )
 
-#: predictor outputs that belong to the edited attribute itself (not counted as entanglement)
-OWN_OUTPUTS = {
-    "A": ["age", "Young"], "Se": ["gender", "Male"], "Sk": ["race_0", "race_1", "race_2", "race_3", "race_4",
-                                                            "Pale_Skin"],
-    "Hc": list(HAIR_COLOURS.values()), "Hs": ["Wavy_Hair", "Straight_Hair"], "B": ["Bangs"], "D": ["Double_Chin"],
-    BALD: ["Bald", "Receding_Hairline"], **{c: [a] for c, a in CURSOR_ATTRIBUTES.items()},
-}
-COMPARE = ["A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "Ch_max", "Bn_max", "Be_max"]
+#: plain vs conditional: at least one translation of every code
+COMPARE = ["Sk_2_fr_0", "A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "B_0_fr_1", "D_1_fr_0",
+           "Hc_1_fr_0", "Hc_3_fr_2", "Hs_1_fr_0", "bald", "Be_max", "N_max", "Pn_max", "Bp_max", "Bn_max", "Ch_max"]
 
 
 def jobs_for(groups: dict[str, np.ndarray], n: int) -> list[tuple[str, int | None, np.ndarray]]:
@@ -65,11 +63,16 @@ def jobs_for(groups: dict[str, np.ndarray], n: int) -> list[tuple[str, int | Non
     return jobs
 
 
+def spread(idx: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` of ``idx``, evenly spread (the held-out files are sorted by source and name)."""
+    return idx if len(idx) <= k else idx[np.linspace(0, len(idx) - 1, k).round().astype(int)]
+
+
 def run_jobs(G, P, W, base, jobs, store, max_faces: int):
     """Apply the selected translation per job; per translation name: success, mean change, raw values."""
     rows: dict[str, dict] = {}
     for target, cur, idx in jobs:
-        idx = idx[:max_faces]
+        idx = spread(idx, max_faces)
         labels = {target.split("_")[0]: cur} if cur is not None else {}
         names = candidate_names(target, labels) if cur is not None else [target]
         name = next((nm for nm in names if nm in store), None)
@@ -89,11 +92,61 @@ def run_jobs(G, P, W, base, jobs, store, max_faces: int):
 
 
 def entanglement(G, P, W, base, t_delta, idx, own, target, cur):
-    """Mean |change| of every other predictor output, and the success rate of the edit itself."""
+    """Mean |change| of every other predictor output in standard deviations of that output over the
+    held-out faces (age in years and probabilities become comparable), and the edit's own success rate."""
     pred = flatten_predictions(P.predict(synthesize(G, W[idx] + t_delta)))
     fn, sign = target_measure(target, cur)
     ok = float(np.mean(sign * (np.asarray(fn(pred)) - np.asarray(fn({k: v[idx] for k, v in base.items()}))) > 0))
-    return {k: float(np.abs(pred[k] - base[k][idx]).mean()) for k in pred if k not in own}, ok
+    return {k: float(np.abs(pred[k] - base[k][idx]).mean() / (base[k].std() + 1e-6)) for k in pred if k not in own}, ok
+
+
+def compare_conditional(args, G, E, P, store, data, W, base, groups, out) -> None:
+    """Plain vs conditional edits of :data:`COMPARE`, rebuilt from the training latents with the folder's
+    build config and calibrated alike; entanglement on the held-out faces (``out["conditional"]``)."""
+    print("\nplain vs conditional (mean |change|, in standard deviations, of the 3 outputs most entangled with "
+          "the plain edit)")
+    train = training_subset(data, args.train_limit)
+    if args.latents and Path(args.latents).is_file():
+        Wt = np.load(args.latents, allow_pickle=False)
+        if len(Wt) != len(train):
+            raise SystemExit(f"{args.latents}: {len(Wt)} faces, the training set {len(train)}: give the same "
+                             "--train-limit as build-defaults' --limit")
+    else:
+        Wt = encode_images(E, train.images, progress=False)
+    report = Path(store.folder) / "build_report.json"
+    config = json.loads(report.read_text())["config"] if report.is_file() else BUILD_DEFAULTS
+    builder = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, config)
+    builder.read_renders(G, P)  # the same label sources as build-defaults
+    sets = {}
+    for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
+        builder.cfg["conditional"] = cond
+        sets[cond] = [t for t in builder.fit().build() if t.name in COMPARE]
+        if builder.cfg["calibrate"]:
+            builder.calibrate(sets[cond], G, P, rate=builder.cfg["calibration_rate"],
+                              faces=builder.cfg["calibration_faces"])
+        sets[cond] = {t.name: t for t in sets[cond]}
+    out["conditional"] = {}
+    for name in COMPARE:
+        if name not in sets[False] or name not in sets[True]:
+            continue
+        target = sets[True][name].parsed.target
+        code = target.split("_")[0]
+        cur = sets[True][name].parsed.from_value
+        idx = np.flatnonzero(groups[code] == cur) if cur is not None else np.arange(len(W))
+        idx = spread(idx, args.per_target)
+        if len(idx) < 5:
+            continue
+        own = OWN_OUTPUTS[code]
+        plain, p_ok = entanglement(G, P, W, base, sets[False][name].delta, idx, own, target, cur)
+        cond, c_ok = entanglement(G, P, W, base, sets[True][name].delta, idx, own, target, cur)
+        top = sorted(plain, key=lambda k: -plain[k])[:3]
+        p3, c3 = float(np.mean([plain[k] for k in top])), float(np.mean([cond[k] for k in top]))
+        out["conditional"][name] = {"top3": top, "plain": p3, "conditional": c3, "success_plain": p_ok,
+                                    "success_conditional": c_ok, "faces": len(idx)}
+        print(f"{name:10s} top3 {', '.join(top):52s} plain {p3:.3f}  conditional {c3:.3f}  "
+              f"(success {100 * p_ok:.0f}% / {100 * c_ok:.0f}%, n={len(idx)})")
+    better = [v["conditional"] < v["plain"] for v in out["conditional"].values()]
+    print(f"conditional below plain: {sum(better)}/{len(better)}")
 
 
 def main(argv=None) -> int:
@@ -107,8 +160,9 @@ def main(argv=None) -> int:
                                       "plain vs conditional comparison")
     ap.add_argument("--train-limit", type=int, default=None,
                     help="training faces (as build-defaults --limit; default: all)")
-    ap.add_argument("--faces", type=int, default=300, help="held-out faces")
-    ap.add_argument("--per-target", type=int, default=120, help="faces per translation at most")
+    ap.add_argument("--faces", type=int, default=0, help="held-out faces (0: all)")
+    ap.add_argument("--per-target", type=int, default=200, help="faces per target and current value at most")
+    ap.add_argument("--no-conditional", action="store_true", help="skip the plain vs conditional rebuild")
     ap.add_argument("--identity", type=int, default=0, help="faces for the dlib identity distance (0: skip)")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 is much faster on a busy machine)")
@@ -130,8 +184,7 @@ def main(argv=None) -> int:
     store = TranslationStore(args.folder or default_translations_dir() / G.model_id, G.model_id)
     data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
     val = data.subset(data.val)
-    pick = np.linspace(0, len(val) - 1, min(args.faces, len(val))).astype(int)
-    val = val.subset(pick)
+    val = val.subset(spread(np.arange(len(val)), args.faces or len(val)))
     W = encode_images(E, val.images, progress=False)
     base = flatten_predictions(P.predict(synthesize(G, W)))
     labels = labels_from_facedata(val)
@@ -168,45 +221,8 @@ def main(argv=None) -> int:
             if len(flips):
                 print(f"gender flip {name}: {100 * flips.mean():.1f}% of {len(flips)} faces predicted the other sex")
 
-    # plain vs conditional
-    print("\nplain vs conditional (mean |change| of the 3 attributes most entangled with the plain edit)")
-    train = training_subset(data, args.train_limit)
-    if args.latents and Path(args.latents).is_file():
-        Wt = np.load(args.latents, allow_pickle=False)
-        if len(Wt) != len(train):
-            raise SystemExit(f"{args.latents}: {len(Wt)} faces, the training set {len(train)}: give the same "
-                             "--train-limit as build-defaults' --limit")
-    else:
-        Wt = encode_images(E, train.images, progress=False)
-    builder = TranslationBuilder(Wt, labels_from_facedata(train), G.model_id, {**BUILD_DEFAULTS})
-    if BUILD_DEFAULTS["render_labels"]:  # the same labels as build-defaults
-        outputs = {"female": "gender", "age": "age"}
-        builder.relabel_from_renders(G, P, {c: outputs.get(c, c) for c in BUILD_DEFAULTS["render_labels"]},
-                                     BUILD_DEFAULTS["render_samples"])
-    sets = {}
-    for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
-        builder.cfg["conditional"] = cond
-        sets[cond] = {t.name: t for t in builder.fit().build()}
-    out["conditional"] = {}
-    for name in COMPARE:
-        if name not in sets[False] or name not in sets[True]:
-            continue
-        target = sets[True][name].parsed.target
-        code = target.split("_")[0]
-        cur = sets[True][name].parsed.from_value
-        idx = np.flatnonzero(groups[code] == cur) if cur is not None else np.arange(len(val))
-        idx = idx[: args.per_target]
-        if len(idx) < 5:
-            continue
-        own = OWN_OUTPUTS.get(code, [])
-        plain, p_ok = entanglement(G, P, W, base, sets[False][name].delta, idx, own, target, cur)
-        cond, c_ok = entanglement(G, P, W, base, sets[True][name].delta, idx, own, target, cur)
-        top = sorted(plain, key=lambda k: -plain[k])[:3]
-        p3, c3 = float(np.mean([plain[k] for k in top])), float(np.mean([cond[k] for k in top]))
-        out["conditional"][name] = {"top3": top, "plain": p3, "conditional": c3, "success_plain": p_ok,
-                                    "success_conditional": c_ok}
-        print(f"{name:10s} top3 {', '.join(top):48s} plain {p3:.3f}  conditional {c3:.3f}  "
-              f"(success {100 * p_ok:.0f}% / {100 * c_ok:.0f}%)")
+    if not args.no_conditional:
+        compare_conditional(args, G, E, P, store, data, W, base, groups, out)
 
     if args.identity:
         from faceedit.identity import identity_distance

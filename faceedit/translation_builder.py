@@ -2,14 +2,23 @@
 
 Input: W+ codes of real faces (from the encoder, :func:`faceedit.directions.encode_images`) and their
 labels (CelebA attributes, UTKFace age / gender / race; NaN = unknown).  For every code of the naming
-convention (:mod:`faceedit.translations`) a supervised finder gives a unit direction, optionally
-conditioned on other attribute directions (ageing without adding glasses or changing sex, ...), and the
-mean coordinate of each label group along it ("levels") calibrates the strength:
+convention (:mod:`faceedit.translations`) a supervised finder gives a unit direction, and the mean
+coordinate of each label group along it ("levels") calibrates the strength:
 
-- ``{c}_{new}_fr_{old}``: ``boost * (level[new] - level[old])`` along the direction;
+- ``{c}_{new}_fr_{old}``: ``boost * (level[new] - level[old])`` along the direction (hair colour: along a
+  direction fitted between the two colour groups, ``pairwise``);
 - ``{c}_{new}``: from the mean level of all faces not at ``new``;
 - ``{c}_min`` / ``{c}_max``: from the attribute-absent to the attribute-present level and back;
 - ``bald`` and the from-bald hair translations ``Hc_v_fr_4`` / ``Hs_v_fr_2``.
+
+With a generator and the attribute predictor (:meth:`TranslationBuilder.read_renders`), the builder also
+reads the renders of ``render_samples`` encoded faces (label source b): sex and age labels come from that
+reading (``render_labels``), every other direction is blended with the one fitted on the predictor's score
+(``render_weight``), and each edit is conditioned (made orthogonal) on the Se / A / Eyeglasses directions
+and on the directions of the ``condition_top`` predictor outputs that move most under its unconditioned
+edit (``~Output`` in the sidecar's ``conditioned_on``), skipping any whose removal would leave less than
+``condition_min_cos`` of the edit.  ``layers`` restricts a code's edits to some W+ rows.  Finally each
+translation's strength is calibrated on training renders until the predictor agrees (``calibrate``).
 
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
@@ -26,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .directions import coordinates, is_binary, make_finder, orthogonalize
+from .directions import coordinates, is_binary, make_finder, orthogonalize, unit
 from .errors import DataError
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation
 
@@ -43,8 +52,18 @@ HAIR_SHAPES: dict[int, str] = {0: "Straight_Hair", 1: "Wavy_Hair"}
 RACE_SKIN: dict[int, int | None] = {0: 0, 1: 2, 2: None, 3: 1, 4: 1}
 #: age groups: (value, lowest age, highest age exclusive)
 AGE_GROUPS: tuple[tuple[int, float, float], ...] = ((0, 16, 30), (1, 30, 55), (2, 55, 200))
+#: codes whose values are ordered along their direction (skin tone light → dark, age young → old)
+ORDINAL_CODES = ("Sk", "A")
 #: binary value codes and their CelebA attribute (1 = attribute present)
 BINARY_CODES: dict[str, str] = {"B": "Bangs", "D": "Double_Chin"}
+
+#: predictor outputs that belong to each code's own attribute (never counted or removed as entanglement)
+OWN_OUTPUTS: dict[str, list[str]] = {
+    "A": ["age", "Young"], "Se": ["gender", "Male"],
+    "Sk": ["race_0", "race_1", "race_2", "race_3", "race_4", "Pale_Skin"],
+    "Hc": list(HAIR_COLOURS.values()), "Hs": ["Wavy_Hair", "Straight_Hair"], "B": ["Bangs"], "D": ["Double_Chin"],
+    BALD: ["Bald", "Receding_Hairline"], **{c: [a] for c, a in CURSOR_ATTRIBUTES.items()},
+}
 
 BUILD_DEFAULTS: dict[str, Any] = {
     "method": "logistic",  # finder for the binary attributes (svm, logistic, mean)
@@ -52,14 +71,27 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "ridge_alpha": 100.0,
     "boost": 1.5,  # strength multiplier over the group-level difference
     "conditional": True,  # condition the edits on other attribute directions
+    # also condition each edit on the directions of the k predictor outputs that move most (in standard
+    # deviations) under its unconditioned edit, measured on renders (needs G + predictor; 0: off)
+    "condition_top": 3,
+    "condition_faces": 48,  # renders used to find those co-moving outputs
+    "condition_min_cos": 0.9,  # skip a co-moving output whose removal leaves less of the edit (cosine)
+    # weight of the direction fitted on the predictor's reading of the renders (label source b) against
+    # the one fitted on the real labels (a); 0 = real labels only (needs G + predictor)
+    "render_weight": 0.5,
+    # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere), model-specific:
+    # the built-in 64 px model is built with layers.B="3-5" (16-32 px rows, where bangs move the
+    # predictor's Bangs more, and its other outputs less, than on all rows; see translations/README.md)
+    "layers": {code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
+    "pairwise": True,  # Hc_{new}_fr_{old}: a direction fitted between the two colour groups
     "min_group": 20,  # smallest label group used for a level
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
-    "calibration_rate": 0.9,  # fraction of calibration faces that must move the intended way
-    "calibration_faces": 32,
+    "calibration_rate": 0.95,  # fraction of calibration faces that must move the intended way
+    "calibration_faces": 64,
     # label columns read from the generator's renders by the attribute predictor (needs G + predictor):
     # the sex and age of the encoded real faces, as the model draws them
     "render_labels": ["female", "age"],
-    "render_samples": 4000,
+    "render_samples": 6000,  # training faces rendered and read by the predictor
 }
 
 
@@ -139,7 +171,9 @@ class TranslationBuilder:
     """Fit the attribute directions on encoded faces and make every translation of the convention.
 
     ``latents`` ``(N, n_latent, style_dim)``; ``labels`` from :func:`labels_from_facedata` (or any dict of
-    the same columns).  :meth:`build` returns the translations; :meth:`report` the fit details.
+    the same columns).  :meth:`use_renders` (optional) adds the attribute predictor's reading of the
+    generator's renders as a second label source and enables the co-moving conditioning; :meth:`build`
+    returns the translations; :meth:`report` the fit details.
     """
 
     def __init__(self, latents: np.ndarray, labels: Mapping[str, np.ndarray], model_id: str,
@@ -158,10 +192,61 @@ class TranslationBuilder:
         self.progress = progress or (lambda msg: None)
         self.edits: dict[str, _Edit] = {}
         self.plain: dict[str, tuple[np.ndarray, float]] = {}
+        self.fits: dict[tuple[str, str], tuple[np.ndarray, float]] = {}
+        self.generator = self.predictor = None
+        self.scores: dict[str, np.ndarray] = {}  # predictor outputs on the rendered rows (NaN elsewhere)
+        self.rendered = np.zeros(0, dtype=np.int64)
+
+    # -------------------------------------------------------------------------------------- renders
+    def use_renders(self, generator: Any, predictor: Any, n: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Render ``n`` (default ``render_samples``) of the latents and keep the attribute predictor's
+        reading of them (label source b, InterFaceGAN-style: what the model actually draws).  Later fits
+        use it (``render_weight``, ``condition_top``, :meth:`relabel_from_renders`).  Returns the scores."""
+        from .edit_evaluation import flatten_predictions
+        from .synthesis import synthesize
+
+        n = min(len(self.X), n or self.cfg["render_samples"])
+        self.generator, self.predictor = generator, predictor
+        rows = np.sort(np.random.default_rng(seed).permutation(len(self.X))[:n])
+        if not np.array_equal(rows, self.rendered):
+            self.progress(f"read {len(rows)} renders with the attribute predictor")
+            pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[rows])))
+            self.scores = {}
+            for k, v in pred.items():
+                col = np.full(len(self.X), np.nan)
+                col[rows] = v
+                self.scores[k] = col
+            self.rendered = rows
+            self.plain.clear()
+            self.fits.clear()
+            self.edits.clear()
+        return self.scores
+
+    def _render_score(self, key: str) -> np.ndarray | None:
+        """The predictor's score of ``key``'s attribute on the rendered rows (NaN elsewhere; None without
+        renders).  Pair keys ``Hc_a-b`` score colour b minus colour a."""
+        code = key.split("_")[0] if key != BALD else BALD
+        if not self.scores or code not in OWN_OUTPUTS:
+            return None
+        if "-" in key:
+            code, pair = key.split("_", 1)
+            a, b = (int(v) for v in pair.split("-"))
+            return self.scores[HAIR_COLOURS[b]] - self.scores[HAIR_COLOURS[a]]
+        if key in CURSOR_ATTRIBUTES:
+            target, current = f"{key}_max", None
+        elif key == BALD or key.startswith("Hc_"):
+            target, current = key, None
+        else:
+            target, current = f"{key}_1", 0
+        fn, sign = target_measure(target, current)
+        return sign * np.asarray(fn(self.scores), dtype=np.float64)
 
     # -------------------------------------------------------------------------------------- fitting
     def _fit(self, key: str, y: np.ndarray, method: str | None = None) -> tuple[np.ndarray, float]:
+        """One finder fit on the labelled rows of ``y`` (cached by key and method until the labels change)."""
         method = method or self.cfg["method"]
+        if (key, method) in self.fits:
+            return self.fits[key, method]
         keep = np.isfinite(y)
         if keep.sum() < 2 * self.cfg["min_group"]:
             raise DataError(f"{key}: only {int(keep.sum())} labelled faces")
@@ -169,7 +254,8 @@ class TranslationBuilder:
             {"C": self.cfg["C"]} if method in ("svm", "logistic") else {})
         self.progress(f"fit {key} ({method}, {int(keep.sum())} faces)")
         finder = make_finder(method, **kwargs).fit(self.X[keep], y[keep])
-        return finder.direction_, float(finder.score_)
+        self.fits[key, method] = (finder.direction_, float(finder.score_))
+        return self.fits[key, method]
 
     def _levels(self, direction: np.ndarray, groups: np.ndarray) -> dict[int, float]:
         c = coordinates(self.X, direction)
@@ -181,17 +267,70 @@ class TranslationBuilder:
         return out
 
     def _plain(self, key: str, y: np.ndarray, method: str | None = None) -> tuple[np.ndarray, float]:
-        """The unconditioned direction of ``key`` (fitted once) and its training score."""
+        """The unconditioned direction of ``key`` (fitted once) and its training score: fitted on the real
+        labels ``y`` and, with renders and ``render_weight`` > 0, blended with the direction fitted on the
+        predictor's reading of the renders (continuous scores: top vs bottom quartile)."""
         if key not in self.plain:
-            self.plain[key] = self._fit(key, y, method)
+            direction, score = self._fit(key, y, method)
+            w = float(self.cfg["render_weight"])
+            render = self._render_score(key) if w > 0 else None
+            relabelled = {"A": "age", "Se": "female"}.get(key) in self.cfg["render_labels"]
+            if render is not None and not relabelled:
+                d_render, _ = self._fit(f"{key} (renders)", render, method)
+                direction = unit((1 - w) * direction + w * d_render)
+            self.plain[key] = (direction, score)
         return self.plain[key]
+
+    def _output_direction(self, output: str) -> np.ndarray:
+        """The direction of one predictor output, fitted on its reading of the renders (cached)."""
+        key = f"~{output}"
+        if key not in self.plain:
+            self.plain[key] = self._fit(key, self.scores[output], "ridge" if output == "age" else None)
+        return self.plain[key][0]
+
+    def _mask(self, key: str) -> np.ndarray:
+        """The W+ row mask ``(n_latent, 1)`` of ``key``'s code from the ``layers`` config."""
+        from .translations import layer_mask
+
+        code = key.split("_")[0] if key != BALD else BALD
+        return layer_mask(self.cfg["layers"].get(code), self.X.shape[1])[:, None]
+
+    def co_moving(self, key: str, direction: np.ndarray, k: int) -> list[str]:
+        """The ``k`` predictor outputs (not ``key``'s own) that change most, in standard deviations of
+        their scores, when the rendered faces move 2 standard deviations along ``direction``."""
+        from .edit_evaluation import flatten_predictions
+        from .synthesis import synthesize
+
+        rows = self.rendered[: self.cfg["condition_faces"]]
+        step = np.float32(2 * coordinates(self.X, direction).std()) * direction
+        pred = flatten_predictions(self.predictor.predict(synthesize(self.generator, self.X[rows] + step)))
+        own = OWN_OUTPUTS[key.split("_")[0] if key != BALD else BALD]
+        change = {o: float(np.mean(np.abs(v - self.scores[o][rows])) / (np.nanstd(self.scores[o]) + 1e-6))
+                  for o, v in pred.items() if o not in own}
+        return sorted(change, key=lambda o: -change[o])[:k]
 
     def _edit(self, key: str, y: np.ndarray, groups: np.ndarray, attribute: str, method: str | None = None,
               condition: Sequence[str] = ()) -> _Edit:
+        """The plain direction of ``key``, restricted to its ``layers`` and (``conditional``) made orthogonal
+        to the plain directions named in ``condition`` and to those of its co-moving predictor outputs."""
         direction, score = self._plain(key, y, method)
-        used = [c for c in condition if c in self.plain and c != key] if self.cfg["conditional"] else []
-        if used:
-            direction = orthogonalize(direction, [self.plain[c][0] for c in used])
+        mask = self._mask(key)
+        used, others = [], []
+        if self.cfg["conditional"]:
+            used = [c for c in condition if c in self.plain and c != key]
+            others = [self.plain[c][0] for c in used]
+            k = int(self.cfg["condition_top"])
+            if k and self.scores:  # greedily, skipping outputs that would take too much of the edit away
+                plain = unit(direction * mask)
+                for o in self.co_moving(key, plain, 2 * k):
+                    trial = orthogonalize(plain, [d * mask for d in [*others, self._output_direction(o)]])
+                    if float(np.sum(trial * plain)) >= self.cfg["condition_min_cos"]:
+                        used.append(f"~{o}")
+                        others.append(self._output_direction(o))
+                    if sum(u.startswith("~") for u in used) == k:
+                        break
+        if used or not mask.all():
+            direction = orthogonalize(direction * mask, [o * mask for o in others])
         edit = _Edit(direction, self._levels(direction, groups), method or self.cfg["method"], attribute,
                      used, score)
         self.edits[key] = edit
@@ -199,7 +338,7 @@ class TranslationBuilder:
 
     def fit(self) -> "TranslationBuilder":
         """Fit every direction; the plain Se, A and Eyeglasses directions are what the others are
-        conditioned on."""
+        conditioned on (plus, with renders, each edit's own co-moving outputs)."""
         lab, n = self.labels, len(self.X)
         groups = {c: code_groups(lab, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
         age = _col(lab, "age", n).copy()
@@ -219,6 +358,13 @@ class TranslationBuilder:
         for v, attr in HAIR_COLOURS.items():
             y = np.where(np.isin(hc, list(HAIR_COLOURS)), (hc == v).astype(float), np.nan)
             self._edit(f"Hc_{v}", y, hc, attr, condition=("Se", "Eyeglasses"))
+        if self.cfg["pairwise"]:
+            for a in HAIR_COLOURS:
+                for b in HAIR_COLOURS:
+                    if a < b:
+                        y = np.where(hc == b, 1.0, np.where(hc == a, 0.0, np.nan))
+                        self._edit(f"Hc_{a}-{b}", y, hc, f"{HAIR_COLOURS[b]} vs {HAIR_COLOURS[a]}",
+                                   condition=("Se", "Eyeglasses"))
         hs = groups["Hs"]
         self._edit("Hs", np.where(np.isin(hs, list(HAIR_SHAPES)), hs, np.nan), hs, "Wavy_Hair", condition=("Se",))
         for code, attr in CURSOR_ATTRIBUTES.items():
@@ -227,12 +373,22 @@ class TranslationBuilder:
         return self
 
     # -------------------------------------------------------------------------------------- making
-    def _delta(self, edit: _Edit, old: float, new: float) -> np.ndarray:
-        return (np.float32(self.cfg["boost"] * (new - old)) * edit.direction).astype(np.float32)
+    def _delta(self, edit: _Edit, old: float, new: float, order: int = 0) -> np.ndarray:
+        """``boost`` times the level difference along the direction.  ``order`` (+1 / -1, ordinal codes):
+        the sign the move must have; a difference of the other sign or under half the mean spacing of
+        the levels (groups that overlap along the direction) becomes that spacing."""
+        step = new - old
+        if order and len(edit.levels) > 1:
+            levels = sorted(edit.levels.values())
+            spacing = (levels[-1] - levels[0]) / (len(levels) - 1)
+            if order * step < spacing / 2:
+                step = order * spacing
+        return (np.float32(self.cfg["boost"] * step) * edit.direction).astype(np.float32)
 
     def _translation(self, name: str, edit: _Edit, delta: np.ndarray, meta: Mapping[str, Any]) -> Translation:
         info = {
-            "model_id": self.model_id, "method": edit.method, "attribute": edit.attribute, "layers": None,
+            "model_id": self.model_id, "method": edit.method, "attribute": edit.attribute,
+            "layers": None if self._mask(name).all() else self.cfg["layers"][name.split("_")[0]],
             "default_strength": 1.0, "mode": "shift", "conditioned_on": edit.conditioned_on,
             "levels": {str(k): v for k, v in edit.levels.items()}, "train_score": edit.score,
             "boost": self.cfg["boost"], "created_by": self.created_by, **meta,
@@ -251,7 +407,8 @@ class TranslationBuilder:
         out: list[Translation] = []
         for code in ("Sk", "A", "Se", "B", "D", "Hs"):
             out += self._value_translations(code, VALUE_CODES[code], lambda v, c=code: self.edits[c])
-        out += self._value_translations("Hc", VALUE_CODES["Hc"], lambda v: self.edits[f"Hc_{v}"])
+        pairs = (lambda new, old: self.edits[f"Hc_{min(new, old)}-{max(new, old)}"]) if self.cfg["pairwise"] else None
+        out += self._value_translations("Hc", VALUE_CODES["Hc"], lambda v: self.edits[f"Hc_{v}"], pairs)
         bald = self.edits[BALD]
         if 0 in bald.levels and 1 in bald.levels:
             out.append(self._translation(BALD, bald, self._delta(bald, bald.levels[0], bald.levels[1]),
@@ -274,8 +431,10 @@ class TranslationBuilder:
                 out.append(self._translation(f"{code}_min", edit, self._delta(edit, hi, lo), {"target": f"{code}_min"}))
         return out
 
-    def _value_translations(self, code: str, values: Sequence[int], edit_of: Callable[[int], _Edit]) -> list[Translation]:
-        """``{c}_{v}`` (from the other values' mean level) and every ``{c}_{v}_fr_{u}``."""
+    def _value_translations(self, code: str, values: Sequence[int], edit_of: Callable[[int], _Edit],
+                            pair_of: Callable[[int, int], _Edit] | None = None) -> list[Translation]:
+        """``{c}_{v}`` (from the other values' mean level) and every ``{c}_{v}_fr_{u}`` (along
+        ``pair_of(v, u)`` when given, else along ``edit_of(v)``)."""
         out = []
         for new in values:
             edit = edit_of(new)
@@ -285,11 +444,21 @@ class TranslationBuilder:
             out.append(self._translation(f"{code}_{new}", edit, self._delta(edit, rest, edit.levels[new]),
                                          {"target": f"{code}_{new}"}))
             for old in values:
-                if old != new and old in edit.levels:
-                    out.append(self._translation(f"{code}_{new}_fr_{old}", edit,
-                                                 self._delta(edit, edit.levels[old], edit.levels[new]),
+                pair = pair_of(new, old) if pair_of and old != new else edit
+                if old != new and old in pair.levels and new in pair.levels:
+                    order = (1 if new > old else -1) if code in ORDINAL_CODES else 0
+                    out.append(self._translation(f"{code}_{new}_fr_{old}", pair,
+                                                 self._delta(pair, pair.levels[old], pair.levels[new], order),
                                                  {"target": f"{code}_{new}", "from": old}))
         return out
+
+    def read_renders(self, generator: Any, predictor: Any) -> dict[str, float]:
+        """The build-defaults recipe for label source (b): :meth:`use_renders` on ``render_samples`` faces,
+        then :meth:`relabel_from_renders` of the ``render_labels`` columns; returns their agreement."""
+        self.use_renders(generator, predictor)
+        outputs = {"female": "gender", "age": "age"}
+        columns = {c: outputs.get(c, c) for c in self.cfg["render_labels"]}
+        return self.relabel_from_renders(generator, predictor, columns, self.cfg["render_samples"]) if columns else {}
 
     def relabel_from_renders(self, generator: Any, predictor: Any, columns: Mapping[str, str],
                              n: int = 4000, seed: int = 0) -> dict[str, float]:
@@ -299,12 +468,10 @@ class TranslationBuilder:
         "age": "age"}``); binary columns are thresholded at 0.5.  Returns, per column, the agreement of
         the new labels with the old ones where both exist (binary) or their correlation (continuous).
         """
-        from .synthesis import synthesize
-        from .edit_evaluation import flatten_predictions
-
-        rows = np.sort(np.random.default_rng(seed).permutation(len(self.X))[:n])
+        self.use_renders(generator, predictor, n, seed)
+        rows = self.rendered
         self.progress(f"relabel {', '.join(columns)} from {len(rows)} renders")
-        pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[rows])))
+        pred = {k: v[rows] for k, v in self.scores.items()}
         agreement = {}
         for column, output in columns.items():
             old = self.labels.get(column, np.full(len(self.X), np.nan))
@@ -318,6 +485,7 @@ class TranslationBuilder:
             col[rows] = new_vals
             self.labels[column] = col
         self.plain.clear()
+        self.fits.clear()
         self.edits.clear()
         return agreement
 
@@ -437,11 +605,7 @@ def build_default_set(
     if len(latents) != len(train):
         raise DataError(f"{len(latents)} latents for {len(train)} training faces")
     builder = TranslationBuilder(latents, labels_from_facedata(train), model_id, config, progress=progress)
-    relabel = {}
-    if generator is not None and predictor is not None and builder.cfg["render_labels"]:
-        outputs = {"female": "gender", "age": "age"}
-        columns = {c: outputs.get(c, c) for c in builder.cfg["render_labels"]}
-        relabel = builder.relabel_from_renders(generator, predictor, columns, builder.cfg["render_samples"])
+    relabel = builder.read_renders(generator, predictor) if generator is not None and predictor is not None else {}
     translations = builder.build()
     calibration = {}
     if generator is not None and predictor is not None and builder.cfg["calibrate"]:

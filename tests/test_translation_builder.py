@@ -1,0 +1,184 @@
+"""TranslationBuilder: render-score label source, co-moving conditioning, layer masks, pairwise hair colour
+directions, ordinal `_fr_` steps (synthetic latents with planted directions; tiny seeded models)."""
+import numpy as np
+import pytest
+import torch
+
+from faceedit.directions import coordinates, unit
+from faceedit.translation_builder import OWN_OUTPUTS, TranslationBuilder, _Edit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+N_LATENT, DIM = 3, 8
+
+
+def _latents(n=800, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, N_LATENT, DIM)).astype(np.float32), rng
+
+
+def _cos(a, b):
+    return float(unit(a).ravel() @ unit(b).ravel())
+
+
+def _quiet(**cfg):
+    return {"min_group": 5, "condition_top": 0, "calibrate": False, "render_labels": [], **cfg}
+
+
+def _with_scores(builder, scores, rows):
+    """Predictor readings of the rendered rows, as :meth:`use_renders` leaves them."""
+    builder.rendered = np.asarray(rows)
+    for k, v in scores.items():
+        col = np.full(len(builder.X), np.nan)
+        col[rows] = v
+        builder.scores[k] = col
+
+
+def test_render_weight_blends_real_and_render_directions():
+    X, rng = _latents()
+    flat = X.reshape(len(X), -1)
+    u_real, u_render = unit(rng.normal(size=(N_LATENT, DIM))), unit(rng.normal(size=(N_LATENT, DIM)))
+    real = (flat @ u_real.ravel() > 0).astype(float)  # the Big_Lips label of the photos
+    rows = np.arange(0, len(X), 2)
+    read = 1 / (1 + np.exp(-3 * flat[rows] @ u_render.ravel()))  # what the predictor reads on the renders
+    cos = {}
+    for w in (0.0, 0.5, 1.0):
+        b = TranslationBuilder(X, {"Big_Lips": real}, "m", _quiet(render_weight=w))
+        _with_scores(b, {"Big_Lips": read}, rows)
+        d, _ = b._plain("Bp", real)
+        cos[w] = (_cos(d, u_real), _cos(d, u_render))
+    assert cos[0.0][0] > 0.9 and abs(cos[0.0][1]) < 0.3  # real labels only
+    assert cos[1.0][1] > 0.9 and abs(cos[1.0][0]) < 0.3  # renders only
+    assert cos[0.5][0] > 0.5 and cos[0.5][1] > 0.5  # both
+    # without renders the weight changes nothing
+    no_renders = TranslationBuilder(X, {"Big_Lips": real}, "m", _quiet(render_weight=1.0))._plain("Bp", real)[0]
+    assert _cos(no_renders, u_real) == pytest.approx(cos[0.0][0], abs=1e-6)
+
+
+class _FixedCoMoving(TranslationBuilder):
+    """The co-moving outputs in a fixed order (the measurement itself is tested with real models below)."""
+
+    order: list = []
+
+    def co_moving(self, key, direction, k):
+        return self.order[:k]
+
+
+def test_conditioning_on_co_moving_outputs_skips_those_that_take_the_edit_away():
+    X, rng = _latents()
+    flat = X.reshape(len(X), -1)
+    u = unit(rng.normal(size=(N_LATENT, DIM)))
+    near = unit(u + 0.3 * unit(rng.normal(size=u.shape)))  # almost the edit itself
+    far1, far2 = unit(rng.normal(size=u.shape)), unit(rng.normal(size=u.shape))
+    y = (flat @ u.ravel() + 0.5 * flat @ far1.ravel() > 0).astype(float)  # Bangs, entangled with far1
+    rows = np.arange(len(X))
+    scores = {name: 1 / (1 + np.exp(-3 * flat @ v.ravel())) for name, v in
+              (("Smiling", near), ("Eyeglasses", far1), ("Male", far2))}
+    b = _FixedCoMoving(X, {"Bangs": y}, "m", _quiet(condition_top=2, condition_min_cos=0.8, render_weight=0.0))
+    b.order = ["Smiling", "Eyeglasses", "Male", "Young"]
+    _with_scores(b, scores, rows)
+    e = b._edit("B", y, y, "Bangs")
+    assert e.conditioned_on == ["~Eyeglasses", "~Male"]  # Smiling would leave cos < 0.8 with the plain edit
+    for name in ("Eyeglasses", "Male"):
+        assert abs(_cos(e.direction, b._output_direction(name))) < 1e-4
+    assert _cos(e.direction, u) > 0.8
+    plain = b._plain("B", y)[0]
+    assert _cos(plain, far1) > _cos(e.direction, far1) + 0.2  # the entangled part is gone
+    # conditional=false: the plain direction, nothing removed
+    b.cfg["conditional"] = False
+    e = b._edit("B", y, y, "Bangs")
+    assert e.conditioned_on == [] and _cos(e.direction, plain) > 0.9999
+
+
+def test_layers_restrict_the_edit_to_its_rows():
+    X, rng = _latents()
+    flat = X.reshape(len(X), -1)
+    u = unit(rng.normal(size=(N_LATENT, DIM)))
+    y = (flat @ u.ravel() > 0).astype(float)
+    b = TranslationBuilder(X, {"Bangs": y, "Male": (flat[:, 0] > 0).astype(float)}, "m",
+                           _quiet(layers={"B": "1-2", "D": "all"}, render_weight=0.0))
+    b._plain("Se", b.labels["Male"])
+    e = b._edit("B", y, y, "Bangs", condition=("Se",))
+    assert np.all(e.direction[0] == 0) and np.linalg.norm(e.direction[1:]) == pytest.approx(1, abs=1e-5)
+    masked = u.copy()
+    masked[0] = 0
+    assert _cos(e.direction, masked) > 0.9
+    assert abs(float(e.direction.ravel() @ (b.plain["Se"][0] * np.array([0, 1, 1])[:, None]).ravel())) < 1e-5
+    assert b._edit("D", y, y, "Double_Chin").direction[0].any()  # codes not listed keep all rows
+
+
+def _hair_latents(n=900, seed=1):
+    """Four hair colour clusters; brown and blond differ along a direction the one-vs-rest fits blur."""
+    X, rng = _latents(n, seed)
+    colour = rng.integers(0, 4, n)
+    centres = rng.normal(size=(4, N_LATENT, DIM)).astype(np.float32) * 1.5
+    X = X + centres[colour]
+    names = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
+    labels = {name: (colour == v).astype(float) for v, name in enumerate(names)}
+    labels.update({"Bald": np.zeros(n), "Straight_Hair": np.ones(n), "Wavy_Hair": np.zeros(n)})
+    return X, colour, centres, labels
+
+
+def test_pairwise_hair_colour_from_translations_follow_the_two_groups():
+    X, colour, centres, labels = _hair_latents()
+    b = TranslationBuilder(X, labels, "m", _quiet(render_weight=0.0, conditional=False))
+    b.groups = {"Hc": np.where(np.isin(colour, [0, 1, 2, 3]), colour, np.nan).astype(float)}
+    hc = b.groups["Hc"]
+    for a in range(4):
+        for c in range(a + 1, 4):
+            y = np.where(hc == c, 1.0, np.where(hc == a, 0.0, np.nan))
+            b._edit(f"Hc_{a}-{c}", y, hc, "pair")
+    for v in range(4):
+        y = (hc == v).astype(float)
+        b._edit(f"Hc_{v}", y, hc, "one")
+    from faceedit.translations import VALUE_CODES
+
+    pairs = lambda new, old: b.edits[f"Hc_{min(new, old)}-{max(new, old)}"]  # noqa: E731
+    made = {t.name: t for t in b._value_translations("Hc", VALUE_CODES["Hc"], lambda v: b.edits[f"Hc_{v}"], pairs)}
+    blond_to_brown = X[colour == 2].mean(0) - X[colour == 1].mean(0)
+    assert _cos(made["Hc_2_fr_1"].delta, blond_to_brown) > 0.9
+    assert _cos(made["Hc_2_fr_1"].delta, blond_to_brown) > _cos(b.edits["Hc_2"].direction, blond_to_brown)
+    np.testing.assert_allclose(made["Hc_2_fr_1"].delta, -made["Hc_1_fr_2"].delta, rtol=1e-5, atol=1e-6)
+    # the step moves the blond group's mean level onto the brown group's (times boost)
+    e = pairs(2, 1)
+    c = coordinates(X, e.direction)
+    moved = coordinates(X[colour == 1] + made["Hc_2_fr_1"].delta, e.direction).mean()
+    assert moved - c[colour == 1].mean() == pytest.approx(b.cfg["boost"] * (e.levels[2] - e.levels[1]), rel=1e-3)
+
+
+def test_ordinal_from_step_keeps_its_sign_when_levels_overlap():
+    b = TranslationBuilder(np.zeros((4, N_LATENT, DIM), np.float32), {"x": np.zeros(4)}, "m", _quiet())
+    d = unit(np.ones((N_LATENT, DIM)))
+    e = _Edit(d, {0: 0.0, 1: 2.0, 2: 1.9}, "ridge", "skin tone")  # medium and dark overlap: 1 is above 2
+    up = b._delta(e, e.levels[1], e.levels[2], order=1)  # Sk_2_fr_1 must still darken
+    assert float(up.ravel() @ d.ravel()) == pytest.approx(b.cfg["boost"] * 1.0, rel=1e-5)  # mean spacing (2 - 0) / 2
+    down = b._delta(e, e.levels[2], e.levels[0], order=-1)  # a proper step is kept as it is
+    assert float(down.ravel() @ d.ravel()) == pytest.approx(b.cfg["boost"] * -1.9, rel=1e-5)
+    assert float(b._delta(e, e.levels[1], e.levels[2]).ravel() @ d.ravel()) < 0  # order 0: levels as they are
+
+
+def test_use_renders_and_co_moving_with_tiny_models():
+    from faceedit.directions import sample_w
+    from faceedit.edit_evaluation import flatten_predictions
+    from faceedit.models.attributes import AttributePredictor
+    from faceedit.models.stylegan2 import Generator
+    from faceedit.synthesis import synthesize
+
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=16, n_mlp=2, channel_multiplier=1, channel_max=16, model_id="tiny").eval()
+    P = AttributePredictor(input_size=16, width=4, blocks=(1, 1)).eval()
+    W = np.repeat(sample_w(G, 24, seed=4)[:, None], G.n_latent, axis=1)
+    b = TranslationBuilder(W, {"Bangs": np.arange(24) % 2.0}, "tiny", _quiet(condition_faces=6))
+    scores = b.use_renders(G, P, n=10)
+    rows = b.rendered
+    assert len(rows) == 10 and np.isfinite(scores["Bangs"]).sum() == 10
+    read = flatten_predictions(P.predict(synthesize(G, W[rows])))
+    np.testing.assert_allclose(scores["Smiling"][rows], read["Smiling"], rtol=1e-5)
+    d = unit(np.random.default_rng(0).normal(size=W.shape[1:]))
+    top = b.co_moving("B", d, 3)
+    # the same measurement by hand: mean |change| in standard deviations, own outputs left out
+    step = np.float32(2 * coordinates(W, d).std()) * d
+    pred = flatten_predictions(P.predict(synthesize(G, W[rows[:6]] + step)))
+    change = {o: np.mean(np.abs(v - scores[o][rows[:6]])) / (np.nanstd(scores[o]) + 1e-6)
+              for o, v in pred.items() if o not in OWN_OUTPUTS["B"]}
+    assert top == sorted(change, key=lambda o: -change[o])[:3] and "Bangs" not in top
