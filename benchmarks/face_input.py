@@ -3,10 +3,12 @@
 - align a 12-megapixel photo (a wild photo upscaled to 12 MP): detection on a downscaled copy, landmarks,
   one anti-aliased warp; at 256 and 1024; plus JPEG decoding of that photo and paste-back into it;
 - landmark parsing of a 512x512 aligned face (with and without the landmark detection);
-- template depth of the same face (with precomputed landmarks and labels, and end to end).
+- template depth of the same face (with precomputed landmarks and labels, and end to end);
+- the DPT-Hybrid depth network (MiDaS v3 architecture, random weights: same cost as the real file) on a
+  384x384 face, on 1 and 2 threads.
 Targets from issue 3: align 12 MP <= 0.5 s, parsing 512 <= 0.3 s, template depth <= 0.2 s.
 
-    python benchmarks/face_input.py [--runs 5] [--photo PATH]
+    python benchmarks/face_input.py [--runs 5] [--dpt-runs 3] [--photo PATH]
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faceedit.alignment import align, paste_back, transform_points  # noqa: E402
 from faceedit.depth import estimate_depth  # noqa: E402
-from faceedit.images import load_image, save_image  # noqa: E402
+from faceedit.images import load_image, resize, save_image  # noqa: E402
 from faceedit.parsing import parse  # noqa: E402
 from faceedit.testing import data_dir  # noqa: E402
 
@@ -56,6 +58,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--dpt-runs", type=int, default=3, help="runs of the (slow) DPT timing; 0 skips it")
     ap.add_argument("--photo", default=str(data_dir() / "wild" / "images" / "000176.jpg"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -89,6 +92,18 @@ def main() -> None:
     show("template depth 512 (landmarks + labels given)", t, "(target <= 200 ms)")
     t, _ = timed(lambda: estimate_depth(f512.image), args.runs)
     show("template depth 512 (end to end)", t)
+
+    if args.dpt_runs > 0:
+        from faceedit.models.dpt import dpt_hybrid, predict
+
+        torch.manual_seed(0)
+        net = dpt_hybrid().eval()
+        face384 = resize(f512.image, 384)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            t, _ = timed(lambda: predict(net, face384), args.dpt_runs)
+            show(f"DPT hybrid depth 384 ({threads} thread{'s' if threads > 1 else ''})", t, "(random weights)")
+        torch.set_num_threads(2)
 
 
 if __name__ == "__main__":
