@@ -73,7 +73,7 @@ def test_paste_back_round_trip(aligned_dir, tmp_path):
     assert rc == 0 and (load_image(out) == photo).all()
 
 
-def test_parse_and_depth_commands(aligned_dir, tmp_path):
+def test_parse_and_depth_commands(aligned_dir, tmp_path, monkeypatch):
     out = tmp_path / "maps"
     assert main(["parse", str(aligned_dir / "000176.png"), "--out", str(out)]) == 0
     labels = np.array(Image.open(out / "000176_labels.png"))
@@ -84,4 +84,6 @@ def test_parse_and_depth_commands(aligned_dir, tmp_path):
     assert depth.shape == (128, 128) and depth.dtype == np.float32 and depth.max() == pytest.approx(1.0)
     png = np.array(Image.open(out / "000176_depth.png"))
     assert png.dtype == np.uint16 and png.max() == 65535
+    monkeypatch.delenv("FACEEDIT_DPT", raising=False)  # no DPT checkpoint anywhere: a clear error, exit 1
+    monkeypatch.setenv("FACEEDIT_HOME", str(tmp_path / "home"))
     assert main(["depth", str(aligned_dir / "000176.png"), "--out", str(out), "--backend", "dpt"]) == 1
