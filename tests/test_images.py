@@ -99,3 +99,18 @@ def test_saved_files_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o666 & ~mask
+
+
+def test_files_recreated_by_their_writer_get_normal_permissions(tmp_path):
+    """safetensors' writer replaces the temporary file, so the permissions are set at the rename."""
+    import os
+    import stat
+
+    import torch
+
+    from faceedit.models._files import save_safetensors_json
+
+    save_safetensors_json({"a": torch.zeros(2)}, tmp_path / "m.safetensors", {"k": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o666 & ~mask
