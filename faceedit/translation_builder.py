@@ -12,9 +12,9 @@ coordinate of each label group along it ("levels") calibrates the strength:
 - ``bald`` and the from-bald hair translations ``Hc_v_fr_4`` / ``Hs_v_fr_2``.
 
 With a generator and the attribute predictor (:meth:`TranslationBuilder.read_renders`), the builder also
-reads the renders of ``render_samples`` encoded faces (label source b): sex and age labels come from that
-reading (``render_labels``), every other direction is blended with the one fitted on the predictor's score
-(``render_weight``), and each edit is conditioned (made orthogonal) on the Se / A / Eyeglasses directions
+reads the renders of ``render_samples`` encoded faces (label source b): every direction is blended with the
+one fitted on the predictor's score (``render_weight``; ``render_labels`` can instead replace label columns
+by that reading), and each edit is conditioned (made orthogonal) on the Se / A / Eyeglasses directions
 and on the directions of the ``condition_top`` predictor outputs that move most under its unconditioned
 edit (``~Output`` in the sidecar's ``conditioned_on``), skipping any whose removal would leave less than
 ``condition_min_cos`` of the edit.  ``layers`` restricts a code's edits to some W+ rows.  Finally each
@@ -88,9 +88,11 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
     "calibration_rate": 0.95,  # fraction of calibration faces that must move the intended way
     "calibration_faces": 64,
-    # label columns read from the generator's renders by the attribute predictor (needs G + predictor):
-    # the sex and age of the encoded real faces, as the model draws them
-    "render_labels": ["female", "age"],
+    # label columns replaced by the predictor's reading of the renders (needs G + predictor), e.g.
+    # ["female", "age"]: then those directions are fitted on the renders only, and render_weight does not
+    # apply to Se / A.  Off by default: blending (render_weight) moves the predictor's age and sex as
+    # much with real labels kept (measured on the built-in model)
+    "render_labels": [],
     "render_samples": 6000,  # training faces rendered and read by the predictor
 }
 
@@ -183,6 +185,7 @@ class TranslationBuilder:
         if self.X.ndim != 3:
             raise DataError(f"latents must be (N, n_latent, style_dim); got {self.X.shape}")
         self.labels = {k: np.asarray(v, dtype=np.float64) for k, v in labels.items()}
+        self.real_labels = dict(self.labels)  # levels and calibration groups (relabelling changes self.labels)
         bad = [k for k, v in self.labels.items() if v.shape[0] != len(self.X)]
         if bad:
             raise DataError(f"label columns {bad} do not have {len(self.X)} rows")
@@ -338,17 +341,19 @@ class TranslationBuilder:
 
     def fit(self) -> "TranslationBuilder":
         """Fit every direction; the plain Se, A and Eyeglasses directions are what the others are
-        conditioned on (plus, with renders, each edit's own co-moving outputs)."""
+        conditioned on (plus, with renders, each edit's own co-moving outputs).  The directions are fitted
+        on the (possibly relabelled) labels; the levels come from the faces' real label groups."""
         lab, n = self.labels, len(self.X)
-        groups = {c: code_groups(lab, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+        groups = {c: code_groups(self.real_labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+        female = code_groups(lab, "Se")
         age = _col(lab, "age", n).copy()
         age[age < AGE_GROUPS[0][1]] = np.nan  # children out of the age fit
-        self._plain("Se", groups["Se"])
+        self._plain("Se", female)
         self._plain("A", age, "ridge")
         if np.isfinite(_col(lab, "Eyeglasses", n)).sum() >= 2 * self.cfg["min_group"]:
             self._plain("Eyeglasses", _col(lab, "Eyeglasses", n))
         self._edit("A", age, groups["A"], "age", "ridge", condition=("Se", "Eyeglasses"))
-        self._edit("Se", groups["Se"], groups["Se"], "female", condition=("A", "Eyeglasses"))
+        self._edit("Se", female, groups["Se"], "female", condition=("A", "Eyeglasses"))
         self._edit("Sk", groups["Sk"], groups["Sk"], "skin tone", "ridge", condition=("A", "Se"))
         for code, attr in BINARY_CODES.items():
             self._edit(code, groups[code], groups[code], attr, condition=("Se", "A"))
