@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, InvalidInput, WeightsNotAvailable
+from .errors import InvalidInput
 from .images import check_image
 
 BACKENDS = ("template", "dpt")
@@ -169,30 +169,13 @@ def _template_depth(shape: tuple[int, int], landmarks: np.ndarray, person: np.nd
 
 
 def dpt_weights_path(weights: str | os.PathLike | None = None) -> Path:
-    """The DPT checkpoint: the argument, ``$FACEEDIT_DPT``, or the cached ``dpt-hybrid`` / ``dpt-large`` file.
+    """The DPT checkpoint: the argument, ``$FACEEDIT_DPT``, or the cached ``dpt-hybrid`` / ``dpt-large`` file
+    (:func:`faceedit.models.weights.find_weights`: CheckpointError for a path that does not exist,
+    WeightsNotAvailable saying where to get the files when none is given and none is cached)."""
+    from .models.weights import find_weights
 
-    CheckpointError for a path that does not exist; WeightsNotAvailable (saying where to get the files) when
-    none is given and none is cached.
-    """
-    from .models import weights as registry
-
-    weights = weights or os.environ.get("FACEEDIT_DPT")
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file (the DPT backend needs a MiDaS v3 checkpoint: "
-                                  f"{_dpt_download_hint(registry)})")
-        return path
-    for name in DPT_REGISTRY_NAMES:
-        if registry.is_cached(name):
-            return registry.local_path(name)
-    raise WeightsNotAvailable(f"the 'dpt' depth backend needs a MiDaS v3 checkpoint: {_dpt_download_hint(registry)}; "
-                              "then pass it with weights=/--weights, set FACEEDIT_DPT, or run `faceedit weights "
-                              "add dpt-hybrid FILE`")
-
-
-def _dpt_download_hint(registry) -> str:
-    return " or ".join(f"{e.filename} from {e.url}" for e in map(registry.entry, DPT_REGISTRY_NAMES))
+    return find_weights(DPT_REGISTRY_NAMES, weights, env="FACEEDIT_DPT",
+                        need="the 'dpt' depth backend needs a MiDaS v3 checkpoint")
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, InvalidInput, WeightsNotAvailable
+from .errors import InvalidInput
 from .images import check_image
 
 CLASSES = ["background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
@@ -427,22 +427,10 @@ def _clean(labels: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------- network backends
 def bisenet_weights_path(weights: str | os.PathLike | None = None) -> Path:
     """Where the BiSeNet weights are: the argument, ``$FACEEDIT_BISENET`` or the weights registry's cache."""
-    weights = weights or os.environ.get("FACEEDIT_BISENET")
-    if weights is None:
-        try:
-            from .models.weights import cached_path
-        except ImportError:
-            raise WeightsNotAvailable("the BiSeNet parser needs 79999_iter.pth (face-parsing.PyTorch): pass "
-                                      "its path or set FACEEDIT_BISENET") from None
-        return cached_path(REGISTRY_NAME)
-    return _existing_file(weights)
+    from .models.weights import find_weights
 
-
-def _existing_file(weights: str | os.PathLike) -> Path:
-    path = Path(weights)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    return path
+    return find_weights(REGISTRY_NAME, weights, env="FACEEDIT_BISENET",
+                        need="the BiSeNet parser needs 79999_iter.pth (face-parsing.PyTorch)")
 
 
 @functools.lru_cache(maxsize=2)
@@ -466,22 +454,13 @@ def facexlib_weights_path(backend: str = "facexlib", weights: str | os.PathLike 
     ``weights`` folder of an installed facexlib package (found without importing it)."""
     from importlib.util import find_spec
 
-    from .models.weights import cached_path, entry, is_cached
+    from .models.weights import entry, find_weights
 
     name = FACEXLIB_WEIGHTS[backend]
-    if weights is not None:
-        return _existing_file(weights)
-    if not is_cached(name):
-        spec = find_spec("facexlib")  # locates the package; its __init__ (which needs torchvision) never runs
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            path = Path(folder) / "weights" / entry(name).filename
-            if path.is_file():
-                return path
-    try:
-        return cached_path(name)
-    except WeightsNotAvailable as e:
-        raise WeightsNotAvailable(f"the {backend!r} parser needs {entry(name).filename}: {e}; or pass its path "
-                                  "(weights=..., `faceedit parse --weights FILE`)") from None
+    spec = find_spec("facexlib")  # locates the package; its __init__ (which needs torchvision) never runs
+    folders = (spec.submodule_search_locations or []) if spec else []
+    return find_weights(name, weights, fallbacks=[Path(f) / "weights" / entry(name).filename for f in folders],
+                        need=f"the {backend!r} parser needs {entry(name).filename}")
 
 
 @functools.lru_cache(maxsize=2)

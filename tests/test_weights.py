@@ -97,3 +97,31 @@ def test_cli_list_fetch_add_verify(home, fake_entry, capsys, tmp_path):
     assert main(["weights", "fetch", "face-parsing-bisenet"]) == 1
     assert "weights add face-parsing-bisenet" in capsys.readouterr().err
     assert main(["weights", "add", "fake-model", str(src)]) == 0
+
+
+def test_find_weights_order_and_messages(home, fake_entry, tmp_path, monkeypatch):
+    from faceedit.errors import CheckpointError
+
+    e, src, payload = fake_entry
+    given = tmp_path / "given.bin"
+    given.write_bytes(b"x")
+    other = tmp_path / "other_package" / "fake.bin"
+    other.parent.mkdir()
+    other.write_bytes(b"y")
+    monkeypatch.delenv("FAKE_WEIGHTS", raising=False)
+    # nothing anywhere: the file, where to get it and every way to pass it
+    with pytest.raises(WeightsNotAvailable, match=r"the fake net needs it: model 'fake-model' \(fake.bin\) is not in "
+                       r"the cache: run `faceedit weights fetch fake-model`.*\$FAKE_WEIGHTS"):
+        weights.find_weights("fake-model", env="FAKE_WEIGHTS", need="the fake net needs it")
+    # a fallback file is used when nothing better exists
+    assert weights.find_weights("fake-model", fallbacks=[tmp_path / "absent.bin", other]) == other
+    # the cache comes before the fallbacks
+    cached = weights.fetch("fake-model")
+    assert weights.find_weights(["fake-model"], fallbacks=[other]) == cached
+    # the environment comes before the cache, the argument before the environment
+    monkeypatch.setenv("FAKE_WEIGHTS", str(given))
+    assert weights.find_weights("fake-model", env="FAKE_WEIGHTS") == given
+    assert weights.find_weights("fake-model", other, env="FAKE_WEIGHTS") == other
+    # a given path that is not a file: CheckpointError with the download
+    with pytest.raises(CheckpointError, match=r"nope.bin: no such file \(the fake net needs it: fake.bin from file:"):
+        weights.find_weights("fake-model", tmp_path / "nope.bin", need="the fake net needs it")

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, InvalidInput, WeightsNotAvailable
+from ..errors import InvalidInput
 from ._files import load_strict, torch_state_dict
+from .weights import find_weights
 
 # (layer spec, indices after which a feature is taken) per trunk; a spec entry is
 # ("C", cin, cout, kernel, stride, padding) for a convolution + ReLU, or ("M", kernel, stride) for max-pooling.
@@ -142,22 +143,6 @@ def lpips_package_heads(net: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _registry_file(name: str) -> Path | None:
-    """The cached file of a weights-registry entry, when the registry module offers one."""
-    try:
-        from . import weights
-    except ImportError:
-        return None
-    finder = getattr(weights, "cached_path", None)
-    if finder is None:
-        return None
-    try:
-        path = finder(name)
-    except Exception:  # the registry raises its own errors for unknown/uncached names
-        return None
-    return Path(path) if path and Path(path).is_file() else None
-
-
 def load_lpips(net: str = "vgg", trunk_path: str | os.PathLike | None = None,
                heads_path: str | os.PathLike | None = None) -> LPIPS:
     """Build LPIPS(``net``) with weights from the given paths, else the weights registry's cache (names in
@@ -166,15 +151,10 @@ def load_lpips(net: str = "vgg", trunk_path: str | os.PathLike | None = None,
     if net not in WEIGHT_NAMES:
         raise InvalidInput(f"LPIPS net must be one of {sorted(WEIGHT_NAMES)}, got {net!r}")
     names = WEIGHT_NAMES[net]
-    trunk = Path(trunk_path) if trunk_path else _registry_file(names["trunk"])
-    heads = Path(heads_path) if heads_path else (_registry_file(names["heads"]) or lpips_package_heads(net))
-    for what, path in (("trunk", trunk), ("heads", heads)):
-        if path is None:
-            raise WeightsNotAvailable(
-                f"LPIPS-{net} {what} weights are not available: place the file with `faceedit weights add "
-                f"{names[what]} PATH` (trunk: torchvision's ImageNet {'vgg16' if net == 'vgg' else 'alexnet'} "
-                f".pth; heads: the lpips package's weights/v0.1/{net}.pth)")
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file")
+    trunk = find_weights(names["trunk"], trunk_path,
+                         need=f"LPIPS-{net} needs torchvision's ImageNet {'vgg16' if net == 'vgg' else 'alexnet'} .pth")
+    package_heads = lpips_package_heads(net)
+    heads = find_weights(names["heads"], heads_path, fallbacks=[package_heads] if package_heads else [],
+                         need=f"LPIPS-{net} needs its linear heads (the lpips package's weights/v0.1/{net}.pth)")
     model = LPIPS(net)
     return model.load_weights(torch_state_dict(trunk), torch_state_dict(heads), f"{trunk} + {heads}")

@@ -15,8 +15,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
-from ..errors import WeightsNotAvailable
+from ..errors import CheckpointError, WeightsNotAvailable
 from ..io import atomic_path
 
 CHUNK = 1 << 20
@@ -160,12 +161,42 @@ def _instructions(e: WeightsEntry) -> str:
 
 def cached_path(name: str) -> Path:
     """The cached file of ``name``; WeightsNotAvailable with instructions when it is missing (no download)."""
-    e = entry(name)
     path = local_path(name)
     if not path.is_file():
-        hint = "" if e.manual else f"run `faceedit weights fetch {name}`, or "
-        raise WeightsNotAvailable(f"model {name!r} is not in the cache: {hint}{_instructions(e)}")
+        raise WeightsNotAvailable(_missing_message(name))
     return path
+
+
+def find_weights(names: str | Sequence[str], path: str | os.PathLike | None = None, env: str | None = None,
+                 fallbacks: Sequence[Path] = (), need: str = "") -> Path:
+    """The weight file of a model, the one lookup of every optional network: ``path``, else ``$env``, else the
+    cached file of the first of the registry ``names`` in the cache, else the first existing file of
+    ``fallbacks`` (e.g. another package's weights folder).  A given path that is not a file raises
+    CheckpointError; nothing found raises WeightsNotAvailable saying where to get the file and how to pass it.
+    ``need`` (e.g. "the DPT depth backend needs a MiDaS v3 checkpoint") starts both messages."""
+    names = [names] if isinstance(names, str) else list(names)
+    path = path or (os.environ.get(env) if env else None)
+    need = f"{need}: " if need else ""
+    if path:
+        if not Path(path).is_file():
+            downloads = " or ".join(f"{entry(n).filename} from {entry(n).url}" for n in names)
+            raise CheckpointError(f"{path}: no such file ({need}{downloads})")
+        return Path(path)
+    for name in names:
+        if is_cached(name):
+            return local_path(name)
+    for candidate in fallbacks:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    ways = "pass its path (weights=..., --weights FILE)" + (f" or set ${env}" if env else "")
+    missing = "; ".join(_missing_message(n) for n in names)
+    raise WeightsNotAvailable(f"{need}{missing}; or {ways}")
+
+
+def _missing_message(name: str) -> str:
+    e = entry(name)
+    hint = "" if e.manual else f"run `faceedit weights fetch {name}`, or "
+    return f"model {name!r} ({e.filename}) is not in the cache: {hint}{_instructions(e)}"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
