@@ -169,6 +169,11 @@ class _Edit:
     score: float = float("nan")
 
 
+def _code_of(key: str) -> str:
+    """The naming-convention code of an edit key or translation name (``Hc_1-3`` → ``Hc``, ``bald`` → ``bald``)."""
+    return key.split("_")[0]
+
+
 class TranslationBuilder:
     """Fit the attribute directions on encoded faces and make every translation of the convention.
 
@@ -220,20 +225,23 @@ class TranslationBuilder:
                 col[rows] = v
                 self.scores[k] = col
             self.rendered = rows
-            self.plain.clear()
-            self.fits.clear()
-            self.edits.clear()
+            self._forget_fits()
         return self.scores
+
+    def _forget_fits(self) -> None:
+        """Drop every fitted direction and edit (their labels or render scores changed)."""
+        self.plain.clear()
+        self.fits.clear()
+        self.edits.clear()
 
     def _render_score(self, key: str) -> np.ndarray | None:
         """The predictor's score of ``key``'s attribute on the rendered rows (NaN elsewhere; None without
         renders).  Pair keys ``Hc_a-b`` score colour b minus colour a."""
-        code = key.split("_")[0] if key != BALD else BALD
+        code = _code_of(key)
         if not self.scores or code not in OWN_OUTPUTS:
             return None
         if "-" in key:
-            code, pair = key.split("_", 1)
-            a, b = (int(v) for v in pair.split("-"))
+            a, b = (int(v) for v in key.split("_", 1)[1].split("-"))
             return self.scores[HAIR_COLOURS[b]] - self.scores[HAIR_COLOURS[a]]
         if key in CURSOR_ATTRIBUTES:
             target, current = f"{key}_max", None
@@ -295,8 +303,7 @@ class TranslationBuilder:
         """The W+ row mask ``(n_latent, 1)`` of ``key``'s code from the ``layers`` config."""
         from .translations import layer_mask
 
-        code = key.split("_")[0] if key != BALD else BALD
-        return layer_mask(self.cfg["layers"].get(code), self.X.shape[1])[:, None]
+        return layer_mask(self.cfg["layers"].get(_code_of(key)), self.X.shape[1])[:, None]
 
     def co_moving(self, key: str, direction: np.ndarray, k: int) -> list[str]:
         """The ``k`` predictor outputs (not ``key``'s own) that change most, in standard deviations of
@@ -307,7 +314,7 @@ class TranslationBuilder:
         rows = self.rendered[: self.cfg["condition_faces"]]
         step = np.float32(2 * coordinates(self.X, direction).std()) * direction
         pred = flatten_predictions(self.predictor.predict(synthesize(self.generator, self.X[rows] + step)))
-        own = OWN_OUTPUTS[key.split("_")[0] if key != BALD else BALD]
+        own = OWN_OUTPUTS[_code_of(key)]
         change = {o: float(np.mean(np.abs(v - self.scores[o][rows])) / (np.nanstd(self.scores[o]) + 1e-6))
                   for o, v in pred.items() if o not in own}
         return sorted(change, key=lambda o: -change[o])[:k]
@@ -393,7 +400,7 @@ class TranslationBuilder:
     def _translation(self, name: str, edit: _Edit, delta: np.ndarray, meta: Mapping[str, Any]) -> Translation:
         info = {
             "model_id": self.model_id, "method": edit.method, "attribute": edit.attribute,
-            "layers": None if self._mask(name).all() else self.cfg["layers"][name.split("_")[0]],
+            "layers": None if self._mask(name).all() else self.cfg["layers"][_code_of(name)],
             "default_strength": 1.0, "mode": "shift", "conditioned_on": edit.conditioned_on,
             "levels": {str(k): v for k, v in edit.levels.items()}, "train_score": edit.score,
             "boost": self.cfg["boost"], "created_by": self.created_by, **meta,
@@ -489,9 +496,7 @@ class TranslationBuilder:
             col = np.full(len(self.X), np.nan)
             col[rows] = new_vals
             self.labels[column] = col
-        self.plain.clear()
-        self.fits.clear()
-        self.edits.clear()
+        self._forget_fits()
         return agreement
 
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
