@@ -122,8 +122,7 @@ def compare_conditional(args, G, E, P, store, data, W, base, groups, out) -> Non
         builder.cfg["conditional"] = cond
         sets[cond] = [t for t in builder.fit().build() if t.name in COMPARE]
         if builder.cfg["calibrate"]:
-            builder.calibrate(sets[cond], G, P, rate=builder.cfg["calibration_rate"],
-                              faces=builder.cfg["calibration_faces"])
+            builder.calibrate(sets[cond], G, P)
         sets[cond] = {t.name: t for t in sets[cond]}
     out["conditional"] = {}
     for name in COMPARE:

@@ -16,9 +16,11 @@ reads the renders of ``render_samples`` encoded faces (label source b): every di
 one fitted on the predictor's score (``render_weight``; ``render_labels`` can instead replace label columns
 by that reading), and each edit is conditioned (made orthogonal) on the Se / A / Eyeglasses directions
 and on the directions of the ``condition_top`` predictor outputs that move most under its unconditioned
-edit (``~Output`` in the sidecar's ``conditioned_on``), skipping any whose removal would leave less than
-``condition_min_cos`` of the edit.  ``layers`` restricts a code's edits to some W+ rows.  Finally each
-translation's strength is calibrated on training renders until the predictor agrees (``calibrate``).
+edit (``~Output`` in the sidecar's ``conditioned_on``); one whose full removal would leave less than
+``condition_min_cos`` of the edit is removed in part (``condition_partial``, ``~Output*share``).
+``layers`` restricts a code's edits to some W+ rows.  Finally each translation's strength is calibrated on
+training renders until the predictor agrees (``calibrate``; the age edits may go further while the
+edited renders stay the same person, ``calibration_extra``).
 
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
@@ -36,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .directions import coordinates, is_binary, make_finder, orthogonalize, unit
-from .errors import DataError
+from .errors import DataError, InvalidInput
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation
 
 #: CelebA attribute of each cursor code
@@ -75,7 +77,10 @@ BUILD_DEFAULTS: dict[str, Any] = {
     # deviations) under its unconditioned edit, measured on renders (needs G + predictor; 0: off)
     "condition_top": 3,
     "condition_faces": 48,  # renders used to find those co-moving outputs
-    "condition_min_cos": 0.9,  # skip a co-moving output whose removal leaves less of the edit (cosine)
+    "condition_min_cos": 0.9,  # least cosine with the plain edit that conditioning on co-moving outputs leaves
+    # an output whose full removal would go below condition_min_cos is removed in part (the largest share
+    # that keeps the cosine) instead of skipped
+    "condition_partial": True,
     # weight of the direction fitted on the predictor's reading of the renders (label source b) against
     # the one fitted on the real labels (a); 0 = real labels only (needs G + predictor)
     "render_weight": 0.5,
@@ -88,6 +93,12 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
     "calibration_rate": 0.95,  # fraction of calibration faces that must move the intended way
     "calibration_faces": 64,
+    "calibration_multipliers": [1.0, 1.5, 2.0, 3.0, 4.0, 6.0],  # strengths tried, in order
+    # larger multipliers tried for these codes when the ladder above falls short, while the success still
+    # grows and the mean dlib identity distance of the edited renders stays under calibration_max_identity
+    # (the built-in model draws a narrow range of ages: its age edits need more strength than the others)
+    "calibration_extra": {"A": [8.0, 11.0, 16.0, 22.0, 30.0, 40.0]},
+    "calibration_max_identity": 0.55,
     # label columns replaced by the predictor's reading of the renders (needs G + predictor), e.g.
     # ["female", "age"]: then those directions are fitted on the renders only, and render_weight does not
     # apply to Se / A.  Off by default: blending (render_weight) moves the predictor's age and sex as
@@ -322,29 +333,68 @@ class TranslationBuilder:
     def _edit(self, key: str, y: np.ndarray, groups: np.ndarray, attribute: str, method: str | None = None,
               condition: Sequence[str] = ()) -> _Edit:
         """The plain direction of ``key``, restricted to its ``layers`` and (``conditional``) made orthogonal
-        to the plain directions named in ``condition`` and to those of its co-moving predictor outputs."""
+        to the plain directions named in ``condition`` and to those of its co-moving predictor outputs
+        (:meth:`_condition_on_outputs`)."""
         direction, score = self._plain(key, y, method)
         mask = self._mask(key)
-        used, others = [], []
+        used: list[str] = []
         if self.cfg["conditional"]:
             used = [c for c in condition if c in self.plain and c != key]
-            others = [self.plain[c][0] for c in used]
-            k = int(self.cfg["condition_top"])
-            if k and self.scores:  # greedily, skipping outputs that would take too much of the edit away
-                plain = unit(direction * mask)
-                for o in self.co_moving(key, plain, 2 * k):
-                    trial = orthogonalize(plain, [d * mask for d in [*others, self._output_direction(o)]])
-                    if float(np.sum(trial * plain)) >= self.cfg["condition_min_cos"]:
-                        used.append(f"~{o}")
-                        others.append(self._output_direction(o))
-                    if sum(u.startswith("~") for u in used) == k:
-                        break
-        if used or not mask.all():
-            direction = orthogonalize(direction * mask, [o * mask for o in others])
+            others = [self.plain[c][0] * mask for c in used]
+            plain = unit(direction * mask)
+            direction = orthogonalize(plain, others)
+            if int(self.cfg["condition_top"]) and self.scores:
+                direction, outputs = self._condition_on_outputs(key, plain, direction, others)
+                used += outputs
+        elif not mask.all():
+            direction = unit(direction * mask)
         edit = _Edit(direction, self._levels(direction, groups), method or self.cfg["method"], attribute,
                      used, score)
         self.edits[key] = edit
         return edit
+
+    def _condition_on_outputs(self, key: str, plain: np.ndarray, start: np.ndarray,
+                              fixed: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+        """Remove from ``start`` (``plain`` made orthogonal to ``fixed``) its components along the directions
+        of the ``condition_top`` predictor outputs that co-move most with the plain edit (out of twice as
+        many candidates): first, greedily, every output whose full removal keeps at least
+        ``condition_min_cos`` of the plain edit; then (``condition_partial``) the skipped ones in part, each
+        by the largest share that keeps that cosine (named ``~Output*share``).  Returns the unit direction
+        and the names of what was removed."""
+        mask = self._mask(key)
+        k, min_cos = int(self.cfg["condition_top"]), float(self.cfg["condition_min_cos"])
+        d, basis, names = start.astype(np.float64), list(fixed), []
+        candidates = self.co_moving(key, plain, 2 * k)
+        for partial in (False, True) if self.cfg["condition_partial"] else (False,):
+            for o in [c for c in candidates if not any(n.split("*")[0] == f"~{c}" for n in names)]:
+                if len(names) == k:
+                    break
+                try:
+                    n = orthogonalize(self._output_direction(o) * mask, basis).astype(np.float64) if basis else \
+                        unit(self._output_direction(o) * mask).astype(np.float64)
+                except InvalidInput:  # the output's direction lies in what was already removed
+                    continue
+                c = float(np.sum(d * n))
+
+                def cos_after(share: float) -> float:
+                    v = d - share * c * n
+                    return float(np.sum(v * plain) / np.linalg.norm(v))
+
+                share = 1.0
+                if cos_after(1.0) < min_cos:
+                    if not partial:
+                        continue
+                    lo, hi = 0.0, 1.0  # the cosine falls as the removed share grows
+                    for _ in range(30):
+                        mid = (lo + hi) / 2
+                        lo, hi = (mid, hi) if cos_after(mid) >= min_cos else (lo, mid)
+                    share = lo
+                    if share < 0.05:
+                        continue
+                d = d - share * c * n
+                basis.append(n.astype(np.float32))
+                names.append(f"~{o}" if share == 1.0 else f"~{o}*{share:.2f}")
+        return unit(d), names
 
     def fit(self) -> "TranslationBuilder":
         """Fit every direction; the plain Se, A and Eyeglasses directions are what the others are
@@ -499,68 +549,102 @@ class TranslationBuilder:
         self._forget_fits()
         return agreement
 
+    def _calibration_faces(self, name: str, order: np.ndarray, faces: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The training rows (first ``faces`` in ``order``) a translation is calibrated on and their current
+        value of the code (None for cursors and ``bald``): the faces the edit is meant for.  A sex edit uses,
+        when the renders were read (:meth:`use_renders`), only faces whose render the predictor reads as the
+        other sex: a face already read as the target sex would count as a success without any edit."""
+        from .translations import parse_name
+
+        p = parse_name(name)
+        if p.kind == "cursor":
+            return order[:faces], None
+        if p.kind == "bald":
+            return order[np.isin(self.groups["Hc"][order], list(HAIR_COLOURS))][:faces], None
+        g = self.groups[p.code][order]
+        sel = g == p.from_value if p.kind == "from" else np.isin(g, [v for v in VALUE_CODES[p.code] if v != p.value])
+        if p.code == "Se" and self.scores:
+            female = self.scores["gender"][order]
+            sel &= np.isfinite(female) & ((female > 0.5) != bool(int(p.value)))
+        idx = order[sel][:faces]
+        return idx, self.groups[p.code][idx]
+
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
-                  multipliers: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0), rate: float = 0.9, faces: int = 32,
+                  multipliers: Sequence[float] | None = None, rate: float | None = None, faces: int | None = None,
                   seed: int = 0) -> dict[str, dict[str, float]]:
         """Scale each translation by the smallest multiplier whose edit reaches its target
         (:func:`edit_reached`, attribute predictor on generated renders) on ``rate`` of up to ``faces``
-        training faces that need it (else the multiplier with the best rate).
+        training faces that need it (:meth:`_calibration_faces`), else by the multiplier with the best rate
+        (the first one when none reaches the target on any face).
+        ``multipliers``, ``rate`` and ``faces`` default to ``calibration_multipliers``, ``calibration_rate``
+        and ``calibration_faces``.  Codes listed in ``calibration_extra`` then try larger multipliers while
+        the rate still grows and the edited renders stay the same person (mean dlib distance to the
+        unedited render at most ``calibration_max_identity``).
 
-        Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success}.
+        Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success, ...}.
         """
-        from .synthesis import synthesize
-        from .edit_evaluation import flatten_predictions
-        from .translations import parse_name
-
-        order = np.random.default_rng(seed).permutation(len(self.X))
-        chosen: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for t in translations:
-            p = parse_name(t.name)
-            if p.kind == "cursor":
-                idx, cur = order[:faces], None
-            elif p.kind == "bald":
-                sel = np.isin(self.groups["Hc"][order], list(HAIR_COLOURS))
-                idx, cur = order[sel][:faces], None
-            else:
-                g = self.groups[p.code][order]
-                if p.kind == "from":
-                    sel = g == p.from_value
-                else:
-                    sel = np.isin(g, [v for v in VALUE_CODES[p.code] if v != p.value])
-                idx = order[sel][:faces]
-                cur = self.groups[p.code][idx]
-            chosen[t.name] = (idx, cur)
-        pool = np.unique(np.concatenate([i for i, _ in chosen.values()] or [np.zeros(0, int)]))
-        self.progress(f"calibrate {len(translations)} translations on {len(pool)} faces")
-        base_all = flatten_predictions(predictor.predict(synthesize(generator, self.X[pool])))
-        where = {int(i): k for k, i in enumerate(pool)}
         from tqdm import tqdm
 
-        result = {}
+        from .edit_evaluation import flatten_predictions
+        from .synthesis import synthesize
+
+        multipliers = list(multipliers or self.cfg["calibration_multipliers"])
+        rate = self.cfg["calibration_rate"] if rate is None else rate
+        faces = faces or self.cfg["calibration_faces"]
+        order = np.random.default_rng(seed).permutation(len(self.X))
+        chosen = {t.name: self._calibration_faces(t.name, order, faces) for t in translations}
+        pool = np.unique(np.concatenate([i for i, _ in chosen.values()] or [np.zeros(0, int)]))
+        self.progress(f"calibrate {len(translations)} translations on {len(pool)} faces")
+        renders = synthesize(generator, self.X[pool])
+        base_all = flatten_predictions(predictor.predict(renders))
+        where = {int(i): k for k, i in enumerate(pool)}
+
+        def success(t: Translation, idx: np.ndarray, cur: np.ndarray | None, base: dict, m: float) -> tuple[float, np.ndarray]:
+            images = synthesize(generator, self.X[idx] + np.float32(m) * t.delta)
+            pred = flatten_predictions(predictor.predict(images))
+            ok = np.zeros(len(idx), bool)
+            for c in ([None] if cur is None else np.unique(cur)):
+                sel = np.ones(len(idx), bool) if c is None else cur == c
+                ok[sel] = edit_reached(t.parsed.target, None if c is None else int(c), base, pred)[sel]
+            return float(ok.mean()), images
+
+        result: dict[str, dict[str, float]] = {}
+        identity: dict[int, np.ndarray] = {}  # dlib descriptors of the unedited renders (pool rows)
         for t in tqdm(translations, desc="calibrate", unit="translation"):
             idx, cur = chosen[t.name]
             if len(idx) < 4:
                 continue
             rows = np.array([where[int(i)] for i in idx])
             base = {k: v[rows] for k, v in base_all.items()}
-            target = t.parsed.target
-            best = (multipliers[-1], 0.0)
+            best = (multipliers[0], 0.0)  # no multiplier helps at all: do not amplify
             for m in multipliers:
-                pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[idx] + np.float32(m) * t.delta)))
-                ok = np.zeros(len(idx), bool)
-                currents = [None] if cur is None else np.unique(cur)
-                for c in currents:
-                    sel = np.ones(len(idx), bool) if c is None else cur == c
-                    ok[sel] = edit_reached(target, None if c is None else int(c), base, pred)[sel]
-                success = float(ok.mean())
-                if success >= rate:
-                    best = (m, success)
+                rate_m, _ = success(t, idx, cur, base, m)
+                if rate_m > best[1] or rate_m >= rate:
+                    best = (m, rate_m)
+                if rate_m >= rate:
                     break
-                if success > best[1]:
-                    best = (m, success)
+            info: dict[str, Any] = {}
+            extra = [m for m in self.cfg["calibration_extra"].get(_code_of(t.name), []) if m > multipliers[-1]]
+            if cur is not None and len(np.unique(np.sign(cur - int(t.parsed.value)))) > 1:
+                extra = []  # a middle value (A_1) moves faces from both sides: no one stronger shift serves both
+            if best[1] < rate and best[0] == multipliers[-1] and extra:
+                from .identity import descriptors
+
+                missing = [r for r in rows if r not in identity]
+                if missing:
+                    identity.update(zip(missing, descriptors(renders[missing])))
+                ref = np.stack([identity[r] for r in rows])
+                for m in extra:
+                    rate_m, images = success(t, idx, cur, base, m)
+                    drift = float(np.mean(np.linalg.norm(descriptors(images) - ref, axis=1)))
+                    if drift > self.cfg["calibration_max_identity"] or rate_m <= best[1]:
+                        break
+                    best, info = (m, rate_m), {"identity": drift}
+                    if rate_m >= rate:
+                        break
             t.delta = (t.delta * np.float32(best[0])).astype(np.float32)
             t.meta["calibration"] = {"multiplier": best[0], "success": best[1], "faces": int(len(idx)),
-                                     "rate": rate}
+                                     "rate": rate, **info}
             result[t.name] = t.meta["calibration"]
         return result
 
@@ -619,8 +703,7 @@ def build_default_set(
     translations = builder.build()
     calibration = {}
     if generator is not None and predictor is not None and builder.cfg["calibrate"]:
-        calibration = builder.calibrate(translations, generator, predictor, rate=builder.cfg["calibration_rate"],
-                                        faces=builder.cfg["calibration_faces"])
+        calibration = builder.calibrate(translations, generator, predictor)
     store = TranslationStore(Path(out_dir), model_id)
     for t in translations:
         store.save(t)

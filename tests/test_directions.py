@@ -332,11 +332,47 @@ def test_calibration_scales_until_the_predictor_agrees():
     # rate 0: the first multiplier is enough; the delta is unchanged and the success is measured
     assert res["Ch_max"]["multiplier"] == 1.0 and 0.0 <= res["Ch_max"]["success"] <= 1.0
     np.testing.assert_array_equal(big.delta, original)
-    # a zero edit never moves anything: it ends at the largest multiplier with 0 % success
+    # a zero edit never moves anything: no multiplier helps, so it is not amplified (0 % success)
     res = builder.calibrate([zero], G, P, multipliers=(1.0, 2.0), rate=0.5, faces=8)
-    assert res["Ch_min"] == {"multiplier": 2.0, "success": 0.0, "faces": 8, "rate": 0.5}
+    assert res["Ch_min"] == {"multiplier": 1.0, "success": 0.0, "faces": 8, "rate": 0.5}
     res = builder.calibrate([big], G, P, multipliers=(1.0, 2.0), rate=1.01, faces=8)  # unreachable rate
     np.testing.assert_allclose(big.delta, original * res["Ch_max"]["multiplier"], rtol=1e-6)
+
+
+def test_calibration_extra_multipliers_while_success_grows_and_identity_holds():
+    from faceedit.directions import sample_w, synthesize
+    from faceedit.edit_evaluation import flatten_predictions
+    from faceedit.translation_builder import TranslationBuilder, edit_reached
+    from faceedit.translations import Translation
+
+    G, P = _tiny_models()
+    n = 40
+    W = np.repeat(sample_w(G, n, seed=2)[:, None], G.n_latent, axis=1)
+    delta = np.random.default_rng(3).normal(size=(G.n_latent, G.style_dim)).astype(np.float32) * 0.3
+    builder = TranslationBuilder(W, {"Smiling": np.zeros(n)}, "tiny",
+                                 {"calibration_extra": {"Ch": [4.0, 8.0]}, "calibration_max_identity": 0.0})
+    builder.groups = {"Ch": np.zeros(n)}
+    # an identity bound of 0: no extra multiplier is ever taken
+    t = Translation("Ch_max", delta.copy(), {"model_id": "tiny"})
+    res = builder.calibrate([t], G, P, multipliers=(1.0,), rate=1.01, faces=8)["Ch_max"]
+    assert res["multiplier"] == 1.0 and "identity" not in res
+    # no bound: the same walk by hand (first 8 faces of the seeded order, success = the Chubby score rises)
+    idx = np.random.default_rng(0).permutation(n)[:8]
+    base = flatten_predictions(P.predict(synthesize(G, W[idx])))
+    rates = {m: float(edit_reached("Ch_max", None, base, flatten_predictions(
+        P.predict(synthesize(G, W[idx] + np.float32(m) * delta)))).mean()) for m in (1.0, 4.0, 8.0)}
+    expected = 1.0
+    for m in (4.0, 8.0):
+        if rates[m] <= rates[expected]:
+            break
+        expected = m
+    assert expected > 1.0  # the seeded edit does gain from more strength (else this test shows nothing)
+    builder.cfg["calibration_max_identity"] = 10.0
+    t = Translation("Ch_max", delta.copy(), {"model_id": "tiny"})
+    res = builder.calibrate([t], G, P, multipliers=(1.0,), rate=1.01, faces=8)["Ch_max"]
+    assert res["multiplier"] == expected and res["success"] == pytest.approx(rates[expected])
+    np.testing.assert_allclose(t.delta, delta * np.float32(expected), rtol=1e-6)
+    assert (res.get("identity", 0.0) > 0.0) == (expected > 1.0)
 
 
 def test_repeated_w_rows_are_fitted_in_w():

@@ -182,3 +182,51 @@ def test_use_renders_and_co_moving_with_tiny_models():
     change = {o: np.mean(np.abs(v - scores[o][rows[:6]])) / (np.nanstd(scores[o]) + 1e-6)
               for o, v in pred.items() if o not in OWN_OUTPUTS["B"]}
     assert top == sorted(change, key=lambda o: -change[o])[:3] and "Bangs" not in top
+
+
+def test_partial_conditioning_removes_what_the_cosine_budget_allows():
+    X, rng = _latents()
+    flat = X.reshape(len(X), -1)
+    u = unit(rng.normal(size=(N_LATENT, DIM)))
+    near = unit(u + 0.3 * unit(rng.normal(size=u.shape)))  # almost the edit itself: full removal too costly
+    far1, far2 = unit(rng.normal(size=u.shape)), unit(rng.normal(size=u.shape))
+    y = (flat @ u.ravel() + 0.5 * flat @ far1.ravel() > 0).astype(float)
+    scores = {name: 1 / (1 + np.exp(-3 * flat @ v.ravel())) for name, v in
+              (("Smiling", near), ("Eyeglasses", far1), ("Male", far2))}
+    b = _FixedCoMoving(X, {"Bangs": y}, "m", _quiet(condition_top=3, condition_min_cos=0.8, render_weight=0.0))
+    b.order = ["Smiling", "Eyeglasses", "Male"]
+    _with_scores(b, scores, np.arange(len(X)))
+    e = b._edit("B", y, y, "Bangs")
+    plain = b._plain("B", y)[0]
+    # full removals first (in co-moving order), then the skipped one in part
+    assert e.conditioned_on[:2] == ["~Eyeglasses", "~Male"]
+    name, share = e.conditioned_on[2].split("*")
+    assert name == "~Smiling" and 0.05 <= float(share) < 1.0
+    # the share used exactly the cosine budget, and the edit still points the plain way
+    assert _cos(e.direction, plain) == pytest.approx(0.8, abs=1e-4)
+    assert abs(_cos(e.direction, b._output_direction("Smiling"))) < abs(_cos(plain, b._output_direction("Smiling"))) - 0.1
+    for name in ("Eyeglasses", "Male"):  # the partial step keeps the full removals
+        assert abs(_cos(e.direction, b._output_direction(name))) < 1e-4
+    # condition_partial=false: the costly output is skipped, as before
+    b.cfg["condition_partial"] = False
+    assert b._edit("B", y, y, "Bangs").conditioned_on == ["~Eyeglasses", "~Male"]
+
+
+def test_sex_edits_calibrate_on_faces_read_as_the_other_sex():
+    n = 200
+    X, rng = _latents(n)
+    female_label = (np.arange(n) % 2).astype(float)
+    b = TranslationBuilder(X, {"female": female_label}, "m", _quiet())
+    b.groups = {"Se": female_label}
+    order = rng.permutation(n)
+    # without renders: the label group
+    idx, cur = b._calibration_faces("Se_1_fr_0", order, 40)
+    assert len(idx) == 40 and np.all(female_label[idx] == 0) and np.all(cur == 0)
+    # with renders: only the faces of that group the predictor reads as male (gender = P(female) <= 0.5)
+    read = rng.uniform(size=n)
+    _with_scores(b, {"gender": read}, np.arange(n))
+    idx, _ = b._calibration_faces("Se_1_fr_0", order, 40)
+    expected = [i for i in order if female_label[i] == 0 and read[i] <= 0.5][:40]
+    assert list(idx) == expected and np.all(read[idx] <= 0.5)
+    idx, _ = b._calibration_faces("Se_0", order, 1000)  # generic to-male: faces of group 1 read as female
+    assert len(idx) > 0 and np.all((female_label[idx] == 1) & (read[idx] > 0.5))

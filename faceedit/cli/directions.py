@@ -78,9 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--predictor", help="attribute predictor for the calibration (default: built-in)")
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
                    help="build options (faceedit.translation_builder.BUILD_DEFAULTS): method, C, ridge_alpha, boost, "
-                        "conditional, condition_top, condition_faces, condition_min_cos, render_weight, "
+                        "conditional, condition_top, condition_faces, condition_min_cos, condition_partial, render_weight, "
                         "layers.<code> (e.g. 'layers.B=\"3-5\"', used for the built-in set), pairwise, min_group, "
-                        "calibrate, calibration_rate, calibration_faces, render_labels, render_samples")
+                        "calibrate, calibration_rate, calibration_faces, calibration_multipliers, calibration_extra.<code>, "
+                        "calibration_max_identity, render_labels, render_samples")
     q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_build_defaults)
 
