@@ -99,6 +99,9 @@ BUILD_DEFAULTS: dict[str, Any] = {
     # (the built-in model draws a narrow range of ages: its age edits need more strength than the others)
     "calibration_extra": {"A": [8.0, 11.0, 16.0, 22.0, 30.0, 40.0]},
     "calibration_max_identity": 0.55,
+    # ... and while the predicted sex flips on at most this share of the faces (stronger "older" edits of the
+    # built-in model turn the predictor's reading of about half the faces male)
+    "calibration_max_sex_flips": 0.2,
     # label columns replaced by the predictor's reading of the renders (needs G + predictor), e.g.
     # ["female", "age"]: then those directions are fitted on the renders only, and render_weight does not
     # apply to Se / A.  Off by default: blending (render_weight) moves the predictor's age and sex as
@@ -579,7 +582,8 @@ class TranslationBuilder:
         ``multipliers``, ``rate`` and ``faces`` default to ``calibration_multipliers``, ``calibration_rate``
         and ``calibration_faces``.  Codes listed in ``calibration_extra`` then try larger multipliers while
         the rate still grows and the edited renders stay the same person (mean dlib distance to the
-        unedited render at most ``calibration_max_identity``).
+        unedited render at most ``calibration_max_identity``) and the predicted sex of at most
+        ``calibration_max_sex_flips`` of the faces flips.
 
         Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success, ...}.
         """
@@ -599,14 +603,15 @@ class TranslationBuilder:
         base_all = flatten_predictions(predictor.predict(renders))
         where = {int(i): k for k, i in enumerate(pool)}
 
-        def success(t: Translation, idx: np.ndarray, cur: np.ndarray | None, base: dict, m: float) -> tuple[float, np.ndarray]:
+        def success(t: Translation, idx: np.ndarray, cur: np.ndarray | None, base: dict,
+                    m: float) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
             images = synthesize(generator, self.X[idx] + np.float32(m) * t.delta)
             pred = flatten_predictions(predictor.predict(images))
             ok = np.zeros(len(idx), bool)
             for c in ([None] if cur is None else np.unique(cur)):
                 sel = np.ones(len(idx), bool) if c is None else cur == c
                 ok[sel] = edit_reached(t.parsed.target, None if c is None else int(c), base, pred)[sel]
-            return float(ok.mean()), images
+            return float(ok.mean()), images, pred
 
         result: dict[str, dict[str, float]] = {}
         identity: dict[int, np.ndarray] = {}  # dlib descriptors of the unedited renders (pool rows)
@@ -618,7 +623,7 @@ class TranslationBuilder:
             base = {k: v[rows] for k, v in base_all.items()}
             best = (multipliers[0], 0.0)  # no multiplier helps at all: do not amplify
             for m in multipliers:
-                rate_m, _ = success(t, idx, cur, base, m)
+                rate_m, _, _ = success(t, idx, cur, base, m)
                 if rate_m > best[1] or rate_m >= rate:
                     best = (m, rate_m)
                 if rate_m >= rate:
@@ -635,11 +640,13 @@ class TranslationBuilder:
                     identity.update(zip(missing, descriptors(renders[missing])))
                 ref = np.stack([identity[r] for r in rows])
                 for m in extra:
-                    rate_m, images = success(t, idx, cur, base, m)
+                    rate_m, images, pred = success(t, idx, cur, base, m)
                     drift = float(np.mean(np.linalg.norm(descriptors(images) - ref, axis=1)))
-                    if drift > self.cfg["calibration_max_identity"] or rate_m <= best[1]:
+                    flips = float(np.mean((pred["gender"] > 0.5) != (base["gender"] > 0.5)))
+                    if drift > self.cfg["calibration_max_identity"] or flips > self.cfg["calibration_max_sex_flips"] \
+                            or rate_m <= best[1]:
                         break
-                    best, info = (m, rate_m), {"identity": drift}
+                    best, info = (m, rate_m), {"identity": drift, "sex_flips": flips}
                     if rate_m >= rate:
                         break
             t.delta = (t.delta * np.float32(best[0])).astype(np.float32)

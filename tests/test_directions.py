@@ -367,12 +367,15 @@ def test_calibration_extra_multipliers_while_success_grows_and_identity_holds():
             break
         expected = m
     assert expected > 1.0  # the seeded edit does gain from more strength (else this test shows nothing)
-    builder.cfg["calibration_max_identity"] = 10.0
+    builder.cfg.update(calibration_max_identity=10.0, calibration_max_sex_flips=-1.0)  # any sex flip share is too many
+    t = Translation("Ch_max", delta.copy(), {"model_id": "tiny"})
+    assert builder.calibrate([t], G, P, multipliers=(1.0,), rate=1.01, faces=8)["Ch_max"]["multiplier"] == 1.0
+    builder.cfg["calibration_max_sex_flips"] = 1.0
     t = Translation("Ch_max", delta.copy(), {"model_id": "tiny"})
     res = builder.calibrate([t], G, P, multipliers=(1.0,), rate=1.01, faces=8)["Ch_max"]
     assert res["multiplier"] == expected and res["success"] == pytest.approx(rates[expected])
     np.testing.assert_allclose(t.delta, delta * np.float32(expected), rtol=1e-6)
-    assert (res.get("identity", 0.0) > 0.0) == (expected > 1.0)
+    assert res["identity"] > 0.0 and 0.0 <= res["sex_flips"] <= 1.0
 
 
 def test_repeated_w_rows_are_fitted_in_w():

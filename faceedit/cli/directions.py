@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "conditional, condition_top, condition_faces, condition_min_cos, condition_partial, render_weight, "
                         "layers.<code> (e.g. 'layers.B=\"3-5\"', used for the built-in set), pairwise, min_group, "
                         "calibrate, calibration_rate, calibration_faces, calibration_multipliers, calibration_extra.<code>, "
-                        "calibration_max_identity, render_labels, render_samples")
+                        "calibration_max_identity, calibration_max_sex_flips, render_labels, render_samples")
     q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_build_defaults)
 
