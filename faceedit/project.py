@@ -565,7 +565,8 @@ def project_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     files = list_images(paths)
     stems = _unique_stems(files)
     # results of earlier calls on other images stay in metrics.json (and so stay cached)
-    report["images"].update({stem: entry for stem, entry in previous.items() if stem not in set(stems)
+    current = set(stems)
+    report["images"].update({stem: entry for stem, entry in previous.items() if stem not in current
                              and (lat_dir / f"{stem}.npy").is_file() and (img_dir / f"{stem}.png").is_file()})
     pending: list[tuple[str, Path, str, np.ndarray]] = []
 

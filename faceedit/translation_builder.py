@@ -366,15 +366,14 @@ class TranslationBuilder:
         and the names of what was removed."""
         mask = self._mask(key)
         k, min_cos = int(self.cfg["condition_top"]), float(self.cfg["condition_min_cos"])
-        d, basis, names = start.astype(np.float64), list(fixed), []
+        d, basis, names, taken = start.astype(np.float64), list(fixed), [], set()
         candidates = self.co_moving(key, plain, 2 * k)
         for partial in (False, True) if self.cfg["condition_partial"] else (False,):
-            for o in [c for c in candidates if not any(n.split("*")[0] == f"~{c}" for n in names)]:
+            for o in [c for c in candidates if c not in taken]:
                 if len(names) == k:
                     break
                 try:
-                    n = orthogonalize(self._output_direction(o) * mask, basis).astype(np.float64) if basis else \
-                        unit(self._output_direction(o) * mask).astype(np.float64)
+                    n = orthogonalize(self._output_direction(o) * mask, basis).astype(np.float64)
                 except InvalidInput:  # the output's direction lies in what was already removed
                     continue
                 c = float(np.sum(d * n))
@@ -396,6 +395,7 @@ class TranslationBuilder:
                         continue
                 d = d - share * c * n
                 basis.append(n.astype(np.float32))
+                taken.add(o)
                 names.append(f"~{o}" if share == 1.0 else f"~{o}*{share:.2f}")
         return unit(d), names
 
