@@ -86,7 +86,8 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "render_weight": 0.5,
     # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere), model-specific:
     # the built-in 64 px model is built with layers.B="3-5" (16-32 px rows, where bangs move the
-    # predictor's Bangs more, and its other outputs less, than on all rows; see translations/README.md)
+    # predictor's Bangs more, and its other outputs less, than on all rows) and layers.Hs="2-7" (8-32 px
+    # rows: hair shape changes the hair colour, nose and skin reading less; see translations/README.md)
     "layers": {code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
     "pairwise": True,  # Hc_{new}_fr_{old}: a direction fitted between the two colour groups
     "min_group": 20,  # smallest label group used for a level
