@@ -87,8 +87,12 @@ BUILD_DEFAULTS: dict[str, Any] = {
     # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere), model-specific:
     # the built-in 64 px model is built with layers.B="3-5" (16-32 px rows, where bangs move the
     # predictor's Bangs more, and its other outputs less, than on all rows) and layers.Hs="2-7" (8-32 px
-    # rows: hair shape changes the hair colour, nose and skin reading less; see translations/README.md)
-    "layers": {code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
+    # rows: hair shape changes the hair colour, nose and skin reading less) and layers.Hc_2-3="4-9" (brown <->
+    # grey on 16-64 px rows: on all rows it also ages the face; see translations/README.md)
+    # A hair colour pair (Hc_{a}-{b}, the direction of the Hc_{b}_fr_{a} / Hc_{a}_fr_{b} translations) may
+    # have rows of its own; None: those of Hc
+    "layers": {**{code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
+               **{f"Hc_{a}-{b}": None for a in HAIR_COLOURS for b in HAIR_COLOURS if a < b}},
     "pairwise": True,  # Hc_{new}_fr_{old}: a direction fitted between the two colour groups
     "min_group": 20,  # smallest label group used for a level
     "calibrate": True,  # scale each translation until the attribute predictor agrees (needs G + predictor)
@@ -182,6 +186,7 @@ class _Edit:
     attribute: str
     conditioned_on: list[str] = field(default_factory=list)
     score: float = float("nan")
+    layers: str | None = None  # the W+ rows it touches (layer_mask syntax); None: all
 
 
 def _code_of(key: str) -> str:
@@ -314,11 +319,16 @@ class TranslationBuilder:
             self.plain[key] = self._fit(key, self.scores[output], "ridge" if output == "age" else None)
         return self.plain[key][0]
 
+    def _layers(self, key: str) -> str | None:
+        """The ``layers`` entry of edit ``key`` (a hair colour pair's own, else its code's)."""
+        own = self.cfg["layers"].get(key)
+        return own if own is not None else self.cfg["layers"].get(_code_of(key))
+
     def _mask(self, key: str) -> np.ndarray:
-        """The W+ row mask ``(n_latent, 1)`` of ``key``'s code from the ``layers`` config."""
+        """The W+ row mask ``(n_latent, 1)`` of edit ``key`` from the ``layers`` config."""
         from .translations import layer_mask
 
-        return layer_mask(self.cfg["layers"].get(_code_of(key)), self.X.shape[1])[:, None]
+        return layer_mask(self._layers(key), self.X.shape[1])[:, None]
 
     def co_moving(self, key: str, direction: np.ndarray, k: int) -> list[str]:
         """The ``k`` predictor outputs (not ``key``'s own) that change most, in standard deviations of
@@ -353,7 +363,7 @@ class TranslationBuilder:
         elif not mask.all():
             direction = unit(direction * mask)
         edit = _Edit(direction, self._levels(direction, groups), method or self.cfg["method"], attribute,
-                     used, score)
+                     used, score, None if mask.all() else self._layers(key))
         self.edits[key] = edit
         return edit
 
@@ -454,7 +464,7 @@ class TranslationBuilder:
     def _translation(self, name: str, edit: _Edit, delta: np.ndarray, meta: Mapping[str, Any]) -> Translation:
         info = {
             "model_id": self.model_id, "method": edit.method, "attribute": edit.attribute,
-            "layers": None if self._mask(name).all() else self.cfg["layers"][_code_of(name)],
+            "layers": edit.layers,
             "default_strength": 1.0, "mode": "shift", "conditioned_on": edit.conditioned_on,
             "levels": {str(k): v for k, v in edit.levels.items()}, "train_score": edit.score,
             "boost": self.cfg["boost"], "created_by": self.created_by, **meta,

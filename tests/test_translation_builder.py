@@ -230,3 +230,16 @@ def test_sex_edits_calibrate_on_faces_read_as_the_other_sex():
     assert list(idx) == expected and np.all(read[idx] <= 0.5)
     idx, _ = b._calibration_faces("Se_0", order, 1000)  # generic to-male: faces of group 1 read as female
     assert len(idx) > 0 and np.all((female_label[idx] == 1) & (read[idx] > 0.5))
+
+
+def test_a_hair_colour_pair_may_have_rows_of_its_own():
+    X, rng = _latents()
+    flat = X.reshape(len(X), -1)
+    y = (flat @ unit(rng.normal(size=(N_LATENT, DIM))).ravel() > 0).astype(float)
+    b = TranslationBuilder(X, {}, "m", _quiet(layers={"Hc": "all", "Hc_2-3": "1-2"}, render_weight=0.0))
+    pair = b._edit("Hc_2-3", y, y, "Gray_Hair vs Brown_Hair")
+    other = b._edit("Hc_0-1", y, y, "Blond_Hair vs Black_Hair")
+    assert np.all(pair.direction[0] == 0) and pair.direction[1:].any() and pair.layers == "1-2"
+    assert other.direction[0].any() and other.layers is None  # the other pairs keep Hc's rows
+    t = b._translation("Hc_3_fr_2", pair, pair.direction, {})
+    assert t.meta["layers"] == "1-2"

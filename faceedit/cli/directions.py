@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
                    help="build options (faceedit.translation_builder.BUILD_DEFAULTS): method, C, ridge_alpha, boost, "
                         "conditional, condition_top, condition_faces, condition_min_cos, condition_partial, render_weight, "
-                        "layers.<code> (e.g. 'layers.B=\"3-5\"'; the built-in set also uses 'layers.Hs=\"2-7\"'), pairwise, min_group, "
+                        "layers.<code> (e.g. 'layers.B=\"3-5\"'; the built-in set also uses 'layers.Hs=\"2-7\"' 'layers.Hc_2-3=\"4-9\"'), pairwise, min_group, "
                         "calibrate, calibration_rate, calibration_faces, calibration_multipliers, calibration_extra.<code>, "
                         "calibration_max_identity, calibration_max_sex_flips, render_labels, render_samples")
     q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
