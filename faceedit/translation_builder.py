@@ -84,13 +84,12 @@ BUILD_DEFAULTS: dict[str, Any] = {
     # weight of the direction fitted on the predictor's reading of the renders (label source b) against
     # the one fitted on the real labels (a); 0 = real labels only (needs G + predictor)
     "render_weight": 0.5,
-    # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere), model-specific:
-    # the built-in 64 px model is built with layers.B="3-5" (16-32 px rows, where bangs move the
-    # predictor's Bangs more, and its other outputs less, than on all rows) and layers.Hs="2-7" (8-32 px
-    # rows: hair shape changes the hair colour, nose and skin reading less) and layers.Hc_2-3="4-9" (brown <->
-    # grey on 16-64 px rows: on all rows it also ages the face; see translations/README.md)
-    # A hair colour pair (Hc_{a}-{b}, the direction of the Hc_{b}_fr_{a} / Hc_{a}_fr_{b} translations) may
-    # have rows of its own; None: those of Hc
+    # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere); a hair colour
+    # pair Hc_{a}-{b} (the direction of Hc_{b}_fr_{a} / Hc_{a}_fr_{b}) may have rows of its own (None: Hc's).
+    # Model-specific: the built-in 64 px set uses layers.B="3-5" (bangs move the predictor's Bangs more and
+    # its other outputs less than on all rows), layers.Hs="2-7" (hair shape changes the hair colour, nose and
+    # skin reading less) and layers.Hc_2-3="4-9" (brown <-> grey; on all rows it also ages the face); see
+    # translations/README.md
     "layers": {**{code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
                **{f"Hc_{a}-{b}": None for a in HAIR_COLOURS for b in HAIR_COLOURS if a < b}},
     "pairwise": True,  # Hc_{new}_fr_{old}: a direction fitted between the two colour groups
