@@ -3,7 +3,8 @@
 - generator: dlib frontal-face detection rate on N random samples upscaled to 256 px (and on N real
   held-out crops for reference), sample diversity (mean pairwise RMS pixel distance, vs real crops),
   and a sample grid (``--grid``, default ``docs/samples.png``);
-- encoder: PSNR / SSIM of ``G(E(x))`` on N held-out-identity faces, vs the mean face;
+- encoder: PSNR / SSIM of ``G(E(x))`` on N held-out-identity faces, vs the mean face, also with both
+  resized to 64 px (to compare models of different resolutions), and the dlib identity distance;
 - attribute predictor: per-task validation metrics on the held-out identities;
 - speed: median milliseconds per image of synthesis, encoding and attribute prediction (2 threads).
 
@@ -62,6 +63,22 @@ def held_out(cache: str | None, n: int):
                     names=np.array([str(r.path) for r, _ in rows]))
 
 
+def reconstruction_at_64_and_identity(E, G, real: np.ndarray) -> dict[str, float]:
+    """PSNR / SSIM of ``G(E(x))`` with both images resized to 64 px (so that models of different
+    resolutions compare on the same grid) and the mean dlib identity distance (0.6 = another person)."""
+    from faceedit.identity import identity_distance
+    from faceedit.images import resize, to_image, to_tensor
+    from faceedit.metrics import psnr, ssim
+
+    with torch.no_grad():
+        rec = np.concatenate([to_image(G.synthesis(E(to_tensor(real[i:i + 50])), noise_mode="const"))
+                              for i in range(0, len(real), 50)])
+    small = [(resize(r, 64), resize(x, 64)) for r, x in zip(rec, real)]
+    return {"psnr_at_64": float(np.mean([psnr(r, x) for r, x in small])),
+            "ssim_at_64": float(np.mean([ssim(r, x) for r, x in small])),
+            "identity_distance": float(np.mean(identity_distance(rec, real)))}
+
+
 def median_ms(fn, runs: int = 5) -> float:
     """Median wall time of ``fn()`` in milliseconds, after one warm-up call."""
     with torch.no_grad():
@@ -115,7 +132,8 @@ def main() -> int:
     E = load_encoder(args.encoder)
     rec = evaluate_reconstruction(E, G, real, torch.device("cpu"))
     x1 = to_tensor(real[:1])
-    out["encoder"] = {**rec, "faces": len(real), "ms_per_image": median_ms(lambda: E(x1))}
+    out["encoder"] = {**rec, **reconstruction_at_64_and_identity(E, G, real), "faces": len(real),
+                      "ms_per_image": median_ms(lambda: E(x1))}
     A = load_attribute_predictor(args.attributes)
     metrics = evaluate(A, val)
     out["attributes"] = {k: v for k, v in metrics.items() if not isinstance(v, dict)}

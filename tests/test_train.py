@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -249,3 +250,47 @@ def test_cli_train_errors(tmp_path, capsys):
     assert main(["train", "gan", "--cache", str(tmp_path / "no.npz"), "--out", str(tmp_path / "o"),
                  "--device", "tpu"]) == 1
     assert "unknown device" in capsys.readouterr().err
+
+
+def test_jpeg_pack_round_trip(data, tmp_path):
+    """A JPEG-packed cache loads like the raw one: same labels, crops within JPEG error, far fewer bytes."""
+    raw, packed = tmp_path / "raw.npz", tmp_path / "packed.npz"
+    data.save(raw)
+    data.save(packed, jpeg_quality=95)
+    back = load_cache(packed)
+    assert back.images.shape == data.images.shape and back.images.dtype == np.uint8
+    err = np.abs(back.images.astype(int) - data.images.astype(int)).mean()
+    assert 0 < err < 6, err
+    np.testing.assert_array_equal(back.names, data.names)
+    np.testing.assert_array_equal(back.val, data.val)
+    np.testing.assert_array_equal(np.isnan(back.age), np.isnan(data.age))
+    with pytest.raises(DataError, match="quality"):
+        data.save(tmp_path / "bad.npz", jpeg_quality=0)
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_cli_pack_data_keeps_sources(data, tmp_path, capsys):
+    from faceedit.cli import main
+
+    raw = tmp_path / "raw.npz"
+    data.save(raw)
+    out = tmp_path / "celeba.npz"
+    assert main(["train", "pack-data", str(raw), str(out), "--quality", "80", "--sources", "celeba"]) == 0
+    packed = load_cache(out)
+    assert set(packed.source) == {"celeba"} and len(packed) == int((data.source == "celeba").sum())
+    assert "crops" in capsys.readouterr().out
+
+
+def test_gan_stops_on_wall_clock_budget(data, tmp_path):
+    """train.max_minutes: the loop stops after the first step past the budget, checkpoints and exports."""
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.train.gan import train_gan
+
+    cfg = _gan_cfg(1000)
+    cfg["train"]["max_minutes"] = 1e-6
+    train_gan(data, tmp_path, cfg, torch.device("cpu"))
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == 1
+    assert load_generator(tmp_path / "generator.safetensors").n_latent == 6
+    assert json.loads((tmp_path / "generator.json").read_text())["meta"]["trained_steps"] == 1
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["step0000001.png"]

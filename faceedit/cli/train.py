@@ -19,6 +19,16 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, help="use at most this many photos (for quick tests)")
     p.set_defaults(func=run_prepare)
 
+    p = sub.add_parser("pack-data", help="re-save a data cache with its crops as JPEG (small, to carry)",
+                       description="Write a copy of a prepare-data cache whose crops are stored as JPEG files "
+                                   "inside the .npz (every loader reads both kinds).")
+    p.add_argument("cache", help="input cache from prepare-data")
+    p.add_argument("out", help="output .npz")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (default 90)")
+    p.add_argument("--sources", help="keep only these comma-separated sources (celeba, utkface)")
+    p.add_argument("--max-val", type=int, help="keep at most this many held-out crops (the first ones)")
+    p.set_defaults(func=run_pack)
+
     for name, helptext in (("gan", "StyleGAN2 generator + discriminator"),
                            ("encoder", "W+ encoder for a trained generator"),
                            ("attributes", "multi-task attribute predictor (40 CelebA attributes, age, gender, race)")):
@@ -28,6 +38,8 @@ def register(subparsers) -> None:
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
         p.add_argument("--steps", type=int, help="total optimisation steps (overrides train.steps)")
         p.add_argument("--kimg", type=float, help="total thousands of training images (instead of --steps)")
+        p.add_argument("--minutes", type=float, help="wall-clock budget: stop, checkpoint and export after this "
+                       "many minutes (sets train.max_minutes; continue later with --resume)")
         p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
         p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
         p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -55,12 +67,31 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pack(args: argparse.Namespace) -> int:
+    import os
+
+    import numpy as np
+
+    from ..train.data import load_cache
+
+    data = load_cache(args.cache)
+    if args.sources:
+        data = data.subset(np.isin(data.source, args.sources.split(",")))
+    if args.max_val is not None:
+        data = data.subset(~data.val | (np.cumsum(data.val) <= args.max_val))
+    data.save(args.out, jpeg_quality=args.quality)
+    print(f"wrote {args.out}: {len(data)} crops, {os.path.getsize(args.out) / 1e6:.1f} MB")
+    return 0
+
+
 def _config(args: argparse.Namespace, defaults: dict) -> dict:
     from ..config import load_config
 
     cfg = load_config(defaults, args.config, args.set)
     if args.seed is not None:
         cfg["train"]["seed"] = args.seed
+    if args.minutes is not None:
+        cfg["train"]["max_minutes"] = args.minutes
     if args.steps is not None:
         cfg["train"]["steps"] = args.steps
     elif args.kimg is not None:

@@ -18,12 +18,13 @@ from ..config import save_config
 from ..images import to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData, Batches
-from .loop import CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .loop import CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state, save_checkpoint, training_state
 
 DEFAULTS: dict[str, Any] = {
     "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
     "train": {"steps": 3000, "batch": 96, "lr": 2e-3, "weight_decay": 5e-4, "warmup": 100,
               "attr_weight": 10.0, "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 1.0, "seed": 0, "stop_at": 0,
+              "max_minutes": 0.0,
               "log_every": 50, "eval_every": 1000, "checkpoint_every": 250},
 }
 
@@ -126,6 +127,7 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
     bar = tqdm(total=steps, initial=step, desc="attributes", unit="step")
     metrics: dict[str, Any] = {}
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
+    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
         model.train()
         idx = next(batches)
@@ -137,6 +139,7 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
         opt.step()
         sched.step()
         step += 1
+        out_of_time = deadline.passed()
         seen += len(idx)
         bar.update(1)
         if step % tc["log_every"] == 0 or step == steps:
@@ -147,8 +150,10 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
         if len(val) and (step % tc["eval_every"] == 0 or step == steps):
             metrics = evaluate(model, val, device)
             eval_log.write({"step": step, **{k: v for k, v in metrics.items() if not isinstance(v, dict)}})
-        if step % tc["checkpoint_every"] == 0 or step == end:
+        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
             checkpoint()
+        if out_of_time:
+            break
     bar.close()
     if not metrics and len(val):
         metrics = evaluate(model, val, device)

@@ -26,14 +26,14 @@ from .augment import random_flip
 from .data import Batches, FaceData
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state,
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, requires_grad, restore_training_state,
                    save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
     # only used in joint mode when no --generator is given
     "generator": dict(GAN_DEFAULTS["generator"]),
-    "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0,
+    "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0, "max_minutes": 0.0,
               "synthetic_fraction": 0.5, "latent_weight": 1.0, "mse_weight": 1.0, "perceptual_weight": 0.1,
               "w_noise": 0.1, "w_reg": 1e-3, "mapping_steps": 600, "model_id": "", "init": "",
               "sources": ["celeba", "utkface"],
@@ -191,6 +191,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     last: dict[str, float] = {}
     bar = tqdm(total=steps, initial=step, desc=f"encoder ({tc['mode']})", unit="step")
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
+    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
         E.train()
         idx = next(batches)
@@ -219,6 +220,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
         loss.backward()
         opt.step()
         step += 1
+        out_of_time = deadline.passed()
         seen += len(idx)
         bar.update(1)
         last = {k: v.item() for k, v in losses.items()}
@@ -226,10 +228,12 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "loss": loss.item(), **last, "images_per_s": ips})
-        if step % tc["sample_every"] == 0 or step == steps:
+        if step % tc["sample_every"] == 0 or step == steps or out_of_time:
             samples()
-        if step % tc["checkpoint_every"] == 0 or step == end:
+        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
             checkpoint()
+        if out_of_time:
+            break
     bar.close()
     E.eval()
     G.eval()

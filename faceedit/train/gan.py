@@ -22,7 +22,7 @@ from ..errors import DataError
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import Batches, FaceData
-from .loop import (CHECKPOINT_NAME, MetricLog, ema_update, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "discriminator": {"resolution": 64, "channel_multiplier": 0.0625, "channel_max": 64},
     "train": {"steps": 20000, "batch": 16, "g_lr": 0.0025, "d_lr": 0.0025, "r1_gamma": 0.05, "r1_every": 16,
               "mixing_prob": 0.9, "ema_kimg": 5.0, "ema_rampup": 0.05, "augment": ["color", "translation", "cutout"],
-              "sources": ["celeba"], "seed": 0, "stop_at": 0, "init": "", "model_id": "",
+              "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0, "init": "", "model_id": "",
               "log_every": 25, "sample_every": 500, "checkpoint_every": 250, "n_samples": 32},
 }
 
@@ -127,6 +127,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc="gan", unit="step")
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
+    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
         idx = next(batches)
         real = random_flip(to_tensor(train_images[idx]).to(device))
@@ -161,6 +162,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
         ema_nimg = min(tc["ema_kimg"] * 1000, (step + 1) * n * tc["ema_rampup"])
         ema_update(G_ema, G, 0.5 ** (n / max(ema_nimg, 1e-8)))
         step += 1
+        out_of_time = deadline.passed()
         seen += n
         bar.update(1)
         last.update(d_loss=d_loss.item(), g_loss=g_loss.item(), d_real=d_real.float().mean().item(),
@@ -169,10 +171,12 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "kimg": step * n / 1000, **last, "images_per_s": ips})
-        if step % tc["sample_every"] == 0 or step == steps:
+        if step % tc["sample_every"] == 0 or step == steps or out_of_time:
             samples()
-        if step % tc["checkpoint_every"] == 0 or step == end:
+        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
             checkpoint()
+        if out_of_time:
+            break
     bar.close()
     export_gan(G_ema, D, out_dir, {"trained_steps": step, "trained_kimg": step * tc["batch"] / 1000,
                                    "train_images": len(train_images), "config": cfg})
