@@ -107,6 +107,7 @@ def main() -> int:
     from faceedit.models.attributes import load_attribute_predictor
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.encoder import load_encoder
+    from faceedit.models.stylegan2 import seeded_z
     from faceedit.train.attributes import evaluate
     from faceedit.train.encoder import evaluate_reconstruction
     from faceedit.images import image_grid
@@ -117,7 +118,7 @@ def main() -> int:
     celeba = val.images[val.source == "celeba"]
     real = celeba[np.random.default_rng(0).permutation(len(celeba))[:args.n]]
     with torch.no_grad():
-        z = torch.randn(args.n, G.style_dim, generator=torch.Generator().manual_seed(0))
+        z = seeded_z(args.n, G.style_dim, 0)
         w = G.mapping(z)
         if args.truncation != 1:
             w = G.mean_latent() + args.truncation * (w - G.mean_latent())

@@ -92,6 +92,7 @@ def main() -> None:
     from faceedit.images import to_image
     from faceedit.models.checkpoints import load_discriminator, load_generator
     from faceedit.models.encoder import load_encoder
+    from faceedit.models.stylegan2 import seeded_z
     from faceedit.project import ProjectionSettings, Projector
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,7 +153,7 @@ def main() -> None:
 
     # recovery of generated faces (the encoder's guess, refined)
     with torch.no_grad():
-        z = torch.randn(8, G.style_dim, generator=torch.Generator().manual_seed(0))
+        z = seeded_z(8, G.style_dim, 0)
         generated = to_image(G.synthesis(G.mapping(z)))
     rec = Projector(G, E, ProjectionSettings.from_preset("balanced", **overrides), discriminator=D).project(list(generated))
     report["generated_balanced_psnr"] = round(float(np.mean([r.metrics["psnr"] for r in rec])), 3)

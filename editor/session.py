@@ -198,8 +198,9 @@ class EditSession:
         """A generated start face: W of a seeded z (truncated towards the mean) on every row."""
         import torch
 
-        g = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(1, int(self.generator.style_dim), generator=g)
+        from faceedit.models.stylegan2 import seeded_z
+
+        z = seeded_z(1, int(self.generator.style_dim), int(seed))
         with torch.inference_mode():
             w = self.generator.mapping(z)
             mean = self.generator.mean_latent(4096)

@@ -297,12 +297,13 @@ def sample_w(generator: Any, n: int, seed: int = 0, batch_size: int = 256) -> np
     """``n`` W codes ``(n, style_dim)`` from ``generator.mapping`` on seeded Gaussian z."""
     import torch
 
-    g = torch.Generator().manual_seed(seed)
+    from .models.stylegan2 import seeded_z
+
+    zs = seeded_z(n, generator.style_dim, seed)
     out = []
     with torch.no_grad():
         for i in range(0, n, batch_size):
-            z = torch.randn(min(batch_size, n - i), generator.style_dim, generator=g)
-            out.append(generator.mapping(z).float().cpu().numpy())
+            out.append(generator.mapping(zs[i:i + batch_size]).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 

@@ -283,8 +283,9 @@ class Projector:
     def _w_stats(self) -> tuple[torch.Tensor, float]:
         if self._w_mean is None:
             with torch.no_grad():
-                g = torch.Generator().manual_seed(0)
-                z = torch.randn(2000, self.generator.style_dim, generator=g).to(self.device)
+                from .models.stylegan2 import seeded_z
+
+                z = seeded_z(2000, self.generator.style_dim, 0).to(self.device)
                 w = self.generator.mapping(z)
             self._w_mean = w.mean(0, keepdim=True)
             self._w_std = float(w.std(0).pow(2).mean().sqrt())

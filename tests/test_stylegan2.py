@@ -210,3 +210,22 @@ def test_generator_trains_with_autograd(tiny, io):
     img = tiny.synthesis(w)
     img.square().mean().backward()
     assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_seeded_z_does_not_line_up_with_the_mapping_weights():
+    """Seeded latents come from numpy's stream, not torch's: a model built after torch.manual_seed(s) has
+    first mapping-layer weights equal to torch's stream-s normal rows, and z drawn from that stream would
+    point straight along them (cosine 1), far outside the learned W distribution."""
+    from faceedit.models.stylegan2 import Generator, seeded_z
+
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=32, n_mlp=2, channel_multiplier=0.0078125, channel_max=16)
+    W = G.style[1].weight.detach()
+    torch_z = torch.randn(32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.nn.functional.cosine_similarity(torch_z, W, dim=1).mean() > 0.99  # the trap the helper avoids
+    z = seeded_z(32, 32, 0)
+    assert z.dtype == torch.float32 and z.shape == (32, 32)
+    assert torch.nn.functional.cosine_similarity(z, W, dim=1).abs().max() < 0.7
+    torch.testing.assert_close(seeded_z(4, 32, 0), z[:4])  # rows are a prefix-stable stream
+    assert not torch.equal(seeded_z(4, 32, 1), z[:4])
+    assert abs(float(seeded_z(4096, 32, 3).std()) - 1) < 0.02

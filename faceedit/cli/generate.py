@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InvalidInput
     from ..images import save_image, to_image
     from ..models.checkpoints import load_generator
+    from ..models.stylegan2 import seeded_z
 
     if args.n < 1:
         raise InvalidInput(f"--n must be at least 1, got {args.n}")
@@ -59,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         centre = g.mean_latent() if args.truncation != 1 else None
         for i in range(args.n):
-            gen = torch.Generator().manual_seed(args.seed + i)
-            z = torch.randn(1, g.style_dim, generator=gen)
+            z = seeded_z(1, g.style_dim, args.seed + i)
             if args.noise == "random":
                 torch.manual_seed(args.seed + i)
             img = g(z, truncation=args.truncation, truncation_style=centre, noise_mode=args.noise,

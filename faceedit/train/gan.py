@@ -101,7 +101,9 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     opt_g = torch.optim.Adam(G.parameters(), lr=tc["g_lr"], betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=tc["d_lr"] * c, betas=(0.0, 0.99 ** c))
     batches = Batches(len(train_images), tc["batch"], tc["seed"])
-    fixed_z = torch.randn(tc["n_samples"], G.style_dim, generator=torch.Generator().manual_seed(tc["seed"] + 1))
+    from ..models.stylegan2 import seeded_z
+
+    fixed_z = seeded_z(tc["n_samples"], G.style_dim, tc["seed"] + 1)
     step = 0
     if resume:
         step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), G=G, D=D, G_ema=G_ema, opt_g=opt_g,
