@@ -279,6 +279,8 @@ def test_cli_pack_data_keeps_sources(data, tmp_path, capsys):
     packed = load_cache(out)
     assert set(packed.source) == {"celeba"} and len(packed) == int((data.source == "celeba").sum())
     assert "crops" in capsys.readouterr().out
+    assert main(["train", "pack-data", str(raw), str(tmp_path / "none.npz"), "--sources", "ffhq"]) != 0
+    assert "no crops left" in capsys.readouterr().err and not (tmp_path / "none.npz").exists()
 
 
 def test_gan_stops_on_wall_clock_budget(data, tmp_path):

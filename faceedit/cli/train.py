@@ -79,6 +79,10 @@ def run_pack(args: argparse.Namespace) -> int:
         data = data.subset(np.isin(data.source, args.sources.split(",")))
     if args.max_val is not None:
         data = data.subset(~data.val | (np.cumsum(data.val) <= args.max_val))
+    if not len(data):
+        from ..errors import DataError
+
+        raise DataError(f"{args.cache}: no crops left with --sources {args.sources}")
     data.save(args.out, jpeg_quality=args.quality)
     print(f"wrote {args.out}: {len(data)} crops, {os.path.getsize(args.out) / 1e6:.1f} MB")
     return 0
