@@ -94,10 +94,12 @@ def fit_mapping(G, codes: torch.Tensor, steps: int, seed: int = 0) -> float:
     params = list(G.style.parameters())
     lr_mul = getattr(G.style[1], "lr_mul", 0.01) if len(G.style) > 1 else 0.01
     opt = torch.optim.Adam(params, lr=0.002 / lr_mul)
-    gen = torch.Generator().manual_seed(seed)
+    from ..models.stylegan2 import seeded_z
+
     loss = torch.zeros(())
-    for _ in tqdm(range(steps), desc="fit mapping"):
-        z = torch.randn(256, G.style_dim, generator=gen).to(device)
+    for step in tqdm(range(steps), desc="fit mapping"):
+        # numpy-stream latents: torch's stream `seed` is what the mapping weights were initialised from
+        z = seeded_z(256, G.style_dim, seed * 1_000_003 + step).to(device)
         loss = F.mse_loss(G.mapping(z), mean + z @ chol.T)
         opt.zero_grad(set_to_none=True)
         loss.backward()
