@@ -63,16 +63,14 @@ def held_out(cache: str | None, n: int):
                     names=np.array([str(r.path) for r, _ in rows]))
 
 
-def reconstruction_at_64_and_identity(E, G, real: np.ndarray) -> dict[str, float]:
-    """PSNR / SSIM of ``G(E(x))`` with both images resized to 64 px (so that models of different
-    resolutions compare on the same grid) and the mean dlib identity distance (0.6 = another person)."""
+def reconstruction_at_64_and_identity(rec: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """PSNR / SSIM of the reconstructions ``rec`` = G(E(x)) with both images resized to 64 px (so that models
+    of different resolutions compare on the same grid) and the mean dlib identity distance (0.6 = another
+    person)."""
     from faceedit.identity import identity_distance
-    from faceedit.images import resize, to_image, to_tensor
+    from faceedit.images import resize
     from faceedit.metrics import psnr, ssim
 
-    with torch.no_grad():
-        rec = np.concatenate([to_image(G.synthesis(E(to_tensor(real[i:i + 50])), noise_mode="const"))
-                              for i in range(0, len(real), 50)])
     small = [(resize(r, 64), resize(x, 64)) for r, x in zip(rec, real)]
     return {"psnr_at_64": float(np.mean([psnr(r, x) for r, x in small])),
             "ssim_at_64": float(np.mean([ssim(r, x) for r, x in small])),
@@ -109,7 +107,7 @@ def main() -> int:
     from faceedit.models.encoder import load_encoder
     from faceedit.models.stylegan2 import seeded_z
     from faceedit.train.attributes import evaluate
-    from faceedit.train.encoder import evaluate_reconstruction
+    from faceedit.train.encoder import evaluate_reconstruction, reconstruct
     from faceedit.images import image_grid
 
     out: dict = {}
@@ -131,9 +129,10 @@ def main() -> int:
     if args.grid:
         save_image(args.grid, image_grid(samples[:32], ncol=8))
     E = load_encoder(args.encoder)
-    rec = evaluate_reconstruction(E, G, real, torch.device("cpu"))
+    rec = reconstruct(E, G, real, torch.device("cpu"))
     x1 = to_tensor(real[:1])
-    out["encoder"] = {**rec, **reconstruction_at_64_and_identity(E, G, real), "faces": len(real),
+    out["encoder"] = {**evaluate_reconstruction(E, G, real, torch.device("cpu"), rec=rec),
+                      **reconstruction_at_64_and_identity(rec, real), "faces": len(real),
                       "ms_per_image": median_ms(lambda: E(x1))}
     A = load_attribute_predictor(args.attributes)
     metrics = evaluate(A, val)

@@ -52,15 +52,23 @@ def perceptual_distance(D, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_reconstruction(E, G, images: np.ndarray, device: torch.device, batch_size: int = 50) -> dict[str, float]:
-    """PSNR/SSIM of ``G(E(x))`` on real crops, and of the mean face (``G(mean_latent)``) for reference."""
+def reconstruct(E, G, images: np.ndarray, device: torch.device, batch_size: int = 50) -> np.ndarray:
+    """``G(E(x))`` of uint8 crops, as uint8 images at the generator's resolution."""
     recs = []
     for i in range(0, len(images), batch_size):
         w = E(to_tensor(images[i:i + batch_size]).to(device))
         recs.append(G.synthesis(w, noise_mode="const").cpu())
+    return to_image(torch.cat(recs))
+
+
+@torch.no_grad()
+def evaluate_reconstruction(E, G, images: np.ndarray, device: torch.device, batch_size: int = 50,
+                            rec: np.ndarray | None = None) -> dict[str, float]:
+    """PSNR/SSIM of ``G(E(x))`` on real crops (``rec``: those reconstructions when already rendered by
+    :func:`reconstruct`), and of the mean face (``G(mean_latent)``) for reference."""
     from ..metrics import psnr, ssim
 
-    rec = to_image(torch.cat(recs))
+    rec = reconstruct(E, G, images, device, batch_size) if rec is None else rec
     mean = to_image(G.synthesis(G.mean_latent(4096).to(device), noise_mode="const").cpu())[0]
     return {"psnr": float(np.mean([psnr(r, x) for r, x in zip(rec, images)])),
             "ssim": float(np.mean([ssim(r, x) for r, x in zip(rec, images)])),

@@ -20,7 +20,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def pick_device(name: str) -> torch.device:
-    """``cpu`` or ``cuda`` (error if CUDA is not available)."""
+    """``cpu`` or ``cuda`` (error if CUDA is not available).  Choosing CUDA also turns on TF32 matrix and
+    convolution math and cuDNN autotuning for the whole process."""
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ConfigError(f"unknown device {name!r}; use cpu or cuda")
     if name.startswith("cuda") and not torch.cuda.is_available():
