@@ -29,7 +29,7 @@ from faceedit.directions import encode_images  # noqa: E402
 from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
-    BUILD_DEFAULTS, OWN_OUTPUTS, TranslationBuilder, code_groups, labels_from_facedata, target_measure,
+    BUILD_DEFAULTS, ENTANGLEMENT_TOP, OWN_OUTPUTS, TranslationBuilder, code_groups, labels_from_facedata, target_measure,
     training_subset,
 )
 from faceedit.translations import (  # noqa: E402
@@ -120,10 +120,11 @@ def compare_conditional(args, G, E, P, store, data, W, base, groups, out) -> Non
     sets = {}
     for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
         builder.cfg["conditional"] = cond
-        sets[cond] = [t for t in builder.fit().build() if t.name in COMPARE]
-        if builder.cfg["calibrate"]:
-            builder.calibrate(sets[cond], G, P)
-        sets[cond] = {t.name: t for t in sets[cond]}
+        if builder.cfg["calibrate"]:  # as build-defaults: calibrated, the conditioning chosen per translation
+            translations, _ = builder.build_calibrated(G, P, names=COMPARE)
+        else:
+            translations = [t for t in builder.fit().build() if t.name in COMPARE]
+        sets[cond] = {t.name: t for t in translations}
     out["conditional"] = {}
     for name in COMPARE:
         if name not in sets[False] or name not in sets[True]:
@@ -138,7 +139,7 @@ def compare_conditional(args, G, E, P, store, data, W, base, groups, out) -> Non
         own = OWN_OUTPUTS[code]
         plain, p_ok = entanglement(G, P, W, base, sets[False][name].delta, idx, own, target, cur)
         cond, c_ok = entanglement(G, P, W, base, sets[True][name].delta, idx, own, target, cur)
-        top = sorted(plain, key=lambda k: -plain[k])[:3]
+        top = sorted(plain, key=lambda k: -plain[k])[:ENTANGLEMENT_TOP]
         p3, c3 = float(np.mean([plain[k] for k in top])), float(np.mean([cond[k] for k in top]))
         out["conditional"][name] = {"top3": top, "plain": p3, "conditional": c3, "success_plain": p_ok,
                                     "success_conditional": c_ok, "faces": len(idx)}

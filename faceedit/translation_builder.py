@@ -18,9 +18,11 @@ by that reading), and each edit is conditioned (made orthogonal) on the Se / A /
 and on the directions of the ``condition_top`` predictor outputs that move most under its unconditioned
 edit (``~Output`` in the sidecar's ``conditioned_on``); one whose full removal would leave less than
 ``condition_min_cos`` of the edit is removed in part (``condition_partial``, ``~Output*share``).
-``layers`` restricts a code's edits to some W+ rows.  Finally each translation's strength is calibrated on
-training renders until the predictor agrees (``calibrate``; the age edits may go further while the
-edited renders stay the same person, ``calibration_extra``).
+``layers`` restricts a code's edits (or those towards one value, ``{c}_{v}``, or a hair colour pair) to some
+W+ rows.  Finally each translation's strength is calibrated on training renders until the predictor agrees
+(``calibrate``; the age edits may go further while the edited renders stay the same person,
+``calibration_extra``); with several ``condition_min_cos`` values each translation keeps the conditioning
+whose calibrated edit is least entangled on its calibration faces (``build_calibrated``).
 
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
@@ -59,6 +61,9 @@ ORDINAL_CODES = ("Sk", "A")
 #: binary value codes and their CelebA attribute (1 = attribute present)
 BINARY_CODES: dict[str, str] = {"B": "Bangs", "D": "Double_Chin"}
 
+#: how many of the outputs most moved by a plain edit measure its entanglement (selection and benchmark)
+ENTANGLEMENT_TOP = 3
+
 #: predictor outputs that belong to each code's own attribute (never counted or removed as entanglement)
 OWN_OUTPUTS: dict[str, list[str]] = {
     "A": ["age", "Young"], "Se": ["gender", "Male"],
@@ -77,20 +82,28 @@ BUILD_DEFAULTS: dict[str, Any] = {
     # deviations) under its unconditioned edit, measured on renders (needs G + predictor; 0: off)
     "condition_top": 3,
     "condition_faces": 48,  # renders used to find those co-moving outputs
-    "condition_min_cos": 0.9,  # least cosine with the plain edit that conditioning on co-moving outputs leaves
+    # least cosine with the plain edit that conditioning on co-moving outputs leaves; with several values (and
+    # calibration), every translation is made with each and keeps the one whose calibrated edit moves the
+    # outputs most entangled with the calibrated plain edit least (build_calibrated; sidecar "conditioning")
+    "condition_min_cos": [0.9, 0.95, 0.98],
+    # ... among the values whose calibrated success reaches calibration_rate or is within this of the best one
+    "condition_success_margin": 0.05,
     # an output whose full removal would go below condition_min_cos is removed in part (the largest share
     # that keeps the cosine) instead of skipped
     "condition_partial": True,
     # weight of the direction fitted on the predictor's reading of the renders (label source b) against
     # the one fitted on the real labels (a); 0 = real labels only (needs G + predictor)
     "render_weight": 0.5,
-    # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere); a hair colour
-    # pair Hc_{a}-{b} (the direction of Hc_{b}_fr_{a} / Hc_{a}_fr_{b}) may have rows of its own (None: Hc's).
+    # W+ rows each code's edit may touch (layer_mask syntax; the deltas are zero elsewhere); the edits towards
+    # one value {c}_{v} (Se_1: Se_1 and every Se_1_fr_*) and a hair colour pair Hc_{a}-{b} (the direction of
+    # Hc_{b}_fr_{a} / Hc_{a}_fr_{b}) may have rows of their own (None: the code's).
     # Model-specific: the built-in 64 px set uses layers.B="3-5" (bangs move the predictor's Bangs more and
     # its other outputs less than on all rows), layers.Hs="2-7" (hair shape changes the hair colour, nose and
-    # skin reading less) and layers.Hc_2-3="4-9" (brown <-> grey; on all rows it also ages the face); see
-    # translations/README.md
+    # skin reading less), layers.Hc_2-3="4-9" (brown <-> grey; on all rows it also ages the face) and
+    # layers.Se_1="2-9" (to female: its conditional edit is then less entangled than its plain one, which on
+    # all rows it is not; to male keeps all rows, on 2-9 it flips too few faces); see translations/README.md
     "layers": {**{code: "all" for code in (*VALUE_CODES, *CURSOR_CODES, BALD)},
+               **{f"{code}_{v}": None for code, values in VALUE_CODES.items() for v in values},
                **{f"Hc_{a}-{b}": None for a in HAIR_COLOURS for b in HAIR_COLOURS if a < b}},
     "pairwise": True,  # Hc_{new}_fr_{old}: a direction fitted between the two colour groups
     "min_group": 20,  # smallest label group used for a level
@@ -223,6 +236,9 @@ class TranslationBuilder:
         self.generator = self.predictor = None
         self.scores: dict[str, np.ndarray] = {}  # predictor outputs on the rendered rows (NaN elsewhere)
         self.rendered = np.zeros(0, dtype=np.int64)
+        self.min_cos = self._min_cos_values()[0]  # the condition_min_cos value fit() uses
+        self.calibrated_on: dict[str, np.ndarray] = {}  # training rows each translation was calibrated on
+        self.selection: dict[str, dict[str, Any]] = {}  # build_calibrated's choice per translation
 
     # -------------------------------------------------------------------------------------- renders
     def use_renders(self, generator: Any, predictor: Any, n: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -344,21 +360,23 @@ class TranslationBuilder:
         return sorted(change, key=lambda o: -change[o])[:k]
 
     def _edit(self, key: str, y: np.ndarray, groups: np.ndarray, attribute: str, method: str | None = None,
-              condition: Sequence[str] = ()) -> _Edit:
-        """The plain direction of ``key``, restricted to its ``layers`` and (``conditional``) made orthogonal
-        to the plain directions named in ``condition`` and to those of its co-moving predictor outputs
-        (:meth:`_condition_on_outputs`)."""
-        direction, score = self._plain(key, y, method)
+              condition: Sequence[str] = (), plain_key: str | None = None) -> _Edit:
+        """The plain direction of ``plain_key`` (default ``key``), restricted to the ``layers`` of ``key`` and
+        (``conditional``) made orthogonal to the plain directions named in ``condition`` and to those of its
+        co-moving predictor outputs (:meth:`_condition_on_outputs`)."""
+        plain_key = plain_key or key
+        direction, score = self._plain(plain_key, y, method)
         mask = self._mask(key)
         used: list[str] = []
         if self.cfg["conditional"]:
-            used = [c for c in condition if c in self.plain and c != key]
+            used = [c for c in condition if c in self.plain and c != plain_key]
             others = [self.plain[c][0] * mask for c in used]
             plain = unit(direction * mask)
             direction = orthogonalize(plain, others)
             if int(self.cfg["condition_top"]) and self.scores:
                 direction, outputs = self._condition_on_outputs(key, plain, direction, others)
                 used += outputs
+            direction = unit(direction * mask)  # exact zeros outside the rows (the projections leave ~1e-17)
         elif not mask.all():
             direction = unit(direction * mask)
         edit = _Edit(direction, self._levels(direction, groups), method or self.cfg["method"], attribute,
@@ -375,7 +393,7 @@ class TranslationBuilder:
         by the largest share that keeps that cosine (named ``~Output*share``).  Returns the unit direction
         and the names of what was removed."""
         mask = self._mask(key)
-        k, min_cos = int(self.cfg["condition_top"]), float(self.cfg["condition_min_cos"])
+        k, min_cos = int(self.cfg["condition_top"]), float(self.min_cos)
         d, basis, names, taken = start.astype(np.float64), list(fixed), [], set()
         candidates = self.co_moving(key, plain, 2 * k)
         for partial in (False, True) if self.cfg["condition_partial"] else (False,):
@@ -422,11 +440,19 @@ class TranslationBuilder:
         self._plain("A", age, "ridge")
         if np.isfinite(_col(lab, "Eyeglasses", n)).sum() >= 2 * self.cfg["min_group"]:
             self._plain("Eyeglasses", _col(lab, "Eyeglasses", n))
-        self._edit("A", age, groups["A"], "age", "ridge", condition=("Se", "Eyeglasses"))
-        self._edit("Se", female, groups["Se"], "female", condition=("A", "Eyeglasses"))
-        self._edit("Sk", groups["Sk"], groups["Sk"], "skin tone", "ridge", condition=("A", "Se"))
-        for code, attr in BINARY_CODES.items():
-            self._edit(code, groups[code], groups[code], attr, condition=("Se", "A"))
+        hs = groups["Hs"]
+        value_edits = {  # code: (labels, attribute, method, conditioned on)
+            "A": (age, "age", "ridge", ("Se", "Eyeglasses")),
+            "Se": (female, "female", None, ("A", "Eyeglasses")),
+            "Sk": (groups["Sk"], "skin tone", "ridge", ("A", "Se")),
+            **{code: (groups[code], attr, None, ("Se", "A")) for code, attr in BINARY_CODES.items()},
+            "Hs": (np.where(np.isin(hs, list(HAIR_SHAPES)), hs, np.nan), "Wavy_Hair", None, ("Se",)),
+        }
+        for code, (y, attr, method, condition) in value_edits.items():
+            self._edit(code, y, groups[code], attr, method, condition)
+            for v in VALUE_CODES[code]:  # the targets with rows of their own share the code's plain direction
+                if self.cfg["layers"].get(f"{code}_{v}") is not None:
+                    self._edit(f"{code}_{v}", y, groups[code], attr, method, condition, plain_key=code)
         bald = _col(lab, "Bald", n)
         self._edit(BALD, bald, bald, "Bald", condition=("Eyeglasses",))
         hc = groups["Hc"]
@@ -440,12 +466,18 @@ class TranslationBuilder:
                         y = np.where(hc == b, 1.0, np.where(hc == a, 0.0, np.nan))
                         self._edit(f"Hc_{a}-{b}", y, hc, f"{HAIR_COLOURS[b]} vs {HAIR_COLOURS[a]}",
                                    condition=("Se", "Eyeglasses"))
-        hs = groups["Hs"]
-        self._edit("Hs", np.where(np.isin(hs, list(HAIR_SHAPES)), hs, np.nan), hs, "Wavy_Hair", condition=("Se",))
         for code, attr in CURSOR_ATTRIBUTES.items():
             self._edit(code, groups[code], groups[code], attr, condition=("Se", "A"))
         self.groups = groups
         return self
+
+    def _min_cos_values(self) -> list[float]:
+        """``condition_min_cos`` as a list (one number or several)."""
+        v = self.cfg["condition_min_cos"]
+        values = [float(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+        if not values:
+            raise DataError("condition_min_cos needs at least one value")
+        return values
 
     # -------------------------------------------------------------------------------------- making
     def _delta(self, edit: _Edit, old: float, new: float, order: int = 0) -> np.ndarray:
@@ -470,6 +502,11 @@ class TranslationBuilder:
         }
         return Translation(name, delta, info)
 
+    def _target_edit(self, code: str, value: int) -> _Edit:
+        """The edit of the translations towards ``value`` of ``code``: ``{code}_{value}``'s own (hair colours;
+        a target with rows of its own) or the code's."""
+        return self.edits.get(f"{code}_{value}", self.edits.get(code))
+
     def _rest_level(self, edit: _Edit, groups: np.ndarray, value: int, values: Sequence[int]) -> float:
         """Mean level of the faces at another of ``values`` than ``value`` (source of a generic ``{c}_{v}``)."""
         sel = np.isin(groups, [v for v in values if v != value])
@@ -481,7 +518,7 @@ class TranslationBuilder:
             self.fit()
         out: list[Translation] = []
         for code in ("Sk", "A", "Se", "B", "D", "Hs"):
-            out += self._value_translations(code, VALUE_CODES[code], lambda v, c=code: self.edits[c])
+            out += self._value_translations(code, VALUE_CODES[code], lambda v, c=code: self._target_edit(c, v))
         pairs = (lambda new, old: self.edits[f"Hc_{min(new, old)}-{max(new, old)}"]) if self.cfg["pairwise"] else None
         out += self._value_translations("Hc", VALUE_CODES["Hc"], lambda v: self.edits[f"Hc_{v}"], pairs)
         bald = self.edits[BALD]
@@ -491,7 +528,7 @@ class TranslationBuilder:
             unbald = self._delta(bald, bald.levels[1], bald.levels[0])
             for code in ("Hc", "Hs"):
                 for v in VALUE_CODES[code]:
-                    edit = self.edits[f"Hc_{v}"] if code == "Hc" else self.edits["Hs"]
+                    edit = self._target_edit(code, v)
                     if v not in edit.levels:
                         continue
                     rest = self._rest_level(edit, self.groups[code], v, VALUE_CODES[code])
@@ -607,6 +644,7 @@ class TranslationBuilder:
         faces = faces or self.cfg["calibration_faces"]
         order = np.random.default_rng(seed).permutation(len(self.X))
         chosen = {t.name: self._calibration_faces(t.name, order, faces) for t in translations}
+        self.calibrated_on.update({name: idx for name, (idx, _) in chosen.items()})
         pool = np.unique(np.concatenate([i for i, _ in chosen.values()] or [np.zeros(0, int)]))
         self.progress(f"calibrate {len(translations)} translations on {len(pool)} faces")
         renders = synthesize(generator, self.X[pool])
@@ -665,6 +703,75 @@ class TranslationBuilder:
             result[t.name] = t.meta["calibration"]
         return result
 
+    def build_calibrated(self, generator: Any, predictor: Any,
+                         names: Sequence[str] | None = None) -> tuple[list[Translation], dict[str, dict[str, Any]]]:
+        """:meth:`build` then :meth:`calibrate` (only ``names`` when given); returns the translations and the
+        calibration.  With conditioning, renders (:meth:`use_renders`) and several ``condition_min_cos``
+        values, each translation is made and calibrated once per value and keeps the one whose edit moves
+        least, on its calibration faces, the :data:`ENTANGLEMENT_TOP` predictor outputs (not its own) that
+        the calibrated plain edit moves most, among the values that reach ``calibration_rate`` or come within
+        ``condition_success_margin`` of the best success: a conditioning that costs so much strength that the
+        edit ends up more entangled gives way to a lighter one.  The choice goes in the sidecar (``conditioning``) and
+        :attr:`selection`."""
+        def made() -> list[Translation]:
+            return [t for t in self.fit().build() if names is None or t.name in names]
+
+        values = self._min_cos_values()
+        if not self.cfg["conditional"] or len(values) == 1 or not self.scores:
+            self.min_cos = values[0]
+            translations = made()
+            return translations, self.calibrate(translations, generator, predictor)
+        self.cfg["conditional"] = False
+        try:
+            plain = made()
+            self.calibrate(plain, generator, predictor)
+        finally:
+            self.cfg["conditional"] = True
+        variants, edits = {}, {}
+        for v in values:
+            self.min_cos = v
+            variants[v] = {t.name: t for t in made()}
+            self.calibrate(list(variants[v].values()), generator, predictor)
+            edits[v] = dict(self.edits)
+        self.min_cos, self.edits = values[0], edits[values[0]]  # report() describes the first value's edits
+        rate = self.cfg["calibration_rate"]
+        out: list[Translation] = []
+        for t_plain in plain:
+            name = t_plain.name
+            cands = {v: variants[v][name] for v in values}
+            if len(self.calibrated_on.get(name, ())) < 4:  # too few faces to calibrate or compare on
+                out.append(cands[values[0]])
+                continue
+            moves = self._output_moves(name, [t_plain.delta] + [c.delta for c in cands.values()])
+            top = sorted(moves[0], key=lambda o: -moves[0][o])[:ENTANGLEMENT_TOP]
+            score = {v: float(np.mean([m[o] for o in top])) for v, m in zip(values, moves[1:])}
+            success = {v: cands[v].meta.get("calibration", {}).get("success", 0.0) for v in values}
+            bar = min(rate, max(success.values()) - float(self.cfg["condition_success_margin"]))
+            best = min((v for v in values if success[v] >= bar), key=lambda v: score[v])
+            t = cands[best]
+            t.meta["conditioning"] = {"min_cos": best, "outputs": top, "plain": float(np.mean([moves[0][o] for o in top])),
+                                      "tried": {str(v): score[v] for v in values},
+                                      "success": {str(v): success[v] for v in values}}
+            self.selection[name] = t.meta["conditioning"]
+            out.append(t)
+        return out, {t.name: t.meta["calibration"] for t in out if "calibration" in t.meta}
+
+    def _output_moves(self, name: str, deltas: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """For each delta, the mean |change| of every predictor output not of ``name``'s code on the faces
+        ``name`` was calibrated on, in standard deviations of that output over the rendered faces."""
+        from .edit_evaluation import flatten_predictions
+        from .synthesis import synthesize
+
+        idx = self.calibrated_on[name]
+        base = flatten_predictions(self.predictor.predict(synthesize(self.generator, self.X[idx])))
+        own = OWN_OUTPUTS[_code_of(name)]
+        out = []
+        for delta in deltas:
+            pred = flatten_predictions(self.predictor.predict(synthesize(self.generator, self.X[idx] + delta)))
+            out.append({o: float(np.mean(np.abs(v - base[o])) / (np.nanstd(self.scores[o]) + 1e-6))
+                        for o, v in pred.items() if o not in own})
+        return out
+
     def report(self) -> dict[str, Any]:
         """Per direction: method, training score, levels, conditioning; and the cosine matrix."""
         from .directions import cosine_matrix
@@ -717,15 +824,17 @@ def build_default_set(
         raise DataError(f"{len(latents)} latents for {len(train)} training faces")
     builder = TranslationBuilder(latents, labels_from_facedata(train), model_id, config, progress=progress)
     relabel = builder.read_renders(generator, predictor) if generator is not None and predictor is not None else {}
-    translations = builder.build()
     calibration = {}
     if generator is not None and predictor is not None and builder.cfg["calibrate"]:
-        calibration = builder.calibrate(translations, generator, predictor)
+        translations, calibration = builder.build_calibrated(generator, predictor)
+    else:
+        translations = builder.build()
     store = TranslationStore(Path(out_dir), model_id)
     for t in translations:
         store.save(t)
     report = {"model_id": model_id, "n_faces": int(len(latents)), "config": builder.cfg, **builder.report(),
-              "render_label_agreement": relabel, "calibration": calibration, "written": sorted(t.name for t in translations)}
+              "render_label_agreement": relabel, "calibration": calibration, "conditioning": builder.selection,
+              "written": sorted(t.name for t in translations)}
     save_json(Path(out_dir) / "build_report.json", report)
     return report
 

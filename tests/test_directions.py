@@ -419,3 +419,79 @@ def test_relabel_from_renders():
     np.testing.assert_allclose(b.labels["age"][rendered], pred["age"], rtol=1e-5)
     np.testing.assert_array_equal(b.labels["female"][rendered], (pred["gender"] > 0.5).astype(float))
     assert set(agreement) == {"female", "age"} and 0.0 <= agreement["female"] <= 1.0
+
+
+def test_a_target_value_may_have_rows_of_its_own(tmp_path):
+    """layers.Se_1 restricts the edits towards Se 1 (Se_1, Se_1_fr_0) to their rows; Se_0 keeps Se's; both
+    come from the one plain Se direction."""
+    from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder, labels_from_facedata
+
+    data = _synthetic_cache(tmp_path / "cache.npz")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(data), 4, 8)).astype(np.float32)
+    X[:, :, 0] += 3 * data.gender[:, None]  # female along coordinate 0 of every row
+    for conditional in (False, True):
+        cfg = {"min_group": 5, "C": 1.0, "calibrate": False, "condition_top": 0, "render_weight": 0.0,
+               "conditional": conditional, "layers": {**BUILD_DEFAULTS["layers"], "Se_1": "1-3"}}
+        b = TranslationBuilder(X, labels_from_facedata(data), "m", cfg)
+        ts = {t.name: t for t in b.build()}
+        for name in ("Se_1", "Se_1_fr_0"):
+            d = ts[name].delta
+            assert np.all(d[0] == 0) and np.all(d[1:, 0] > 0) and ts[name].meta["layers"] == "1-3", name
+        for name in ("Se_0", "Se_0_fr_1"):
+            d = ts[name].delta
+            assert np.all(d[:, 0] < 0) and ts[name].meta["layers"] is None, name
+        to_male = ts["Se_0_fr_1"].delta.copy()
+        to_male[0] = 0
+        cos = float(unit(ts["Se_1_fr_0"].delta).ravel() @ unit(to_male).ravel())
+        assert cos == pytest.approx(-1.0, abs=1e-5) if not conditional else cos < -0.9
+        assert ts["A_2"].meta["layers"] is None  # other codes keep their rows
+
+
+def test_build_calibrated_keeps_the_least_entangled_conditioning(tmp_path):
+    """With several condition_min_cos values each translation is made and calibrated with each and keeps the
+    one whose calibrated edit moves the outputs most moved by the calibrated plain edit least."""
+    from faceedit.translation_builder import TranslationBuilder, labels_from_facedata
+
+    G, P = _tiny_models()
+    data = _synthetic_cache(tmp_path / "cache.npz")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(data), G.n_latent, G.style_dim)).astype(np.float32)
+    X[:, :, 0] += 3 * data.gender[:, None]
+    cfg = {"min_group": 5, "C": 1.0, "condition_faces": 16, "calibration_faces": 12, "calibration_extra": {},
+           "calibration_multipliers": [1.0, 2.0], "condition_min_cos": [0.5, 0.99]}
+    b = TranslationBuilder(X, labels_from_facedata(data), "tiny", cfg)
+    b.use_renders(G, P, n=200)
+    names = ["Se_1_fr_0", "B_1_fr_0", "Ch_max"]
+    translations, calibration = b.build_calibrated(G, P, names=names)
+    assert sorted(t.name for t in translations) == sorted(names) and set(calibration) == set(names)
+    plain = {t.name: t for t in _plain_calibrated(b, G, P, names)}
+    for t in translations:
+        c = t.meta["conditioning"]
+        assert c["min_cos"] in (0.5, 0.99) and set(c["tried"]) == {"0.5", "0.99"} and len(c["outputs"]) == 3
+        assert t.meta["calibration"]["multiplier"] in (1.0, 2.0)
+        # the numbers are what the renders say: re-measure the plain and the chosen edit
+        moves = b._output_moves(t.name, [plain[t.name].delta, t.delta])
+        top = sorted(moves[0], key=lambda o: -moves[0][o])[:3]
+        assert top == c["outputs"]
+        assert np.mean([moves[0][o] for o in top]) == pytest.approx(c["plain"], rel=1e-4)
+        assert np.mean([moves[1][o] for o in top]) == pytest.approx(c["tried"][str(c["min_cos"])], rel=1e-4)
+        bar = min(b.cfg["calibration_rate"], max(c["success"].values()) - b.cfg["condition_success_margin"])
+        eligible = [v for v in c["tried"] if c["success"][v] >= bar]
+        assert str(c["min_cos"]) == min(eligible, key=lambda v: c["tried"][v])
+        assert c["success"][str(c["min_cos"])] == t.meta["calibration"]["success"]
+        assert b.selection[t.name] is c
+    # one value: no selection, no "conditioning" entry
+    b.cfg["condition_min_cos"] = 0.9
+    single, _ = b.build_calibrated(G, P, names=names)
+    assert all("conditioning" not in t.meta for t in single)
+
+
+def _plain_calibrated(b, G, P, names):
+    b.cfg["conditional"] = False
+    try:
+        ts = [t for t in b.fit().build() if t.name in names]
+        b.calibrate(ts, G, P)
+    finally:
+        b.cfg["conditional"] = True
+    return ts

@@ -78,8 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--predictor", help="attribute predictor for the calibration (default: built-in)")
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
                    help="build options (faceedit.translation_builder.BUILD_DEFAULTS): method, C, ridge_alpha, boost, "
-                        "conditional, condition_top, condition_faces, condition_min_cos, condition_partial, render_weight, "
-                        "layers.<code> (e.g. 'layers.B=\"3-5\"'; the built-in set also uses 'layers.Hs=\"2-7\"' 'layers.Hc_2-3=\"4-9\"'), pairwise, min_group, "
+                        "conditional, condition_top, condition_faces, condition_min_cos, condition_success_margin, condition_partial, render_weight, "
+                        "layers.<code>, layers.<code>_<value> (the edits towards one value), layers.Hc_<a>-<b> (a hair colour pair) "
+                        "(e.g. 'layers.B=\"3-5\"'; the built-in set uses 'layers.B=\"3-5\"' 'layers.Hs=\"2-7\"' 'layers.Hc_2-3=\"4-9\"' "
+                        "'layers.Se_1=\"2-9\"'), pairwise, min_group, "
                         "calibrate, calibration_rate, calibration_faces, calibration_multipliers, calibration_extra.<code>, "
                         "calibration_max_identity, calibration_max_sex_flips, render_labels, render_samples")
     q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
