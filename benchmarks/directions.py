@@ -120,10 +120,12 @@ def compare_conditional(args, G, E, P, store, data, W, base, groups, out) -> Non
     sets = {}
     for cond in (True, False):  # the second fit reuses the cached plain directions: no refitting
         builder.cfg["conditional"] = cond
-        if builder.cfg["calibrate"]:  # as build-defaults: calibrated, the conditioning chosen per translation
-            translations, _ = builder.build_calibrated(G, P, names=COMPARE)
-        else:
+        if not builder.cfg["calibrate"]:
             translations = [t for t in builder.fit().build() if t.name in COMPARE]
+        elif cond:  # as build-defaults: calibrated, the conditioning chosen per translation
+            translations, _ = builder.build_calibrated(G, P, names=COMPARE)
+        else:  # the reference build_calibrated compared with (made once)
+            translations = builder.calibrated_plain(G, P, names=COMPARE)
         sets[cond] = {t.name: t for t in translations}
     out["conditional"] = {}
     for name in COMPARE:

@@ -239,6 +239,7 @@ class TranslationBuilder:
         self.min_cos = self._min_cos_values()[0]  # the condition_min_cos value fit() uses
         self.calibrated_on: dict[str, np.ndarray] = {}  # training rows each translation was calibrated on
         self.selection: dict[str, dict[str, Any]] = {}  # build_calibrated's choice per translation
+        self.plain_calibrated: dict[str, Translation] = {}  # calibrated_plain's translations (cache)
 
     # -------------------------------------------------------------------------------------- renders
     def use_renders(self, generator: Any, predictor: Any, n: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -268,6 +269,7 @@ class TranslationBuilder:
         self.plain.clear()
         self.fits.clear()
         self.edits.clear()
+        self.plain_calibrated.clear()
 
     def _render_score(self, key: str) -> np.ndarray | None:
         """The predictor's score of ``key``'s attribute on the rendered rows (NaN elsewhere; None without
@@ -721,19 +723,15 @@ class TranslationBuilder:
             self.min_cos = values[0]
             translations = made()
             return translations, self.calibrate(translations, generator, predictor)
-        self.cfg["conditional"] = False
-        try:
-            plain = made()
-            self.calibrate(plain, generator, predictor)
-        finally:
-            self.cfg["conditional"] = True
-        variants, edits = {}, {}
+        plain = self.calibrated_plain(generator, predictor, names)
+        variants = {}
         for v in values:
             self.min_cos = v
             variants[v] = {t.name: t for t in made()}
             self.calibrate(list(variants[v].values()), generator, predictor)
-            edits[v] = dict(self.edits)
-        self.min_cos, self.edits = values[0], edits[values[0]]  # report() describes the first value's edits
+            if v == values[0]:
+                first_edits = dict(self.edits)
+        self.min_cos, self.edits = values[0], first_edits  # report() describes the first value's edits
         rate = self.cfg["calibration_rate"]
         out: list[Translation] = []
         for t_plain in plain:
@@ -755,6 +753,22 @@ class TranslationBuilder:
             self.selection[name] = t.meta["conditioning"]
             out.append(t)
         return out, {t.name: t.meta["calibration"] for t in out if "calibration" in t.meta}
+
+    def calibrated_plain(self, generator: Any, predictor: Any,
+                         names: Sequence[str] | None = None) -> list[Translation]:
+        """The unconditioned translations (only ``names`` when given), calibrated: the reference
+        :meth:`build_calibrated` compares the conditioned ones with (cached until the fits change)."""
+        missing = None if names is None else [n for n in names if n not in self.plain_calibrated]
+        if missing is None or missing:
+            conditional = self.cfg["conditional"]
+            self.cfg["conditional"] = False
+            try:
+                made = [t for t in self.fit().build() if missing is None or t.name in missing]
+                self.calibrate(made, generator, predictor)
+            finally:
+                self.cfg["conditional"] = conditional
+            self.plain_calibrated.update({t.name: t for t in made})
+        return [t for name, t in self.plain_calibrated.items() if names is None or name in names]
 
     def _output_moves(self, name: str, deltas: Sequence[np.ndarray]) -> list[dict[str, float]]:
         """For each delta, the mean |change| of every predictor output not of ``name``'s code on the faces

@@ -465,7 +465,9 @@ def test_build_calibrated_keeps_the_least_entangled_conditioning(tmp_path):
     names = ["Se_1_fr_0", "B_1_fr_0", "Ch_max"]
     translations, calibration = b.build_calibrated(G, P, names=names)
     assert sorted(t.name for t in translations) == sorted(names) and set(calibration) == set(names)
-    plain = {t.name: t for t in _plain_calibrated(b, G, P, names)}
+    plain = {t.name: t for t in b.calibrated_plain(G, P, names)}
+    assert sorted(plain) == sorted(names) and all("conditioning" not in t.meta for t in plain.values())
+    assert b.cfg["conditional"] is True  # restored after the plain build
     for t in translations:
         c = t.meta["conditioning"]
         assert c["min_cos"] in (0.5, 0.99) and set(c["tried"]) == {"0.5", "0.99"} and len(c["outputs"]) == 3
@@ -481,17 +483,12 @@ def test_build_calibrated_keeps_the_least_entangled_conditioning(tmp_path):
         assert str(c["min_cos"]) == min(eligible, key=lambda v: c["tried"][v])
         assert c["success"][str(c["min_cos"])] == t.meta["calibration"]["success"]
         assert b.selection[t.name] is c
+    # the cached reference is what a fresh unconditioned build and calibration gives
+    cached = {name: t.delta.copy() for name, t in plain.items()}
+    b.plain_calibrated.clear()
+    for t in b.calibrated_plain(G, P, names):
+        np.testing.assert_array_equal(t.delta, cached[t.name])
     # one value: no selection, no "conditioning" entry
     b.cfg["condition_min_cos"] = 0.9
     single, _ = b.build_calibrated(G, P, names=names)
     assert all("conditioning" not in t.meta for t in single)
-
-
-def _plain_calibrated(b, G, P, names):
-    b.cfg["conditional"] = False
-    try:
-        ts = [t for t in b.fit().build() if t.name in names]
-        b.calibrate(ts, G, P)
-    finally:
-        b.cfg["conditional"] = True
-    return ts
