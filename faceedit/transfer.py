@@ -1,0 +1,496 @@
+"""Edit transfer: carry the generator's edit onto the photo's own pixels.
+
+A latent edit is rendered twice by the generator: the reconstruction ``R = G(w)`` and the edit
+``E = G(w + d)``, both at the model's resolution (64 px for the built-in model).  Pasting ``E`` over the
+photo replaces a sharp face by a render; :func:`transfer_edit` instead explains the change ``R → E`` in
+three parts and applies them to the aligned original at its own resolution:
+
+- **geometry**: a dense optical flow ``E(x) ≈ R(x + f(x))`` (OpenCV DIS on the upsampled renders),
+  smoothed, limited to where the renders differ and scaled to the original, moves the photo's pixels with
+  ``cv2.remap`` (a smile, a chin, a nose change move the real pixels);
+- **appearance**: the low-frequency change of colour and shading between ``E`` and the warped ``R`` in
+  CIE Lab, kept only in the channels and face-parsing classes the edit is about (:data:`POLICIES`: hair
+  colour recolours the hair, an age edit changes luminance everywhere but chroma only in the hair and
+  brows, so a render's green cast on the skin never reaches the photo), upsampled edge-aware with a
+  guided filter on the warped original, added in Lab;
+- **new content**: where the render shows what the photo has no pixels for (bangs on a bare forehead,
+  a beard, hair on a bald head, long hair over the background), found as what geometry and appearance do
+  not explain, the upsampled render, colour-matched to the photo and with the photo's grain added, is
+  blended in through :func:`faceedit.blending.blend`'s soft form.
+
+``E == R`` gives the original back bit for bit; the transfer is deterministic.  Typical use::
+
+    result = transfer_edit(face.image, R, E, "A_2", labels=parse(face.image))
+    result.image, result.flow, result.gain, result.alpha
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .blending import blend
+from .errors import InvalidInput, NoFaceFound
+from .images import check_image
+
+EDIT_MODES = ("transfer", "replace")
+
+# CelebAMask-HQ class ids (faceedit.parsing.CLASSES)
+_SKIN = (1, 7, 8, 10, 14)  # skin, ears, nose, neck
+_BROWS = (2, 3)
+_LIPS = (12, 13)
+_HAIR = (17,)
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Where an edit may change luminance and chroma, and where a large change is a recolour rather than
+    new content; each a tuple of parsing class ids or ``"all"``."""
+
+    luminance: tuple[int, ...] | str = ALL
+    chroma: tuple[int, ...] | str = ()
+    recolour: tuple[int, ...] | str = ()
+
+
+#: characteristic code → :class:`Policy`; codes not listed (and free names) use ``DEFAULT_POLICY``
+POLICIES: dict[str, Policy] = {
+    "Hc": Policy(_HAIR + _BROWS, _HAIR + _BROWS, _HAIR + _BROWS),
+    "Sk": Policy(_SKIN + _LIPS, _SKIN + _LIPS, _SKIN + _LIPS),
+    "A": Policy(ALL, _HAIR + _BROWS, _HAIR + _BROWS),
+    "Se": Policy(ALL, _HAIR + _LIPS, _LIPS),
+    "B": Policy(ALL, _HAIR, ()),
+    "Hs": Policy(ALL, _HAIR, ()),
+    "bald": Policy(ALL, _HAIR, ()),
+    "Bp": Policy(ALL, _LIPS, _LIPS),
+    "D": Policy(ALL, (), ()),
+    "Ch": Policy(ALL, (), ()),
+    "N": Policy(ALL, (), ()),
+    "Bn": Policy(ALL, (), ()),
+    "Pn": Policy(ALL, (), ()),
+    "Be": Policy(ALL, (), ()),
+}
+#: free names and directions without a code: every change allowed, large changes are recolours
+DEFAULT_POLICY = Policy(ALL, ALL, ALL)
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Knobs of :func:`transfer_edit`; distances in render pixels unless said otherwise."""
+
+    flow_size: int = 256  # the renders are resampled to this square size for the flow and appearance
+    flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
+    flow_smooth: float = 0.75  # Gaussian sigma of the flow
+    flow_min: float = 0.03  # flow below this length is noise (soft threshold)
+    change_min: float = 2.0 / 255  # render differences below this are no change
+    support_radius: float = 3.0  # the flow lives within this distance of a change
+    appearance_sigma: float = 1.5  # Gaussian sigma of the low-frequency appearance change
+    guided_radius: float = 1 / 64  # guided-filter radius, fraction of the original's size
+    guided_eps: float = 1e-3  # guided-filter regularisation (guide in 0..1)
+    content_low: float = 10.0  # unexplained change (Lab units) where new content starts
+    content_high: float = 22.0  # ... and where it is complete
+    content_sigma: float = 1.0  # feather of the new-content alpha
+    content_min_area: float = 1.5  # new-content specks thinner than this are dropped (opening radius)
+    colour_sigma: float = 1 / 16  # colour match of the new content to the photo: Gaussian, fraction of size
+    colour_max: tuple[float, float] = (15.0, 10.0)  # largest colour correction (L, ab) of new content
+    grain: bool = True  # re-add the photo's grain (noise level matched) to new content
+    class_dilate: float = 1.5  # parsing-class masks grown by this, then feathered by as much
+    interpolation: str = "lanczos"  # remap of the original: lanczos | cubic | linear
+
+    def __post_init__(self) -> None:
+        if self.flow_preset not in _DIS_PRESETS:
+            raise InvalidInput(f"flow_preset must be one of {', '.join(_DIS_PRESETS)}; got {self.flow_preset!r}")
+        if self.interpolation not in _INTERPOLATIONS:
+            raise InvalidInput(f"interpolation must be one of {', '.join(_INTERPOLATIONS)}; got {self.interpolation!r}")
+        if not 32 <= int(self.flow_size) <= 1024:
+            raise InvalidInput(f"flow_size must be 32..1024; got {self.flow_size}")
+        if not self.content_high > self.content_low >= 0:
+            raise InvalidInput("content_high must be larger than content_low >= 0")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object] | None) -> "TransferSettings":
+        """Settings from a config table (unknown keys are errors)."""
+        values = dict(values or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidInput(f"unknown transfer setting(s) {unknown}; known: {', '.join(sorted(known))}")
+        if "colour_max" in values:
+            values["colour_max"] = tuple(float(v) for v in values["colour_max"])  # type: ignore[union-attr]
+        return replace(cls(), **values)
+
+
+_DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+_INTERPOLATIONS = ("lanczos", "cubic", "linear")
+
+
+@dataclass
+class TransferResult:
+    """The edited face at the original's resolution and the maps that made it.
+
+    ``flow`` ``(H, W, 2)`` float32 in original pixels (``out(x) = original(x + flow(x))`` before the
+    appearance change); ``gain`` ``(H, W, 3)`` float32, the Lab change added (L, a*, b*); ``alpha``
+    ``(H, W)`` float32 in [0, 1], the weight of the new content; ``content`` the new-content image.
+    """
+
+    image: np.ndarray
+    flow: np.ndarray
+    gain: np.ndarray
+    alpha: np.ndarray
+    content: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def overlay(self, kind: str) -> np.ndarray:
+        """An RGB uint8 picture of one map: ``flow`` (hue = direction, value = length), ``gain`` (grey =
+        no change) or ``alpha`` (the new content in red over the image)."""
+        return map_picture(self, kind)
+
+
+def policy_for(names: str | Iterable[str] | None) -> Policy:
+    """The union of the :class:`Policy` of each edit (translation names or codes; ``None`` = free edit)."""
+    from .mixups import characteristic
+
+    if names is None:
+        return DEFAULT_POLICY
+    names = [names] if isinstance(names, str) else list(names)
+    policies = []
+    for name in names:
+        code = characteristic(name)
+        policies.append(POLICIES.get(code, DEFAULT_POLICY) if code else DEFAULT_POLICY)
+    if not policies:
+        return DEFAULT_POLICY
+
+    def union(parts: list) -> tuple[int, ...] | str:
+        if any(p == ALL for p in parts):
+            return ALL
+        return tuple(sorted({c for p in parts for c in p}))
+
+    return Policy(*(union([getattr(p, f) for p in policies]) for f in ("luminance", "chroma", "recolour")))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the transfer
+
+
+def transfer_edit(
+    original: np.ndarray,
+    reconstruction: np.ndarray,
+    edited: np.ndarray,
+    names: str | Sequence[str] | None = None,
+    labels: np.ndarray | None = None,
+    settings: TransferSettings | None = None,
+) -> TransferResult:
+    """Apply the change ``reconstruction → edited`` (two renders of the generator) to ``original``.
+
+    ``original``: the aligned face, RGB uint8 at any resolution; ``reconstruction`` and ``edited``: the
+    generator's renders of ``w`` and ``w + d`` (RGB uint8, same shape, any size).  ``names``: the edit's
+    translation name(s) or characteristic code(s), which choose the :class:`Policy`; ``labels``: the
+    original's CelebAMask-HQ parsing ``(h, w)`` (any size; computed with :func:`faceedit.parsing.parse`
+    when a policy needs classes and none are given).  Returns a :class:`TransferResult`.
+    """
+    settings = settings or TransferSettings()
+    original = check_image(original, "original")
+    reconstruction = check_image(reconstruction, "reconstruction")
+    edited = check_image(edited, "edited")
+    if reconstruction.shape != edited.shape:
+        raise InvalidInput(f"reconstruction {reconstruction.shape} and edited {edited.shape} renders differ in shape")
+    h, w = original.shape[:2]
+    if np.array_equal(reconstruction, edited):
+        return _unchanged(original)
+    policy = policy_for(names)
+    return _Transfer(original, reconstruction, edited, policy, labels, settings).run()
+
+
+def _unchanged(original: np.ndarray) -> TransferResult:
+    h, w = original.shape[:2]
+    return TransferResult(original.copy(), np.zeros((h, w, 2), np.float32), np.zeros((h, w, 3), np.float32),
+                          np.zeros((h, w), np.float32), None, ["no change between the renders"])
+
+
+class _Transfer:
+    """One transfer: the work-size renders, the flow and the maps, then the original-size result."""
+
+    def __init__(self, original, reconstruction, edited, policy: Policy, labels, settings: TransferSettings):
+        self.original, self.policy, self.s = original, policy, settings
+        self.notes: list[str] = []
+        self.n = int(settings.flow_size)
+        self.k = self.n / reconstruction.shape[0]  # work pixels per render pixel
+        self.R = _resize_float(reconstruction, self.n)
+        self.E = _resize_float(edited, self.n)
+        self.labels = self._labels(labels)
+
+    # -- inputs -----------------------------------------------------------------------------------------
+
+    def _labels(self, labels: np.ndarray | None) -> np.ndarray | None:
+        """The original's parsing at the work size, or None when no policy needs it / it cannot be made."""
+        from .blending import resize_nearest
+
+        if all(p == ALL or not p for p in (self.policy.luminance, self.policy.chroma, self.policy.recolour)):
+            return None
+        if labels is None:
+            from .parsing import parse
+
+            try:
+                labels = parse(self.original)
+            except NoFaceFound as e:
+                self.notes.append(f"no parsing of the original ({e}): chroma changes dropped")
+                return None
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+            raise InvalidInput(f"labels must be an integer (H, W) class map; got {labels.dtype} {labels.shape}")
+        return resize_nearest(labels, (self.n, self.n))
+
+    def _class_mask(self, classes: tuple[int, ...] | str, labels: np.ndarray | None) -> np.ndarray:
+        """Float work-size mask of parsing classes, grown and feathered (all ones for ``"all"``)."""
+        import cv2
+
+        if classes == ALL:
+            return np.ones((self.n, self.n), np.float32)
+        if not classes or labels is None:
+            return np.zeros((self.n, self.n), np.float32)
+        mask = np.isin(labels, np.asarray(classes)).astype(np.uint8)
+        r = max(1, int(round(self.s.class_dilate * self.k)))
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), self.s.class_dilate * self.k)
+
+    # -- the steps --------------------------------------------------------------------------------------
+
+    def flow(self) -> np.ndarray:
+        """Work-size flow ``E(x) ≈ R(x + f(x))``, smoothed and confined to where the renders differ."""
+        import cv2
+
+        s, k = self.s, self.k
+        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[s.flow_preset])
+        grey_e = _grey8(self.E)
+        grey_r = _grey8(self.R)
+        f = dis.calc(grey_e, grey_r, None)
+        change = np.abs(self.E - self.R).max(axis=2) > s.change_min
+        radius = max(1, int(round(s.support_radius * k)))
+        support = cv2.dilate(change.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                               (2 * radius + 1,) * 2))
+        support = cv2.GaussianBlur(support.astype(np.float32), (0, 0), radius / 2)
+        f = cv2.GaussianBlur(f, (0, 0), s.flow_smooth * k) * support[..., None]
+        length = np.sqrt((f**2).sum(axis=2, keepdims=True))
+        t = s.flow_min * k
+        f = f * (np.maximum(length - t, 0.0) / np.maximum(length, 1e-6))
+        return f.astype(np.float32)
+
+    def run(self) -> TransferResult:
+        import cv2
+
+        s, k, n = self.s, self.k, self.n
+        flow = self.flow()
+        R_w = _remap(self.R, flow, cv2.INTER_LINEAR)
+        labels_w = None if self.labels is None else _remap(self.labels.astype(np.float32), flow, cv2.INTER_NEAREST)
+        labels_w = None if labels_w is None else labels_w.astype(np.int64)
+        lab_e, lab_r = _lab(self.E), _lab(R_w)
+        diff = lab_e - lab_r
+        sigma = s.appearance_sigma * k
+        low = cv2.GaussianBlur(diff, (0, 0), sigma)
+        luma = self._class_mask(self.policy.luminance, labels_w)
+        chroma = self._class_mask(self.policy.chroma, labels_w)
+        recolour = self._class_mask(self.policy.recolour, labels_w)
+        weights = np.stack([luma, chroma, chroma], axis=2)
+        appearance = low * weights
+
+        # new content: what the flow and the smooth, allowed appearance change leave unexplained
+        rest = np.abs(diff - appearance)
+        unexplained = np.maximum(rest[..., 0] * luma, np.sqrt(rest[..., 1] ** 2 + rest[..., 2] ** 2) * chroma)
+        unexplained = cv2.GaussianBlur(unexplained, (0, 0), 0.75 * k)
+        large = np.abs(low[..., 0]) * luma * (1.0 - recolour)  # big changes outside recolour classes
+        score = np.maximum(unexplained, large)
+        alpha = np.clip((score - s.content_low) / (s.content_high - s.content_low), 0.0, 1.0)
+        alpha = alpha * alpha * (3.0 - 2.0 * alpha)  # smoothstep
+        r = int(round(s.content_min_area * k))
+        if r >= 1:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+            alpha = cv2.morphologyEx(alpha, cv2.MORPH_OPEN, kernel)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), s.content_sigma * k)
+        alpha[alpha < 1e-3] = 0.0
+        return self._finish(flow, appearance, alpha)
+
+    # -- at the original's resolution -------------------------------------------------------------------
+
+    def _finish(self, flow: np.ndarray, appearance: np.ndarray, alpha: np.ndarray) -> TransferResult:
+        import cv2
+
+        s, n = self.s, self.n
+        o = self.original
+        h, w = o.shape[:2]
+        scale = np.array([w / n, h / n], np.float32)
+        flow_o = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+        moved = np.abs(flow_o).max(axis=2) > 0
+        warped = o.copy()
+        if moved.any():
+            interp = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
+            remapped = _remap(o, flow_o, interp[s.interpolation])
+            warped[moved] = remapped[moved]
+        base = warped.astype(np.float32) / 255.0
+        lab_o = _lab(base)
+
+        gain = cv2.resize(appearance, (w, h), interpolation=cv2.INTER_LINEAR)
+        if np.abs(gain).max() > 1e-3:
+            guide = lab_o[..., 0] / 100.0
+            radius = max(1, int(round(s.guided_radius * max(h, w))))
+            gain = _guided_filter(guide, gain, radius, s.guided_eps)
+        changed = np.abs(gain).max(axis=2) > 1e-3
+        out = warped.copy()
+        if changed.any():
+            rgb = _rgb(lab_o + gain)
+            out[changed] = _to_uint8(rgb)[changed]
+        gain[~changed] = 0.0
+
+        alpha_o = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha_o = np.clip(alpha_o, 0.0, 1.0)
+        alpha_o[alpha_o < 1e-3] = 0.0
+        content = None
+        if alpha_o.any():
+            content = self._new_content(lab_o, (w, h))
+            out = blend(content, out, alpha=alpha_o)
+        return TransferResult(out, flow_o.astype(np.float32), gain.astype(np.float32), alpha_o.astype(np.float32),
+                              content, self.notes)
+
+    def _new_content(self, lab_o: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The edited render at the original's size, colour-matched to the photo, with its grain."""
+        import cv2
+
+        s = self.s
+        w, h = size
+        e = cv2.resize(self.E, (w, h), interpolation=cv2.INTER_CUBIC)
+        r = cv2.resize(self.R, (w, h), interpolation=cv2.INTER_CUBIC)
+        sigma = s.colour_sigma * max(h, w)
+        lab_e = _lab(np.clip(e, 0, 1))
+        correction = cv2.GaussianBlur(lab_o - _lab(np.clip(r, 0, 1)), (0, 0), sigma)
+        cl, cab = s.colour_max
+        correction[..., 0] = np.clip(correction[..., 0], -cl, cl)
+        correction[..., 1:] = np.clip(correction[..., 1:], -cab, cab)
+        content = lab_e + correction
+        if s.grain:
+            content[..., 0] += _matched_grain(lab_o[..., 0], self._skin_mask((h, w)))
+        return _to_uint8(_rgb(content))
+
+    def _skin_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
+        from .blending import resize_nearest
+
+        if self.labels is None:
+            return None
+        return resize_nearest(self.labels, shape) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _resize_float(image: np.ndarray, n: int) -> np.ndarray:
+    """RGB uint8 → float32 [0, 1] at ``n × n`` (cubic up, area down)."""
+    import cv2
+
+    f = image.astype(np.float32) / 255.0
+    if f.shape[0] == n and f.shape[1] == n:
+        return f
+    interp = cv2.INTER_CUBIC if n > f.shape[0] else cv2.INTER_AREA
+    return np.clip(cv2.resize(f, (n, n), interpolation=interp), 0.0, 1.0)
+
+
+def _grey8(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return np.clip(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _remap(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarray:
+    """``image(x + flow(x))`` (reflecting at the border)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """Float RGB in [0, 1] → CIE Lab (L 0..100)."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (grey guide, multi-channel source): edge-aware smoothing of ``src``."""
+    import cv2
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+    g = guide.astype(np.float32)
+    mean_g = box(g)
+    var_g = box(g * g) - mean_g * mean_g
+    out = np.empty_like(src, dtype=np.float32)
+    for c in range(src.shape[2]):
+        p = src[..., c].astype(np.float32)
+        mean_p = box(p)
+        a = (box(g * p) - mean_g * mean_p) / (var_g + eps)
+        b = mean_p - a * mean_g
+        out[..., c] = box(a) * g + box(b)
+    return out
+
+
+def _matched_grain(luminance: np.ndarray, where: np.ndarray | None) -> np.ndarray:
+    """Deterministic noise whose high-pass level matches the photo's (robustly, on ``where`` or the
+    centre of the face), in L units."""
+    import cv2
+
+    def highpass(x: np.ndarray) -> np.ndarray:
+        return x - cv2.GaussianBlur(x, (0, 0), 1.0)
+
+    h, w = luminance.shape
+    hp = highpass(luminance.astype(np.float32))
+    if where is None or where.sum() < 64:
+        where = np.zeros((h, w), bool)
+        where[int(0.55 * h):int(0.7 * h), int(0.3 * w):int(0.7 * w)] = True  # the cheeks of an aligned face
+    level = 1.4826 * float(np.median(np.abs(hp[where])))
+    noise = np.random.default_rng(0).standard_normal((h, w)).astype(np.float32)
+    noise_level = 1.4826 * float(np.median(np.abs(highpass(noise))))
+    return noise * (level / max(noise_level, 1e-6))
+
+
+# ---------------------------------------------------------------------------------------------------
+# pictures of the maps (editor overlays, benchmark figures)
+
+MAP_KINDS = ("flow", "gain", "alpha")
+
+
+def map_picture(result: TransferResult, kind: str) -> np.ndarray:
+    """RGB uint8 picture of a transfer map (see :meth:`TransferResult.overlay`)."""
+    import cv2
+
+    if kind not in MAP_KINDS:
+        raise InvalidInput(f"map kind must be one of {', '.join(MAP_KINDS)}; got {kind!r}")
+    h, w = result.alpha.shape
+    if kind == "flow":
+        f = result.flow
+        length = np.sqrt((f**2).sum(axis=2))
+        top = max(float(length.max()), 1e-6)
+        hsv = np.zeros((h, w, 3), np.uint8)
+        hsv[..., 0] = ((np.degrees(np.arctan2(f[..., 1], f[..., 0])) % 360) / 2).astype(np.uint8)
+        hsv[..., 1] = 255
+        hsv[..., 2] = np.clip(length / top * 255, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if kind == "gain":
+        g = result.gain
+        top = max(float(np.abs(g).max()), 1e-6)
+        return np.clip(127.5 + g / top * 127.5, 0, 255).astype(np.uint8)[..., [0, 1, 2]]
+    tint = result.image.astype(np.float32)
+    a = result.alpha[..., None]
+    tint = tint * (1 - 0.6 * a) + np.array([255, 0, 0], np.float32) * 0.6 * a
+    return np.clip(tint, 0, 255).astype(np.uint8)
