@@ -29,7 +29,7 @@ _EXPORTS = {
     "load_generator": "faceedit.models.checkpoints",
     "load_encoder": "faceedit.models.encoder",
     "align": "faceedit.alignment",
-    "paste_back": "faceedit.alignment",
+    "paste_back": "faceedit.paste",
     "project": "faceedit.project",
     "Translation": "faceedit.translations",
     "Mixer": "faceedit.mixups",
