@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -156,3 +158,165 @@ def list_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# photos: the pixels plus what a photo file carries (EXIF, ICC profile, alpha, format, bit depth)
+
+#: EXIF tag of the orientation (1 = upright)
+ORIENTATION = 0x0112
+#: formats written back as themselves; every other input format is written as PNG
+_JPEG_FORMATS = ("JPEG", "MPO")
+
+
+@dataclass
+class Photo:
+    """A photo read by :func:`read_photo`: upright RGB uint8 pixels and what :func:`write_photo` carries back.
+
+    ``alpha``: ``(H, W)`` uint8 of an input with transparency (RGBA, LA, palette with transparency), else
+    None; ``rgb`` then holds the colour channels as stored (not composited).  ``exif``: the EXIF block with
+    its orientation reset to 1 (the rotation is applied to ``rgb``).  ``icc_profile``: the colour profile
+    (None for grey and CMYK inputs, whose profile does not describe RGB pixels).  ``format``: PIL's name
+    (``JPEG``, ``PNG``, ``TIFF``, ``WEBP``...); ``subsampling``: a JPEG's chroma subsampling (0 = 4:4:4,
+    1 = 4:2:2, 2 = 4:2:0); ``bit_depth``: bits per channel of the file (16-bit inputs are converted to
+    8-bit, with a note); ``notes``: such conversions, in words.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    format: str | None = None
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    subsampling: int | None = None
+    bit_depth: int = 8
+    dpi: tuple[float, float] | None = None
+    source: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the upright pixels."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+    def output_suffix(self) -> str:
+        """The suffix an edit of this photo is saved with: the input's own for JPEG (``.jpg``/``.jpeg``),
+        ``.png`` for every other format (PNG, TIFF, WebP, BMP...: lossless, keeps alpha and 16→8-bit data)."""
+        if self.format in _JPEG_FORMATS:
+            suffix = self.source.suffix.lower() if self.source is not None else ""
+            return suffix if suffix in (".jpg", ".jpeg") else ".jpg"
+        return ".png"
+
+
+def read_photo(path: str | os.PathLike) -> Photo:
+    """Read a photo file with what it carries (see :class:`Photo`).
+
+    EXIF orientation is applied to the pixels and the tag reset to 1; 16-bit (and float) data is converted
+    to 8-bit, with a note in ``Photo.notes`` and a :class:`UserWarning`.  Missing, corrupt, non-image and
+    empty files raise :class:`ImageReadError`.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            fmt = im.format
+            exif = im.getexif()
+            info = dict(im.info)
+            subsampling = _jpeg_subsampling(im) if fmt in _JPEG_FORMATS else None
+            depth = _bit_depth(im, path)
+            mode = im.mode
+            im = ImageOps.exif_transpose(im)
+            alpha = _alpha(im)
+            rgb = _pil_to_rgb(im.convert("RGBA").convert("RGB") if alpha is not None else im)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ImageReadError(f"{path}: empty image")
+    notes = []
+    if depth > 8:
+        notes.append(f"{depth}-bit image converted to 8-bit (the output is 8-bit)")
+        warnings.warn(f"{path}: {notes[-1]}", UserWarning, stacklevel=2)
+    icc = info.get("icc_profile") or None
+    if icc and mode not in ("RGB", "RGBA", "P", "PA", "RGBX", "RGBa") and not mode.startswith("RGB;"):
+        notes.append(f"{mode} colour profile dropped (the output is RGB)")
+        icc = None
+    if len(exif):
+        exif[ORIENTATION] = 1
+    dpi = info.get("dpi")
+    return Photo(rgb=rgb, alpha=alpha, format=fmt, exif=exif.tobytes() if len(exif) else None, icc_profile=icc,
+                 subsampling=subsampling, bit_depth=depth, source=path, notes=notes,
+                 dpi=tuple(float(v) for v in dpi) if dpi else None)  # type: ignore[arg-type]
+
+
+def write_photo(path: str | os.PathLike, rgb: np.ndarray, like: Photo | None = None, quality: int = 95) -> None:
+    """Write RGB uint8 pixels atomically as a photo, carrying over ``like``'s EXIF (orientation 1), ICC
+    profile, resolution and alpha (same size only).
+
+    The format comes from the suffix.  JPEG: quality ``max(quality, 95)``, ``like``'s chroma subsampling
+    (4:4:4 when it has none), no alpha.  PNG and TIFF keep the alpha; WebP is written lossless.
+    """
+    from PIL import Image
+
+    rgb = check_image(rgb)
+    suffix = Path(path).suffix.lower()
+    like = like or Photo(rgb)
+    im = Image.fromarray(rgb)
+    if like.alpha is not None and suffix in (".png", ".tif", ".tiff", ".webp"):
+        if like.alpha.shape != rgb.shape[:2]:
+            raise InvalidInput(f"alpha {like.alpha.shape} and image {rgb.shape[:2]} differ in size")
+        im.putalpha(Image.fromarray(like.alpha))
+    kwargs: dict = {}
+    if like.icc_profile:
+        kwargs["icc_profile"] = like.icc_profile
+    if like.exif and suffix in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"):
+        kwargs["exif"] = like.exif
+    if like.dpi and suffix in (".jpg", ".jpeg", ".png", ".tif", ".tiff"):
+        kwargs["dpi"] = like.dpi
+    if suffix in (".jpg", ".jpeg"):
+        sub = like.subsampling if like.subsampling in (0, 1, 2) else 0
+        kwargs.update(quality=max(int(quality), 95), subsampling=sub)
+    elif suffix == ".webp":
+        kwargs.update(lossless=True)
+    elif suffix not in (".png", ".tif", ".tiff", ".bmp"):
+        raise InvalidInput(f"{path}: cannot write a photo as {suffix or 'no suffix'} (use .jpg, .png, .tif, .webp)")
+    with atomic_path(path) as tmp:
+        im.save(tmp, **kwargs)
+
+
+def _jpeg_subsampling(im) -> int | None:
+    from PIL import JpegImagePlugin
+
+    try:
+        value = JpegImagePlugin.get_sampling(im)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return value if value in (0, 1, 2) else None
+
+
+def _bit_depth(im, path: Path) -> int:
+    """Bits per channel of the file (PNG header, TIFF tag or the PIL mode)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return 16
+    if im.mode in ("I", "F"):
+        return 32 if im.format != "PNG" else 16
+    if im.format == "PNG":
+        with open(path, "rb") as f:
+            head = f.read(25)
+        return int(head[24]) if len(head) == 25 and head[12:16] == b"IHDR" else 8
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+        bits = bits if isinstance(bits, (tuple, list)) else (bits,) if bits else (8,)
+        return int(max(bits))
+    return 8
+
+
+def _alpha(im) -> np.ndarray | None:
+    """The alpha channel (uint8) of an image with transparency, else None."""
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+        return np.ascontiguousarray(np.asarray(im.convert("RGBA"))[..., 3])
+    return None

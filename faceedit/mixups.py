@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -357,7 +357,7 @@ class Mixer:
         self,
         original: np.ndarray,
         edited: np.ndarray,
-        name: str,
+        name: str | Sequence[str],
         edited_labels: np.ndarray | None = None,
         edited_depth: np.ndarray | None = None,
     ) -> MixResult:
@@ -365,31 +365,50 @@ class Mixer:
 
         Each configured step restores the original outside its allowed region, one after the other, so
         a pixel restored by any step stays original.  Precomputed maps of the edited image may be given.
+
+        ``name`` may be a list of names: an image that combines several edits (one latent delta) may
+        change the *union* of their regions; a step that does not restrict one of the edits (no region for
+        its code) is skipped, and so is the whole chain when one name is a free name.  The feather of a
+        step is the largest of its edits'.
         """
         original, edited = _check_pair(original, edited)
-        code = characteristic(name)
-        result = MixResult(image=edited.copy(), code=code)
-        if code is None:
-            result.skipped.append(f"all: {name!r} is not a characteristic code of the naming convention")
+        names = [name] if isinstance(name, str) else list(name)
+        if not names:
+            raise InvalidInput("mix: no edit name given")
+        codes = list(dict.fromkeys(characteristic(n) for n in names))
+        result = MixResult(image=edited.copy(), code=None if None in codes else "+".join(codes))
+        if result.code is None:
+            free = next(n for n in names if characteristic(n) is None)
+            result.skipped.append(f"all: {free!r} is not a characteristic code of the naming convention")
             return result
         size = max(original.shape[:2])
         cached = self._cached(original)
+        maps = {"labels": edited_labels, "depth": edited_depth, "foreground": None}  # the edited image's, made once
         for step in self.config["steps"]:
-            if step == "domain":
-                allowed, feather, what = self._domain(code, original.shape[:2])
-            elif step == "segmentation":
-                allowed, feather, what = self._segmentation(code, original, edited, cached, edited_labels, result)
-            else:
-                allowed, feather, what = self._depth_step(code, original, edited, cached, edited_depth, result)
+            allowed, feathers, whats = None, [], []
+            for code in codes:
+                if step == "domain":
+                    region, feather, what = self._domain(code, original.shape[:2])
+                elif step == "segmentation":
+                    region, feather, what = self._segmentation(code, original, edited, cached, maps, result)
+                else:
+                    region, feather, what = self._depth_step(code, original, edited, cached, maps, result)
+                if region is None:  # this edit is not restricted by the step: neither is the union
+                    allowed = None
+                    break
+                allowed = region.copy() if allowed is None else allowed | region
+                feathers.append(feather)
+                whats.append(what)
             if allowed is None:
                 result.skipped.append(f"{step}: {what}")
                 continue
+            what = "; ".join(dict.fromkeys(whats))
             result.masks[step] = allowed
             if not allowed.any():
-                result.dropped.append(f"{step}: empty region for {code} ({what})")
+                result.dropped.append(f"{step}: empty region for {result.code} ({what})")
                 if self.config["on_empty"] == "skip":
                     continue
-            result.image = blend(original, result.image, ~allowed, feather * size, self.config[step]["falloff"])
+            result.image = blend(original, result.image, ~allowed, max(feathers) * size, self.config[step]["falloff"])
             result.applied.append(step)
         return result
 
@@ -406,7 +425,7 @@ class Mixer:
             self._regions[key] = region
         return self._regions[key], entry.get("feather", cfg["feather"]), f"region {entry['region']}"
 
-    def _segmentation(self, code, original, edited, cached, edited_labels, result):
+    def _segmentation(self, code, original, edited, cached, maps, result):
         cfg = self.config["segmentation"]
         entry = cfg["codes"].get(code)
         if not entry:
@@ -415,10 +434,12 @@ class Mixer:
             cached.labels = _unless_no_face(self._parse, original)
         if isinstance(cached.labels, NoFaceFound):
             return None, 0.0, f"no parsing of the original ({cached.labels})"
-        labels = [cached.labels, edited_labels if edited_labels is not None else _unless_no_face(self._parse, edited)]
-        if isinstance(labels[1], NoFaceFound):
-            result.notes.append(f"segmentation: no parsing of the edited image ({labels[1]}); the original's only")
-            labels.pop()
+        if maps["labels"] is None:
+            maps["labels"] = _unless_no_face(self._parse, edited)
+            if isinstance(maps["labels"], NoFaceFound):
+                result.notes.append(f"segmentation: no parsing of the edited image ({maps['labels']}); the "
+                                    "original's only")
+        labels = [cached.labels] + ([] if isinstance(maps["labels"], NoFaceFound) else [maps["labels"]])
         shape = original.shape[:2]
         size = max(shape)
         allowed = segmentation_region(
@@ -428,7 +449,7 @@ class Mixer:
             allowed &= ~restore_region(cached.labels, cfg["restore_classes"], cfg["restore_rows"], shape)
         return allowed, entry.get("feather", cfg["feather"]), f"classes {entry['classes']}"
 
-    def _depth_step(self, code, original, edited, cached, edited_depth, result):
+    def _depth_step(self, code, original, edited, cached, maps, result):
         cfg = self.config["depth"]
         if code in cfg["skip"]:
             return None, 0.0, f"not used for {code}"
@@ -440,11 +461,16 @@ class Mixer:
         if cached.foreground is None or cached.foreground.shape != shape:
             cached.foreground = nearer_foreground(resize_nearest(cached.depth, shape), cfg["max_samples"])
         allowed = cached.foreground.copy()
-        depth_e = edited_depth if edited_depth is not None else _unless_no_face(self._estimate_depth, edited)
-        if isinstance(depth_e, NoFaceFound):
-            result.notes.append(f"depth: no depth of the edited image ({depth_e}); the original's foreground only")
-        else:
-            allowed |= nearer_foreground(resize_nearest(_as_2d(depth_e, "depth"), shape), cfg["max_samples"])
+        if maps["foreground"] is None:
+            depth_e = maps["depth"] if maps["depth"] is not None else _unless_no_face(self._estimate_depth, edited)
+            if isinstance(depth_e, NoFaceFound):
+                result.notes.append(f"depth: no depth of the edited image ({depth_e}); the original's foreground only")
+                maps["foreground"] = depth_e
+            else:
+                maps["foreground"] = nearer_foreground(resize_nearest(_as_2d(depth_e, "depth"), shape),
+                                                       cfg["max_samples"])
+        if not isinstance(maps["foreground"], NoFaceFound):
+            allowed |= maps["foreground"]
         return allowed, cfg["feather"], "foreground of either image"
 
 

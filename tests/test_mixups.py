@@ -453,3 +453,51 @@ def test_classes_by_name_or_id():
     for bad in (["hairs"], "hair", [1.5], [True]):
         with pytest.raises(ConfigError, match="segmentation code 'Hc'"):
             mixer_config({"segmentation": {"codes": {"Hc": {"classes": bad}}}})
+
+
+# --------------------------------------------------------------------------- several edits at once
+
+
+def test_several_names_allow_the_union_of_their_regions():
+    size = 128
+    blobs = FACE + [(HAIR, (0.2, 0.0, 0.8, 0.3))]
+    original, edited = _pair(size, seed=3)
+    lab = _labels(size, blobs)
+    calls = []
+
+    def parser(image):
+        calls.append(1)
+        return lab
+
+    mixer = Mixer({"steps": ["domain", "segmentation"], "segmentation": {"restore_classes": []}}, parser=parser)
+    both = mixer.mix(original, edited, ["Hc_1", "Pn_max"])
+    hair = mixer.mix(original, edited, "Hc_1")
+    nose = mixer.mix(original, edited, "Pn_max")
+    assert both.code == "Hc+Pn" and both.applied == ["domain", "segmentation"]
+    for step in ("domain", "segmentation"):
+        assert np.array_equal(both.masks[step], hair.masks[step] | nose.masks[step])
+    assert np.array_equal(both.masks["segmentation"], (lab == HAIR) | (lab == NOSE))
+    # allowed by both steps for either edit: the edit is kept exactly; far from every region: the original
+    keep = both.masks["domain"] & both.masks["segmentation"]
+    assert keep.sum() > 0.05 * size * size
+    assert np.array_equal(both.image[keep], edited[keep])
+    far = _dist_from(both.masks["domain"]) > 0.08 * size + 1
+    assert far.any() and np.array_equal(both.image[far], original[far])
+    # the original is parsed once (cached), the edited image once per mix (3 mixes)
+    assert len(calls) == 4
+    # the same name twice is the name once
+    twice = Mixer({"steps": ["domain"]}).mix(original, edited, ["Pn_max", "Pn_min"])
+    assert twice.code == "Pn" and np.array_equal(twice.image, Mixer({"steps": ["domain"]}).mix(original, edited, "Pn_max").image)
+
+
+def test_several_names_a_step_that_does_not_restrict_one_edit_is_skipped():
+    original, edited = _pair(64, seed=4)
+    # the domain step has no region for age: an age + hair edit may change everything the age edit may
+    result = Mixer({"steps": ["domain"]}).mix(original, edited, ["Hc_1", "A_2"])
+    assert result.applied == [] and result.skipped == ["domain: no region for A"]
+    assert np.array_equal(result.image, edited)
+    # a free name in the list: nothing is restricted
+    free = Mixer().mix(original, edited, ["Hc_1", "smile_more"])
+    assert free.code is None and np.array_equal(free.image, edited)
+    with pytest.raises(InvalidInput):
+        Mixer().mix(original, edited, [])
