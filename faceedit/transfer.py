@@ -41,6 +41,7 @@ _SKIN = (1, 7, 8, 10, 14)  # skin, ears, nose, neck
 _BROWS = (2, 3)
 _LIPS = (12, 13)
 _HAIR = (17,)
+_PERSON = tuple(range(1, 19))  # every class but the background
 ALL = "all"
 
 
@@ -62,7 +63,7 @@ POLICIES: dict[str, Policy] = {
     "Se": Policy(ALL, _HAIR + _LIPS, _LIPS),
     "B": Policy(ALL, _HAIR, ()),
     "Hs": Policy(ALL, _HAIR, ()),
-    "bald": Policy(ALL, _HAIR, ()),
+    "bald": Policy(ALL, (), ()),  # hair → skin is new content; a tint of the hair is not what it means
     "Bp": Policy(ALL, _LIPS, _LIPS),
     "D": Policy(ALL, (), ()),
     "Ch": Policy(ALL, (), ()),
@@ -71,8 +72,8 @@ POLICIES: dict[str, Policy] = {
     "Pn": Policy(ALL, (), ()),
     "Be": Policy(ALL, (), ()),
 }
-#: free names and directions without a code: every change allowed, large changes are recolours
-DEFAULT_POLICY = Policy(ALL, ALL, ALL)
+#: free names and directions without a code: every change allowed; a large change of luminance is new content
+DEFAULT_POLICY = Policy(ALL, ALL, ())
 
 
 @dataclass(frozen=True)
@@ -81,15 +82,20 @@ class TransferSettings:
 
     flow_size: int = 256  # the renders are resampled to this square size for the flow and appearance
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
-    flow_smooth: float = 0.75  # Gaussian sigma of the flow
-    flow_min: float = 0.03  # flow below this length is noise (soft threshold)
+    flow_smooth: float = 3.0  # Gaussian sigma of the flow
+    flow_min: float = 0.05  # flow below this length is noise (soft threshold)
+    flow_max: float = 1.5  # longer flow is clipped to this length
+    flow_explained: float = 0.5  # the flow counts fully where it explains this share of the structure change
+    structure_sigma: float = 3.0  # scale of the local contrast normalisation the flow is computed on
     change_min: float = 2.0 / 255  # render differences below this are no change
     support_radius: float = 3.0  # the flow lives within this distance of a change
-    appearance_sigma: float = 1.5  # Gaussian sigma of the low-frequency appearance change
+    appearance_sigma: float = 2.5  # Gaussian sigma of the low-frequency appearance change
     guided_radius: float = 1 / 64  # guided-filter radius, fraction of the original's size
     guided_eps: float = 1e-3  # guided-filter regularisation (guide in 0..1)
     content_low: float = 10.0  # unexplained change (Lab units) where new content starts
     content_high: float = 22.0  # ... and where it is complete
+    large_low: float = 22.0  # a smooth luminance change this large outside the recolour classes starts to be
+    large_high: float = 35.0  # new content (skin → hair, hair → skin), complete at this
     content_sigma: float = 1.0  # feather of the new-content alpha
     content_min_area: float = 1.5  # new-content specks thinner than this are dropped (opening radius)
     colour_sigma: float = 1 / 16  # colour match of the new content to the photo: Gaussian, fraction of size
@@ -257,23 +263,35 @@ class _Transfer:
     # -- the steps --------------------------------------------------------------------------------------
 
     def flow(self) -> np.ndarray:
-        """Work-size flow ``E(x) ≈ R(x + f(x))``, smoothed and confined to where the renders differ."""
+        """Work-size flow ``E(x) ≈ R(x + f(x))``: DIS on contrast-normalised renders (so that a change of
+        colour or shading is not read as motion), kept where it explains the change of structure, within
+        the person, smoothed and no longer than ``flow_max``."""
         import cv2
 
         s, k = self.s, self.k
+        sigma = s.structure_sigma * k
+        grey_e, z_e = _structure(self.E, sigma)
+        grey_r, z_r = _structure(self.R, sigma)
         dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[s.flow_preset])
-        grey_e = _grey8(self.E)
-        grey_r = _grey8(self.R)
         f = dis.calc(grey_e, grey_r, None)
+        f = cv2.GaussianBlur(f, (0, 0), s.flow_smooth * k)
+        # confidence: how much of the structure difference the warp explains, locally
+        before = cv2.GaussianBlur(np.abs(z_e - z_r), (0, 0), 2 * k)
+        after = cv2.GaussianBlur(np.abs(z_e - _remap(z_r, f, cv2.INTER_LINEAR)), (0, 0), 2 * k)
+        explained = (before - after) / (before + 0.05)
+        confidence = np.clip(explained / s.flow_explained, 0.0, 1.0)
         change = np.abs(self.E - self.R).max(axis=2) > s.change_min
         radius = max(1, int(round(s.support_radius * k)))
         support = cv2.dilate(change.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                                                (2 * radius + 1,) * 2))
-        support = cv2.GaussianBlur(support.astype(np.float32), (0, 0), radius / 2)
-        f = cv2.GaussianBlur(f, (0, 0), s.flow_smooth * k) * support[..., None]
+        weight = confidence * support
+        if self.labels is not None:
+            weight = weight * self._class_mask(_PERSON, self.labels)
+        weight = cv2.GaussianBlur(weight.astype(np.float32), (0, 0), s.flow_smooth * k)
+        f = f * weight[..., None]
         length = np.sqrt((f**2).sum(axis=2, keepdims=True))
-        t = s.flow_min * k
-        f = f * (np.maximum(length - t, 0.0) / np.maximum(length, 1e-6))
+        lo, hi = s.flow_min * k, s.flow_max * k
+        f = f * (np.clip(length - lo, 0.0, hi) / np.maximum(length, 1e-6))
         return f.astype(np.float32)
 
     def run(self) -> TransferResult:
@@ -299,8 +317,7 @@ class _Transfer:
         unexplained = np.maximum(rest[..., 0] * luma, np.sqrt(rest[..., 1] ** 2 + rest[..., 2] ** 2) * chroma)
         unexplained = cv2.GaussianBlur(unexplained, (0, 0), 0.75 * k)
         large = np.abs(low[..., 0]) * luma * (1.0 - recolour)  # big changes outside recolour classes
-        score = np.maximum(unexplained, large)
-        alpha = np.clip((score - s.content_low) / (s.content_high - s.content_low), 0.0, 1.0)
+        alpha = np.maximum(_ramp(unexplained, s.content_low, s.content_high), _ramp(large, s.large_low, s.large_high))
         alpha = alpha * alpha * (3.0 - 2.0 * alpha)  # smoothstep
         r = int(round(s.content_min_area * k))
         if r >= 1:
@@ -382,6 +399,10 @@ class _Transfer:
 # helpers
 
 
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
 def _resize_float(image: np.ndarray, n: int) -> np.ndarray:
     """RGB uint8 → float32 [0, 1] at ``n × n`` (cubic up, area down)."""
     import cv2
@@ -393,10 +414,14 @@ def _resize_float(image: np.ndarray, n: int) -> np.ndarray:
     return np.clip(cv2.resize(f, (n, n), interpolation=interp), 0.0, 1.0)
 
 
-def _grey8(image: np.ndarray) -> np.ndarray:
+def _structure(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local contrast normalisation of the grey image: ``(uint8 picture for DIS, float z-scores)``."""
     import cv2
 
-    return np.clip(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    detail = grey - cv2.GaussianBlur(grey, (0, 0), sigma)
+    z = detail / np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), sigma) + (4.0 / 255) ** 2)
+    return np.clip(z * 40.0 + 128.0, 0, 255).astype(np.uint8), z.astype(np.float32)
 
 
 def _remap(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarray:
