@@ -33,6 +33,11 @@ _EXPORTS = {
     "project": "faceedit.project",
     "Translation": "faceedit.translations",
     "Mixer": "faceedit.mixups",
+    "edit_photo": "faceedit.photo_edit",
+    "EditResult": "faceedit.photo_edit",
+    "PhotoEditor": "faceedit.photo_edit",
+    "read_photo": "faceedit.images",
+    "write_photo": "faceedit.images",
     "blend": "faceedit.mixups",
 }
 
