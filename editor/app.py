@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SLIDER=VALUE",
                    help="set a slider once the face is ready (e.g. translation:A_2=1.5, pca:0=-2); repeatable")
     p.add_argument("--in-photo", action="store_true", help="show the edit pasted into the photo")
+    p.add_argument("--edit-mode", choices=("transfer", "replace"),
+                   help="transfer the edit onto the photo (default) or replace the face by the render (saved)")
     p.add_argument("--translations", metavar="DIR", help="translations root (default: translations/)")
     p.add_argument("--size", default="1280x760", help="window size WxH (default 1280x760)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up a --screenshot run after this many seconds")
@@ -46,6 +48,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     prefs = Preferences.load()
     if args.preset:
         prefs.set("preset", args.preset)
+    if args.edit_mode:
+        prefs.set("edit_mode", args.edit_mode)
     win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None)
     install_excepthook(win, prefs.folder / "editor.log")
     win.resize(width, height)

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "last_dir": "",
     "recent": [],
     "last_model_id": "",
+    "edit_mode": "transfer",  # "transfer" (the edit carried onto the photo) | "replace" (the render replaces the face)
 }
 MAX_RECENT = 10
 

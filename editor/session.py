@@ -19,6 +19,7 @@ import numpy as np
 from faceedit.errors import FaceEditError, InvalidInput, InvalidTranslationName, ModelMismatch
 from faceedit.types import Face, Latent
 
+from .edit_modes import DEFAULT_EDIT_MODE, NO_PHOTO_NOTE, FaceTransfer, check_edit_mode, edit_names, map_overlay
 from .state import EditState
 
 N_PCA = 8
@@ -59,6 +60,9 @@ class Rendered:
     shown: np.ndarray  # what the "edited" view displays (maybe pasted into the photo, maybe overlaid)
     preview: bool
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    mode: str = "replace"  # how the face was made: "transfer" or "replace" (also the fallback of transfer)
+    transfer: Any = None  # the faceedit.transfer.TransferResult of a transfer (its maps: overlays)
+    note: str = ""  # a line for the status bar (e.g. why transfer fell back to the render)
 
 
 def _no_progress(fraction: float, message: str = "") -> None:
@@ -87,6 +91,7 @@ class EditSession:
         self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
         self._quick_mask: np.ndarray | None = None  # paste-back region of drag previews (per face)
         self._landmarks: np.ndarray | None = None  # original landmarks / aligned size (per face)
+        self.transfer: FaceTransfer | None = None  # the edit transfer of the current photo face (per face)
 
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
@@ -224,14 +229,19 @@ class EditSession:
         if original is None:
             original = face.image if face is not None else self.render(latent.w)
         self.original = original
+        if face is not None:  # landmarks from the photo's alignment, else the parser detects them
+            landmarks = self.original_landmarks if face.transform is not None and face.landmarks is not None else None
+            self.transfer = FaceTransfer(face.image, landmarks, DLIB_LOCK)
+        else:
+            self.transfer = None
 
     def detect(self, photo: np.ndarray, progress: Progress = _no_progress) -> list[Face]:
-        """Every face in ``photo``, aligned at the model's resolution, largest first."""
-        from faceedit.alignment import align
+        """Every face in ``photo``, largest first, aligned at its own size in the photo (256..1024 px:
+        the transfer keeps the photo's detail; the projection resizes to the model's resolution)."""
+        from .edit_modes import align_faces
 
         progress(-1, "detecting faces")
-        with DLIB_LOCK:
-            return align(photo, size=self.resolution)
+        return align_faces(photo, DLIB_LOCK)
 
     def encoder(self) -> Any:
         """The built-in encoder when it is installed and made for this generator, else None (the projection
@@ -338,36 +348,60 @@ class EditSession:
         raise InvalidInput(f"unknown preview quality {quality!r}; known: {', '.join(PREVIEW_QUALITIES)}")
 
     def render_state(self, state: EditState, preview: bool = False, in_photo: bool = False,
-                     overlay: str = "none", quality: str = "auto") -> Rendered:
-        """The whole render job of the worker: latent, synthesis, mixups (full only), view extras."""
+                     overlay: str = "none", quality: str = "auto", edit_mode: str = DEFAULT_EDIT_MODE) -> Rendered:
+        """The whole render job of the worker: latent, synthesis, transfer and mixups (full only), view
+        extras.  ``edit_mode`` "transfer" carries the edit onto the photo face (:meth:`final_face`)."""
         from faceedit.images import resize
 
-        edited = self.render(self.latent_for(state), preview=preview, quality=quality)
         masks: dict[str, np.ndarray] = {}
-        if not preview:
-            edited, masks = self.apply_mixups(edited, state)
+        if preview:
+            edited = self.render(self.latent_for(state), preview=True, quality=quality)
+            mode, transfer, note, original = "replace", None, "", self.original
+        else:
+            edited, masks, mode, transfer, note = self.final_face(state, edit_mode)
+            original = self.face.image if mode == "transfer" else self.original
         shown = edited
         if preview and edited.shape[0] != self.resolution:
             shown = resize(edited, self.resolution)
         if not preview and overlay != "none":
-            shown = self.overlay(shown, overlay, masks)
+            shown = self.overlay(shown, overlay, masks, original, transfer)
         if in_photo and self.face is not None and self.photo is not None:
-            shown = self.in_photo(shown, quick=preview)
-        return Rendered(edited=edited, shown=shown, preview=preview, masks=masks)
+            shown = self.in_photo(shown, quick=preview, original=original if mode == "transfer" else None)
+        return Rendered(edited, shown, preview, masks, mode, transfer, note)
 
-    def apply_mixups(self, edited: np.ndarray, state: EditState) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Post-process a full render with the enabled mixups of every active translation."""
+    def final_face(self, state: EditState, edit_mode: str = DEFAULT_EDIT_MODE) -> tuple:
+        """The full-quality edited face: ``(image, mixup masks, mode used, TransferResult or None, note)``.
+
+        "transfer" (a face with pixels of its own: a photo or an opened aligned face) runs
+        :func:`faceedit.transfer.transfer_edit` on the full-resolution original with ``R = G(w)`` (cached per
+        face) and ``E``, then the mixups; "replace" (and a face with no photo) mixes the render itself."""
+        edited = self.render(self.latent_for(state))
+        if check_edit_mode(edit_mode) == "transfer" and self.transfer is not None:
+            ft = self.transfer  # this face's, even if another face is set meanwhile
+            names = edit_names(state.as_dict())
+            result = ft.run(ft.reconstruction(lambda: self.render(self.base.w)), edited, names)
+            image, masks = self.apply_mixups(result.image, state, ft.original)
+            return image, masks, "transfer", result, "; ".join(result.notes)
+        note = NO_PHOTO_NOTE if edit_mode == "transfer" else ""
+        return (*self.apply_mixups(edited, state), "replace", None, note)
+
+    def apply_mixups(self, edited: np.ndarray, state: EditState,
+                     original: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Post-process a full render (or a transferred face) with the enabled mixups of every active
+        translation, against ``original`` (default: the original at the model's resolution)."""
         name = self.mixup_name(state)
-        if not state.mixups or name is None or self.original is None:
+        original = self.original if original is None else original
+        if not state.mixups or name is None or original is None:
             return edited, {}
         from faceedit.mixups import STEPS, Mixer
 
         steps = tuple(s for s in STEPS if s in state.mixups)
-        mixer = self._mixers.get(steps)
+        key = (*steps, str(original.shape))  # one mixer (and its cached maps) per original
+        mixer = self._mixers.get(key)
         if mixer is None:
-            mixer = self._mixers[steps] = Mixer({"steps": list(steps)})
+            mixer = self._mixers[key] = Mixer({"steps": list(steps)})
         with DLIB_LOCK:
-            result = mixer.mix(self.original, edited, name)
+            result = mixer.mix(original, edited, name)
         return result.image, dict(result.masks)
 
     @staticmethod
@@ -378,10 +412,17 @@ class EditSession:
         values = [(abs(v), k.split(":", 1)[1]) for k, v in state.as_dict().items() if k.startswith("translation:")]
         return max(values)[1] if values else None
 
-    def overlay(self, image: np.ndarray, kind: str, masks: dict[str, np.ndarray]) -> np.ndarray:
-        """Draw an overlay on the edited face: ``parsing``, ``masks`` (mixup) or ``difference``."""
+    def overlay(self, image: np.ndarray, kind: str, masks: dict[str, np.ndarray], original: np.ndarray | None = None,
+                transfer: Any = None) -> np.ndarray:
+        """Draw an overlay on the edited face: ``parsing``, ``masks`` (mixup), ``difference`` (to ``original``,
+        default the model-size one) or a map of the ``transfer`` result (``flow``, ``gain``, ``alpha``; the
+        face unchanged when there is none, e.g. in replace mode)."""
+        original = self.original if original is None else original
+        if kind in ("flow", "gain", "alpha"):
+            picture = map_overlay(transfer, kind, image.shape[0])
+            return image if picture is None else picture
         if kind == "difference":
-            diff = np.abs(image.astype(np.int16) - self.original.astype(np.int16)).max(axis=2)
+            diff = np.abs(image.astype(np.int16) - original.astype(np.int16)).max(axis=2)
             return np.repeat(np.clip(diff * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
         if kind == "parsing":
             from faceedit.parsing import overlay, parse
@@ -409,22 +450,27 @@ class EditSession:
 
             face = self.face
             if face is not None and face.landmarks is not None and face.transform is not None:
-                lm = transform_points(np.linalg.inv(face.transform), face.landmarks)
+                lm, side = transform_points(np.linalg.inv(face.transform), face.landmarks), face.image.shape[0]
             else:
                 with DLIB_LOCK:
-                    lm = face_landmarks(self.original)
-            self._landmarks = np.asarray(lm, np.float64) / self.original.shape[0]
+                    lm, side = face_landmarks(self.original), self.original.shape[0]
+            self._landmarks = np.asarray(lm, np.float64) / side
         return self._landmarks * size
 
-    def in_photo(self, aligned: np.ndarray, quick: bool = False) -> np.ndarray:
-        """Paste an aligned (edited) face back into the source photo.
+    def in_photo(self, aligned: np.ndarray, quick: bool = False, original: np.ndarray | None = None) -> np.ndarray:
+        """Paste an aligned (edited) face back into the source photo at the photo's full resolution.
 
         The full render uses the library's default region (parsed face and hair of the edit); ``quick``
-        (drag previews) re-uses the face-and-hair mask of the original face, parsed once per face."""
-        from faceedit.alignment import paste_back
+        (drag previews) re-uses the face-and-hair mask of the original face, parsed once per face.  With
+        ``original`` (the aligned original of a transferred face, same size) only the change is pasted, over
+        the whole aligned square: pixels the edit left alone stay exactly the photo's."""
+        from faceedit.paste import paste_back
         from faceedit.images import resize
 
         size = self.face.image.shape[0]
+        if original is not None:
+            everywhere = np.ones(original.shape[:2], np.float32)
+            return paste_back(self.photo, aligned, self.face.transform, mask=everywhere, original_aligned=original)
         with DLIB_LOCK:
             mask = None
             if quick:
@@ -433,7 +479,7 @@ class EditSession:
                     from faceedit.parsing import face_hair_mask
 
                     try:
-                        self._quick_mask = face_hair_mask(self.face.image)
+                        self._quick_mask = face_hair_mask(self.face.image, self.original_landmarks(size))
                     except FaceEditError:  # no landmarks found on the aligned face
                         self._quick_mask = head_ellipse_mask(size)
                 mask = self._quick_mask
@@ -488,12 +534,12 @@ class EditSession:
             raise InvalidInput(f"the recipe uses sliders this model does not have: {', '.join(unknown)}")
         return state
 
-    def edited_photo(self, state: EditState) -> np.ndarray:
+    def edited_photo(self, state: EditState, edit_mode: str = DEFAULT_EDIT_MODE) -> np.ndarray:
         """The full-quality edited face pasted into the photo (the aligned face when there is none)."""
-        edited, _ = self.apply_mixups(self.render(self.latent_for(state)), state)
+        edited, _, mode, _, _ = self.final_face(state, edit_mode)
         if self.face is None or self.photo is None:
             return edited
-        return self.in_photo(edited)
+        return self.in_photo(edited, original=self.face.image if mode == "transfer" else None)
 
 
 def validate_translation_name(name: str) -> str | None:

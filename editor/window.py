@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
 from faceedit.errors import FaceEditError, NoFaceFound
 
 from .prefs import Preferences
+from .edit_modes import fit_aligned
 from .session import EditSession, Rendered, presets, validate_translation_name
 from .state import MIXUPS, EditHistory, EditState
+from .transfer_view import TRANSFER_OVERLAYS, EditModeControl
 from .widgets import FacePicker, ImageView, NameDialog, SliderPanel, to_qimage
 from .worker import CancelToken, RenderRequest, RenderWorker, Task, describe_error, run_task
 
@@ -41,7 +43,8 @@ MAX_THUMBNAILS = 500
 THUMBNAIL_SIZE = 48
 PREVIEW_LABELS = {"auto": "Automatic", "subgenerator": "Fast: thinner sub-generator (anycost models)",
                   "lowres": "Lower resolution", "full": "Full quality"}
-OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsing", "masks": "Mixup masks"}
+OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsing", "masks": "Mixup masks",
+            **TRANSFER_OVERLAYS}
 
 
 class MainWindow(QMainWindow):
@@ -80,6 +83,8 @@ class MainWindow(QMainWindow):
         self.worker.rendered.connect(self._on_rendered)
         self.worker.failed.connect(self._on_render_failed)
         self.worker.start()
+        self.edit_mode = EditModeControl(self, self.prefs)  # transfer | replace (View menu + toggle)
+        self.edit_mode.changed.connect(lambda _mode: self.request_full())
         self._build_ui()
         self._build_menus()
         self._update_actions()
@@ -125,6 +130,7 @@ class MainWindow(QMainWindow):
             mix_row.addWidget(box)
             self.mixup_boxes[name] = box
         mix_row.addStretch(1)
+        mix_row.addWidget(self.edit_mode.toggle)
         rl.addLayout(mix_row)
 
         self.sliders = SliderPanel()
@@ -208,6 +214,7 @@ class MainWindow(QMainWindow):
 
         v = mb.addMenu("&View")
         self.act_in_photo = self._action(v, "Show edit &in photo", self._on_in_photo, "P", True)
+        self.edit_mode.add_to_menu(v)
         v.addSeparator()
         self.overlay_group = QActionGroup(self)
         self.overlay_actions: dict[str, QAction] = {}
@@ -441,7 +448,8 @@ class MainWindow(QMainWindow):
     def _show_original(self) -> None:
         s = self.session
         in_photo = self.act_in_photo.isChecked() and s is not None and s.photo is not None
-        self.original_view.set_image(s.photo if in_photo else (s.original if s else None))
+        face = s.face.image if s is not None and s.face is not None else (s.original if s else None)
+        self.original_view.set_image(s.photo if in_photo else face)
 
     def open_photo(self, path: str | os.PathLike) -> None:
         """Open a photo: read, detect + align, pick a face, project (worker, with Cancel)."""
@@ -495,7 +503,7 @@ class MainWindow(QMainWindow):
         from faceedit.types import Face
 
         try:
-            image = _fit(load_image(path), self.session.resolution)
+            image = fit_aligned(load_image(path))
         except Exception as e:
             self.show_error(str(e))
             return
@@ -681,7 +689,7 @@ class MainWindow(QMainWindow):
         if not preview:
             self._full_seq = self._seq
         job = partial(self.session.render_state, state, preview, self.act_in_photo.isChecked(),
-                      "none" if preview else self.overlay(), self.preview_quality())
+                      "none" if preview else self.overlay(), self.preview_quality(), self.edit_mode.mode())
         self._submitted_at = time.perf_counter()
         self.worker.submit(RenderRequest(self._seq, "preview" if preview else "full", job))
 
@@ -694,6 +702,7 @@ class MainWindow(QMainWindow):
         self.edited_title.setText("Edited (preview)" if result.preview else "Edited")
         self.timings[kind] = seconds
         self._show_timings()
+        self.edit_mode.report(result, self._status)
 
     def _on_render_failed(self, seq: int, kind: str, message: str) -> None:
         self._shown_seq = max(self._shown_seq, seq)
@@ -708,16 +717,13 @@ class MainWindow(QMainWindow):
         """Save the full-quality edit (aligned face, or pasted into the whole photo) as PNG/JPEG."""
         from faceedit.images import save_image
 
-        session, state = self.session, self.state()
+        session, state, mode = self.session, self.state(), self.edit_mode.mode()
         if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg"):
             self.show_error(f"{path}: save as .png, .jpg or .jpeg")
             return
 
         def job(progress, token):
-            if whole_photo:
-                image = session.edited_photo(state)
-            else:
-                image, _ = session.apply_mixups(session.render(session.latent_for(state)), state)
+            image = session.edited_photo(state, mode) if whole_photo else session.final_face(state, mode)[0]
             save_image(path, image)
             return path
 

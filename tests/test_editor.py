@@ -386,7 +386,9 @@ def test_open_photo_projects_face(window, qtbot, generator):
     qtbot.waitUntil(lambda: window.session.face is not None and not window.busy(), timeout=240000)
     assert not window.last_error, window.last_error
     s = window.session
-    assert s.face.image.shape == (64, 64, 3) and s.photo.shape[2] == 3
+    n = s.face.image.shape[0]  # aligned at the face's size in the photo, for the transfer
+    assert 256 <= n <= 1024 and s.face.image.shape == (n, n, 3) and s.photo.shape[2] == 3
+    assert s.original.shape == (64, 64, 3)  # what replace mode and the projection compare with
     np.testing.assert_array_equal(window.original_view.image, s.face.image)
     window.act_in_photo.setChecked(True)
     wait_idle(qtbot, window)
@@ -403,7 +405,8 @@ def test_open_photo_projects_face(window, qtbot, generator):
     wait_idle(qtbot, window)
     assert not window.last_error, window.last_error
     edited = window.last_render().edited
-    labels = parse(edited, landmarks=s.original_landmarks(64))
+    assert edited.shape == (n, n, 3)  # transferred onto the full-size face (the default edit mode)
+    labels = parse(edited, landmarks=s.original_landmarks(n))
     assert len(np.unique(labels)) > 3
     np.testing.assert_array_equal(window.edited_view.image, overlay(edited, labels))
 
