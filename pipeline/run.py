@@ -1,8 +1,11 @@
 """``python -m pipeline.run``: edit every reference face of a folder into the challenge's set of outputs.
 
 Steps, each switchable in the config: align (raw photos) → project (cached) → translate (selection by the
-naming rules: shipped defaults < conditional ``_fr_`` names < user folders) → mixups (domain,
-segmentation, depth) → save ``OUT/output_images/{reference}/{translation}.png`` (``output.size``² RGB PNG).
+naming rules: shipped defaults < conditional ``_fr_`` names < user folders) → render → edit transfer
+(``edit.mode = "transfer"``, the default: the change between the renders of ``w`` and ``w + d`` carried
+onto the reference's own pixels; ``"replace"``: the render replaces the face) → mixups (domain,
+segmentation, depth: where the edit may appear) → save ``OUT/output_images/{reference}/{translation}.png``
+(``output.size``² RGB PNG).
 Done outputs are skipped (resumable); every write is atomic (Ctrl-C leaves only complete files); an edit
 that fails is replaced by a copy of the reference image, as the challenge rules ask, and reported.
 
@@ -36,7 +39,8 @@ DEFAULTS_PATH = Path(__file__).with_name("default.toml")
 
 def default_config() -> dict[str, Any]:
     """The pipeline's defaults: ``pipeline/default.toml``, with the mixup settings of
-    :data:`faceedit.mixups.DEFAULTS` (all but the region shapes) under ``mixups``."""
+    :data:`faceedit.mixups.DEFAULTS` (all but the region shapes) under ``mixups`` and every knob of
+    :class:`faceedit.transfer.TransferSettings` under ``edit.transfer``."""
     from faceedit.config import merge
     from faceedit.mixups import DEFAULTS as MIXUP_DEFAULTS
 
@@ -44,7 +48,24 @@ def default_config() -> dict[str, Any]:
     mixups = {k: v for k, v in MIXUP_DEFAULTS.items()}
     mixups["domain"] = {k: v for k, v in mixups["domain"].items() if k != "regions"}
     cfg["mixups"] = merge(cfg["mixups"], mixups, strict=False)
+    cfg["edit"]["transfer"] = merge(cfg["edit"].get("transfer", {}), transfer_defaults(), strict=False)
     return cfg
+
+
+def transfer_defaults() -> dict[str, Any]:
+    """:class:`faceedit.transfer.TransferSettings` defaults as a TOML-writable table (tuples as lists)."""
+    import dataclasses
+
+    from faceedit.transfer import TransferSettings
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(TransferSettings):
+        value = getattr(TransferSettings(), f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, (bool, int, float, str, list)):
+            out[f.name] = value
+    return out
 
 
 def load_settings(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -95,6 +116,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
 
     if cfg["mixups"]["base"] not in ("reference", "projection"):
         raise ConfigError(f"mixups.base {cfg['mixups']['base']!r}: use 'reference' or 'projection'")
+    check_edit_settings(cfg)
     for key in ("output.size", "run.workers", "mixups.size", "output.png_compress_level"):
         section, name = key.split(".")
         if not isinstance(cfg[section][name], int) or cfg[section][name] < 0:
@@ -108,6 +130,27 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
         from .steps import projection_options
 
         ProjectionSettings.from_preset(cfg["project"]["preset"], **projection_options(cfg))
+
+
+def check_edit_settings(cfg: Mapping[str, Any]) -> None:
+    """``edit.mode`` is one of :data:`faceedit.transfer.EDIT_MODES`, ``edit.transfer`` makes valid
+    :class:`~faceedit.transfer.TransferSettings`, and a transfer edits the reference itself."""
+    from faceedit.errors import ConfigError, InvalidInput
+    from faceedit.transfer import EDIT_MODES, TransferSettings
+
+    from .steps import transfer_table
+
+    mode = cfg["edit"]["mode"]
+    if mode not in EDIT_MODES:
+        raise ConfigError(f"edit.mode {mode!r}: use {' or '.join(repr(m) for m in EDIT_MODES)}")
+    try:
+        TransferSettings.from_mapping(transfer_table(cfg))
+    except (InvalidInput, TypeError, ValueError) as e:
+        raise ConfigError(f"edit.transfer: {e}") from None
+    if mode == "transfer" and cfg["mixups"]["base"] == "projection":
+        raise ConfigError("mixups.base = 'projection' mixes the edits into the generator's reconstruction; the "
+                          "transfer edits the reference's own pixels: use edit.mode = 'replace' with it, or "
+                          "mixups.base = 'reference'")
 
 
 def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool = True) -> RunReport:
@@ -269,12 +312,16 @@ def _translate(state: _RunState, ref: Reference, todo: list[str], latent: Any, b
                 _fall_back(state, ref, [t], f"{translation.name}: {e}")
     if not ws:
         return
+    transfer = state.cfg["edit"]["mode"] == "transfer"
+    if transfer:
+        ws.append(np.asarray(latent.w))  # R = G(w), rendered in the same batch as the edits
     with report.timed("render"):
         images = engine.render(np.stack(ws))
+    reconstruction = images.pop() if transfer else None
     from .steps import PostJob, post_process
 
     job = PostJob(state.cfg, state.layout.root, ref.name, _copy_source(state, ref), names, images, base, used,
-                  ref.targets, bool(state.cfg["output"]["contact_sheets"]))
+                  ref.targets, bool(state.cfg["output"]["contact_sheets"]), reconstruction)
     if state.pool is None:
         _record(state, ref, post_process(job))
     else:
@@ -366,14 +413,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Edit every reference face of a folder into the Ceteris Paribus Face Challenge outputs "
         "(or apply any list of translations to any folder of faces).\n\n"
         "Steps: align (raw photos, off by default) -> project into W+ (cached) -> translate (chosen by the "
-        "naming rules: shipped defaults < conditional '_fr_' names < translate.folders) -> mixups (domain, "
-        "segmentation, depth) -> save OUT/output_images/{reference}/{translation}.png as 512x512 RGB PNG.\n"
+        "naming rules: shipped defaults < conditional '_fr_' names < translate.folders) -> render -> edit "
+        "transfer -> mixups (domain, segmentation, depth) -> save "
+        "OUT/output_images/{reference}/{translation}.png as 512x512 RGB PNG.\n"
+        "edit.mode (--edit-mode): 'transfer' (default) carries the change between the renders of the "
+        "reference's latent and of the edited latent onto the reference's own pixels at the output size "
+        "(motion, smooth colour/shading change, new content such as a beard only where the photo has no "
+        "pixels for it), so outputs keep the photo's sharpness; 'replace' pastes the upscaled render (the "
+        "behaviour before transfer). The mixups run after either and restrict where the edit may appear; "
+        "in transfer mode they run at output.size (mixups.size is used by 'replace' only) and need "
+        "mixups.base = 'reference'. Transfer knobs: edit.transfer.* (faceedit.transfer.TransferSettings).\n"
         "Settings: pipeline/default.toml < --config FILE < KEY=VALUE overrides < the flags below; the merged "
         "config is saved as OUT/config.toml. Done outputs are skipped, so an interrupted run resumes; failed "
         "edits are replaced by a copy of the reference image and listed in the summary and OUT/report.json.",
         epilog="examples:\n"
         "  python -m pipeline.run input.dir=input_images output.dir=out --zip\n"
         "  python -m pipeline.run --config my.toml project.preset=fast 'mixups.steps=[\"domain\"]' --workers 2\n"
+        "  python -m pipeline.run --edit-mode replace      # the upscaled render replaces the face\n"
+        "  python -m pipeline.run edit.transfer.flow_preset=fast   # a transfer knob\n"
         "  python -m pipeline.run input.labels_csv=labels.csv input.dir=faces   # CSV columns image,labels\n"
         "  python -m pipeline.run input.mode=generic 'translate.names=[\"A_2\",\"Be_max\"]' input.dir=photos "
         "align.enabled=true\n"
@@ -384,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="TOML", help="config file merged over pipeline/default.toml")
     parser.add_argument("--input", metavar="DIR", help="reference images (input.dir)")
     parser.add_argument("--out", metavar="DIR", help="results folder (output.dir)")
+    parser.add_argument("--edit-mode", choices=("transfer", "replace"),
+                        help="transfer the edit onto the reference's pixels (default) or replace the face by "
+                        "the render (edit.mode)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="post-processing worker processes, 0 = none (run.workers)")
     parser.add_argument("--save-intermediate", action="store_true", default=None,
@@ -398,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The merged config of the command line (flags win over overrides)."""
-    flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers,
+    flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers, "edit.mode": args.edit_mode,
              "output.save_intermediate": args.save_intermediate, "output.zip": args.zip,
              "run.overwrite": args.overwrite}
     extra = [override(k, v) for k, v in flags.items() if v is not None]

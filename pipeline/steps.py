@@ -1,10 +1,10 @@
 """The library calls behind each pipeline step (no model math here): load, align, project, translate,
-render, mix, finish, and the reference copies the rules ask for when an edit fails.
+render, transfer, mix, finish, and the reference copies the rules ask for when an edit fails.
 
 :class:`Engine` holds the models and translation stores (main process; created only when there is work
-to do, so a fully resumed run loads no model).  :func:`post_process` mixes, resizes and saves the edits
-of one reference from a picklable :class:`PostJob`, so it can run in worker processes (dlib, used by
-the face parser, is not thread-safe).
+to do, so a fully resumed run loads no model).  :func:`post_process` transfers (``edit.mode =
+"transfer"``), mixes, resizes and saves the edits of one reference from a picklable :class:`PostJob`, so
+it can run in worker processes (dlib, used by the face parser, is not thread-safe).
 """
 from __future__ import annotations
 
@@ -244,6 +244,8 @@ class PostJob:
     used: dict[str, str]  # translation name → the translation file applied
     targets: list[str] = field(default_factory=list)  # every output of the reference (for its contact sheet)
     sheet: bool = False  # write the reference's contact sheet at the end
+    # edit.mode = "transfer": the render of the reference's own latent, R = G(w) (None: "replace")
+    reconstruction: np.ndarray | None = None
 
 
 @dataclass
@@ -289,24 +291,22 @@ def write_contact_sheet(
     save_image(sheet_path(out_dir, reference), contact_sheet(tiles), quality=85)
 
 
-def new_mixer(cfg: Mapping[str, Any], original: np.ndarray | None = None) -> Any:
+def new_mixer(cfg: Mapping[str, Any], original: np.ndarray | None = None,
+              maps: "AlignedFaceMaps | None" = None) -> Any:
     """A :class:`faceedit.mixups.Mixer` for one reference (it caches that original's parsing and depth),
     or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.mixups.DEFAULTS` is passed on.
 
     With the ``original`` image (aligned), the parser and depth estimator get their landmarks from
-    :class:`AlignedFaceMaps` (no face detection per edit) instead of detecting the face in every image.
+    :class:`AlignedFaceMaps` (no face detection per edit) instead of detecting the face in every image;
+    ``maps`` passes one already made for that original.
     """
     if not cfg["mixups"]["enabled"]:
         return None
-    from faceedit.errors import NoFaceFound
     from faceedit.mixups import DEFAULTS, Mixer
 
     config = {k: v for k, v in cfg["mixups"].items() if k in DEFAULTS}
-    needs_maps = original is not None and {"segmentation", "depth"} & set(config["steps"])
-    try:
-        maps = AlignedFaceMaps(original) if needs_maps else None
-    except NoFaceFound:
-        maps = None  # the Mixer's own parser reports the face it cannot find
+    if maps is None and original is not None and {"segmentation", "depth"} & set(config["steps"]):
+        maps = AlignedFaceMaps.of(original)
     return Mixer(config) if maps is None else Mixer(config, parser=maps.parse, depth=maps.depth)
 
 
@@ -329,6 +329,17 @@ class AlignedFaceMaps:
         self._key: bytes | None = None
         self._landmarks: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, original: np.ndarray) -> "AlignedFaceMaps | None":
+        """The maps of ``original``, or None when no face is found in it (the Mixer's own parser then
+        reports the face it cannot find; the transfer parses nothing)."""
+        from faceedit.errors import NoFaceFound
+
+        try:
+            return cls(original)
+        except NoFaceFound:
+            return None
 
     def _select(self, image: np.ndarray) -> None:
         import hashlib
@@ -365,29 +376,50 @@ def worker_init() -> None:
 
 
 def post_process(job: PostJob) -> PostResult:
-    """Mixups at ``mixups.size`` (0 = output size), resize to ``output.size`` and save each edit of one
+    """Transfer (``edit.mode = "transfer"``), mixups, resize to ``output.size`` and save each edit of one
     reference; an edit that fails for any reason is replaced by the reference copy, with the reason.
 
-    When the mixups run below the output size and mix into the reference image, every pixel the mixups
-    kept from the reference is taken from the full-resolution reference (see :func:`restore_kept`).
+    ``replace``: the render itself is mixed into the base at ``mixups.size`` (0 = output size); when that
+    is below the output size and the base is the reference, every pixel the mixups kept from the reference
+    is taken from the full-resolution reference (see :func:`restore_kept`).  ``transfer``: the change
+    ``R → E`` of the renders is carried onto the reference at the output size
+    (:func:`faceedit.transfer.transfer_edit`, with the reference's parsing), then the mixups run at the
+    output size too, so the transferred pixels are never resampled.
     """
     cfg, result = job.cfg, PostResult()
-    size, out_size = int(cfg["mixups"]["size"]) or int(cfg["output"]["size"]), int(cfg["output"]["size"])
+    out_size = int(cfg["output"]["size"])
+    transfer = job.reconstruction is not None
+    size = out_size if transfer else int(cfg["mixups"]["size"]) or out_size
     intermediate = bool(cfg["output"]["save_intermediate"])
     level = int(cfg["output"]["png_compress_level"])
+    clock = _Clock(result.seconds)
     base = resize(job.base, size)
-    mixer = new_mixer(cfg, base)
+    editor = None
+    with clock("transfer" if transfer else "mixups"):
+        maps = AlignedFaceMaps.of(base) if transfer or _mixups_need_maps(cfg) else None
+        mixer = new_mixer(cfg, base, maps=maps)
+        if transfer:
+            editor = _Transferrer(cfg, base, maps, mixer)
     full = None
     if mixer is not None and cfg["mixups"]["base"] == "reference" and size < out_size:
         full = resize(job.base, out_size)
-    clock = _Clock(result.seconds)
+    if transfer and intermediate:
+        save_intermediate(job.out_dir, "reconstruction", job.reference, job.reconstruction)
     ready: dict[str, np.ndarray] = {}
     for name, edited in zip(job.names, job.edited):
         try:
             if intermediate:
                 save_intermediate(job.out_dir, "translated", f"{job.reference}/{name}", edited)
+            notes: list[str] = []
+            if editor is not None:
+                with clock("transfer"):
+                    image, notes = editor(job.reconstruction, edited, name)
+                if intermediate:
+                    save_intermediate(job.out_dir, "transferred", f"{job.reference}/{name}", image)
+            else:
+                image = resize(edited, size)
             with clock("mixups"):
-                image, masks, dropped = resize(edited, size), {}, []
+                masks, dropped = {}, []
                 if mixer is not None:
                     mixed = mixer.mix(base, image, name)
                     image, masks, dropped = mixed.image, mixed.masks, mixed.dropped
@@ -403,8 +435,9 @@ def post_process(job: PostJob) -> PostResult:
             if job.sheet:
                 ready[name] = final
             extra = {"used": job.used[name]}
-            if dropped:
-                extra["note"] = "; ".join(f"edit dropped by {d}" for d in dropped)
+            notes = notes + [f"edit dropped by {d}" for d in dropped]
+            if notes:
+                extra["note"] = "; ".join(notes)
             result.outputs.append((name, EDITED, extra))
         except Exception as e:  # noqa: BLE001 - the rules want a file for every target, whatever went wrong
             with clock("copies"):
@@ -417,6 +450,44 @@ def post_process(job: PostJob) -> PostResult:
             write_contact_sheet(job.out_dir, job.reference, job.reference_path, job.targets, ready)
         result.sheet = True
     return result
+
+
+def _mixups_need_maps(cfg: Mapping[str, Any]) -> bool:
+    """The configured mixups parse or estimate depth (so an :class:`AlignedFaceMaps` saves detections)."""
+    return bool(cfg["mixups"]["enabled"]) and bool({"segmentation", "depth"} & set(cfg["mixups"]["steps"]))
+
+
+class _Transferrer:
+    """``edit.mode = "transfer"`` for one reference: :func:`faceedit.transfer.transfer_edit` onto the
+    reference (at the output size) with its parsing, made once and shared with the mixer's cache.
+
+    Without a face in the reference (``maps`` None) no labels are passed: the transfer tries its own
+    parse and notes that it drops the chroma changes."""
+
+    def __init__(self, cfg: Mapping[str, Any], original: np.ndarray, maps: "AlignedFaceMaps | None", mixer: Any):
+        from faceedit.errors import NoFaceFound
+        from faceedit.transfer import TransferSettings
+
+        self.original = original
+        self.settings = TransferSettings.from_mapping(transfer_table(cfg))
+        self.labels: np.ndarray | None = None
+        if maps is not None:
+            with contextlib.suppress(NoFaceFound):
+                self.labels = maps.parse(original)
+        if mixer is not None and self.labels is not None:
+            mixer.prepare(original, labels=self.labels)  # the segmentation mixup reuses this parse
+
+    def __call__(self, reconstruction: np.ndarray, edited: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
+        """The transferred edit ``name`` and the transfer's notes."""
+        from faceedit.transfer import transfer_edit
+
+        out = transfer_edit(self.original, reconstruction, edited, name, labels=self.labels, settings=self.settings)
+        return out.image, [f"transfer: {n}" for n in out.notes if n != "no change between the renders"]
+
+
+def transfer_table(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``edit.transfer`` table as :meth:`faceedit.transfer.TransferSettings.from_mapping` takes it."""
+    return dict(cfg["edit"]["transfer"])
 
 
 def restore_kept(reference: np.ndarray, upscaled: np.ndarray, kept: np.ndarray) -> np.ndarray:

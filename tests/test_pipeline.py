@@ -59,8 +59,8 @@ def _settings(assets: dict[str, Path], out: Path, *extra: str) -> dict:
         f"input.dir={assets['refs']}", f"output.dir={out}",
         f'translate.folders=["{assets["translations"]}"]',
         "project.preset=balanced", 'project.options=["steps=3", "perceptual=\\"none\\""]',
-        'mixups.steps=["domain"]', "mixups.size=128", "run.workers=2", *extra,
-    ])
+        'mixups.steps=["domain"]', "mixups.size=128", "run.workers=2", "edit.mode=replace", *extra,
+    ])  # edit.mode "replace": these tests pin the render-pasting behaviour (transfer: test_pipeline_transfer.py)
 
 
 def test_end_to_end_check_passes(tiny: Generator, assets: dict[str, Path], tmp_path: Path) -> None:
