@@ -281,7 +281,7 @@ def write_photo(path: str | os.PathLike, rgb: np.ndarray, like: Photo | None = N
         sub = like.subsampling if like.subsampling in (0, 1, 2) else 0
         kwargs.update(quality=max(int(quality), 95), subsampling=sub)
     elif suffix == ".webp":
-        kwargs.update(lossless=True)
+        kwargs.update(lossless=True, exact=True)
     elif suffix not in (".png", ".tif", ".tiff", ".bmp"):
         raise InvalidInput(f"{path}: cannot write a photo as {suffix or 'no suffix'} (use .jpg, .png, .tif, .webp)")
     with atomic_path(path) as tmp:

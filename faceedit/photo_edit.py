@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, FaceEditError, InvalidInput, ModelMismatch, NoFaceFound
+from .errors import DataError, FaceEditError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
 from .images import Photo, check_image, read_photo, resize
 from .mixups import STEPS
 from .transfer import EDIT_MODES, TransferSettings
@@ -36,8 +36,8 @@ PRESETS = ("fast", "balanced", "faithful")
 #: smallest and largest side of the aligned face (photo pixels of the FFHQ quad, clamped)
 ALIGNED_MIN, ALIGNED_MAX = 256, 1024
 
-#: what :func:`edit_photo` takes as ``edits``: ``{name or .npy path: strength or None}``, a Recipe, or
-#: the path of a recipe JSON
+#: what :func:`edit_photo` takes as ``edits``: ``{name or .npy path: strength or None}``, a Recipe, the
+#: path of a recipe JSON (or a list of these, combined in order)
 Edits = Union[Mapping[str, Union[float, None]], Recipe, str, os.PathLike]
 
 
@@ -128,13 +128,20 @@ def default_cache_dir() -> Path:
     return faceedit_home() / "projections"
 
 
-def as_recipe(edits: Edits) -> Recipe:
+def as_recipe(edits: Edits | Sequence[Edits], known: Sequence[str] = ()) -> Recipe:
     """A :class:`Recipe` of ``edits``: a mapping ``{name or .npy path: strength}`` (None = the translation's
-    default strength), a Recipe, or a recipe JSON path.  Strengths must be numbers."""
+    default strength), a Recipe, a recipe JSON path, or a list of these (their steps in order).  Strengths
+    must be numbers; a name that breaks the naming convention raises
+    :class:`~faceedit.errors.InvalidTranslationName` listing the close ones among ``known``."""
     if isinstance(edits, Recipe):
         return edits
     if isinstance(edits, (str, os.PathLike)):
         return Recipe.load(edits)
+    if isinstance(edits, (list, tuple)):
+        recipe = Recipe([step for part in edits for step in as_recipe(part, known).steps])
+        if not recipe.steps:
+            raise InvalidInput("no edit given")
+        return recipe
     if not isinstance(edits, Mapping):
         raise InvalidInput(f"edits must be a mapping name -> strength or a recipe; got {type(edits).__name__}")
     steps = []
@@ -147,11 +154,21 @@ def as_recipe(edits: Edits) -> Recipe:
             strength = float(strength)
         if _is_path(name):
             steps.append(RecipeStep(direction=str(name), strength=strength))  # a translation file, see _resolve
-        else:
+            continue
+        try:
             steps.append(RecipeStep(translation=str(name), strength=strength))
+        except InvalidTranslationName as e:
+            raise InvalidTranslationName(_unknown(str(name), known, f" ({e})")) from None
     if not steps:
         raise InvalidInput("no edit given")
     return Recipe(steps)
+
+
+def _unknown(name: str, known: Sequence[str], reason: str = "") -> str:
+    """``unknown translation 'X' (reason); did you mean A, B?`` (close names by difflib)."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=6, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; {len(set(known))} translations known"
+    return f"unknown translation {name!r}{reason}{hint}"
 
 
 def _is_path(name: str) -> bool:
@@ -172,10 +189,8 @@ def resolve_recipe(recipe: Recipe, model_id: str, shape: tuple[int, int],
         if step.translation is not None:
             t = next((s.get(step.translation) for s in reversed(stores) if step.translation in s), None)
             if t is None:
-                known = sorted({n for s in stores for n in s.names()})
-                close = difflib.get_close_matches(step.translation, known, n=6, cutoff=0.5)
-                hint = f"; did you mean {', '.join(close)}?" if close else f" ({len(known)} known)"
-                raise DataError(f"unknown translation {step.translation!r} for model {model_id!r}{hint}")
+                known = [n for s in stores for n in s.names()]
+                raise DataError(_unknown(step.translation, known, f" for model {model_id!r}"))
         else:
             t = _load_translation_file(Path(step.direction), model_id, shape)
         t.check_model(model_id, shape)
@@ -226,7 +241,8 @@ class PhotoEditor:
         self.model_id = G.model_id
         stores = [TranslationStore(default_translations_dir() / G.model_id, G.model_id)]
         stores += [TranslationStore(Path(p), G.model_id) for p in translations]
-        self.steps = resolve_recipe(as_recipe(edits), G.model_id, (G.n_latent, G.style_dim), stores)
+        known = [n for s in stores for n in s.names()]
+        self.steps = resolve_recipe(as_recipe(edits, known), G.model_id, (G.n_latent, G.style_dim), stores)
         self.names = [s.translation.name for s in self.steps]
         self.encoder = self._encoder(encoder)
         self._projector = None

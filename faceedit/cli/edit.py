@@ -102,17 +102,12 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
     from ..images import list_images
     from ..photo_edit import EditSettings, PhotoEditor, default_cache_dir
-    from ..translations import Recipe, RecipeStep
 
     try:
         applied = parse_apply(args.apply)
-        recipe = Recipe.load(args.recipe) if args.recipe else Recipe([])
-        from ..photo_edit import as_recipe
-
-        if applied:
-            recipe = Recipe(recipe.steps + as_recipe(applied).steps)
-        if not recipe.steps:
+        if not applied and not args.recipe:
             raise InvalidInput("nothing to apply: give --apply NAME[=STRENGTH] or --recipe FILE")
+        edits = ([args.recipe] if args.recipe else []) + ([applied] if applied else [])
         face = args.face if args.face == "all" else _face_index(args.face)
         mixups = () if args.mixups.strip().lower() in ("none", "") else tuple(
             s.strip() for s in args.mixups.split(",") if s.strip())
@@ -133,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(args, f"--out {out} is the folder of input {clash}: refusing to overwrite the "
                             "originals (pick another folder or pass --overwrite)")
     try:
-        editor = PhotoEditor(recipe, args.model, settings, translations=args.translations)
+        editor = PhotoEditor(edits, args.model, settings, translations=args.translations)
     except (DataError, ModelMismatch, InvalidInput, InvalidTranslationName) as e:
         return _usage_error(args, str(e))
     names = output_stems(paths)
