@@ -379,9 +379,11 @@ class EditSession:
         if check_edit_mode(edit_mode) == "transfer" and self.transfer is not None:
             ft = self.transfer  # this face's, even if another face is set meanwhile
             names = edit_names(state.as_dict())
-            result = ft.run(ft.reconstruction(lambda: self.render(self.base.w)), edited, names)
+            reconstruction = ft.reconstruction(lambda: self.render(self.base.w))
+            result = ft.run(reconstruction, edited, names)
             image, masks = self.apply_mixups(result.image, state, ft.original)
-            return image, masks, "transfer", result, "; ".join(result.notes)
+            notes = [] if np.array_equal(edited, reconstruction) else [f"transfer: {n}" for n in result.notes]
+            return image, masks, "transfer", result, "; ".join(notes)
         note = NO_PHOTO_NOTE if edit_mode == "transfer" else ""
         return (*self.apply_mixups(edited, state), "replace", None, note)
 

@@ -6,11 +6,9 @@ submitted (the transfer itself runs in the render worker, see :meth:`editor.sess
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QCheckBox, QMenu, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QMenu, QWidget
 
 from .edit_modes import DEFAULT_EDIT_MODE, EDIT_MODES
 from .prefs import Preferences
@@ -56,6 +54,7 @@ class EditModeControl(QObject):
         self.toggle.setChecked(mode == "transfer")
         self.toggle.toggled.connect(lambda on: self.set_mode("transfer" if on else "replace"))
         self._mode = mode
+        self._noted = ""  # the note last put in the status bar
         self.prefs.set("edit_mode", mode)
 
     def add_to_menu(self, menu: QMenu) -> QMenu:
@@ -83,10 +82,14 @@ class EditModeControl(QObject):
             self.actions[mode].setChecked(True)  # its toggled(True) re-enters set_mode: a no-op now
         self.changed.emit(mode)
 
-    @staticmethod
-    def report(rendered, status: Callable[[str], None]) -> None:
+    def report(self, rendered, status: QLabel) -> None:
         """Put a full render's note (why transfer fell back to the render, the transfer's own notes) in the
-        status bar; nothing for previews or renders without a note."""
+        ``status`` label; a later full render without a note clears the one shown before."""
+        if rendered.preview:
+            return
         note = getattr(rendered, "note", "")
-        if note and not rendered.preview:
-            status(note)
+        if note:
+            status.setText(note)
+        elif self._noted and status.text() == self._noted:
+            status.setText("ready")
+        self._noted = note

@@ -702,7 +702,7 @@ class MainWindow(QMainWindow):
         self.edited_title.setText("Edited (preview)" if result.preview else "Edited")
         self.timings[kind] = seconds
         self._show_timings()
-        self.edit_mode.report(result, self._status)
+        self.edit_mode.report(result, self.status_label)
 
     def _on_render_failed(self, seq: int, kind: str, message: str) -> None:
         self._shown_seq = max(self._shown_seq, seq)

@@ -113,6 +113,17 @@ def test_transfer_keeps_the_photo_sharp_replace_does_not(qtbot, tmp_path, builti
     assert win.edited_view.image.std() > 10  # not a blank picture
     win.overlay_actions["none"].setChecked(True)
 
+    from faceedit.mixups import dilate
+
+    win.mixup_boxes["segmentation"].setChecked(True)  # the mixups restrict the transferred face
+    wait_idle(qtbot, win)
+    r = win.last_render()
+    allowed = r.masks["segmentation"]  # A: every class of the person, the background restored
+    assert r.mode == "transfer" and allowed.shape == (n, n) and 0 < allowed.mean() < 1
+    far = ~dilate(allowed, 0.03 * n + 1)
+    np.testing.assert_array_equal(r.edited[far], s.face.image[far])  # outside the domain: the photo's pixels
+    win.undo()
+
     win.edit_mode.set_mode("replace")  # re-renders by itself
     wait_idle(qtbot, win)
     r = win.last_render()
@@ -120,7 +131,6 @@ def test_transfer_keeps_the_photo_sharp_replace_does_not(qtbot, tmp_path, builti
     from faceedit.images import resize
 
     replace_ratio = laplacian_energy(resize(r.edited, n)) / base
-    print(f"sharpness: transfer {transfer_ratio:.2f}, replace {replace_ratio:.2f}")
     assert transfer_ratio >= 0.8 and replace_ratio < 0.5, (transfer_ratio, replace_ratio)
 
     win.edit_mode.set_mode("transfer")
@@ -132,6 +142,12 @@ def test_transfer_keeps_the_photo_sharp_replace_does_not(qtbot, tmp_path, builti
     x0, y0, x1, y1 = (int(v) for v in s.face.meta["box"])
     far[max(0, 2 * y0 - y1):2 * y1 - y0, max(0, 2 * x0 - x1):2 * x1 - x0] = False
     np.testing.assert_array_equal(shown[far], s.photo[far])
+    assert not np.array_equal(shown, s.photo)
+    win.save_image(tmp_path / "whole.png", whole_photo=True)  # saved as shown
+    qtbot.waitUntil(lambda: win._task is None and (tmp_path / "whole.png").is_file(), timeout=30000)
+    from faceedit.images import load_image
+
+    np.testing.assert_array_equal(load_image(tmp_path / "whole.png"), shown)
     win.close()
 
 
