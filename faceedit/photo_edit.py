@@ -367,15 +367,14 @@ class PhotoEditor:
              maps: dict[str, np.ndarray], notes: list[str]) -> np.ndarray:
         from .mixups import Mixer
 
-        mixer = Mixer({**dict(self.settings.mixer or {}), "steps": list(self.settings.mixups)})
+        maps_of = _FaceMaps(self.settings.parser, landmarks, detect=self.settings.edit_mode == "replace")
+        mixer = Mixer({**dict(self.settings.mixer or {}), "steps": list(self.settings.mixups)},
+                      parser=maps_of.labels, depth=maps_of.depth)
         depth = None
-        if "depth" in self.settings.mixups:
+        if "depth" in self.settings.mixups and labels is not None:
             from .depth import estimate_depth
 
-            try:
-                depth = estimate_depth(original, landmarks=landmarks, labels=labels)
-            except NoFaceFound:
-                depth = None
+            depth = estimate_depth(original, landmarks=landmarks, labels=labels)
         mixer.prepare(original, labels=labels, depth=depth)
         mixed = mixer.mix(original, edited, self.names)
         maps.update({f"mixup_{step}": mask for step, mask in mixed.masks.items()})
@@ -431,6 +430,43 @@ def edit_photo(photo: str | os.PathLike | np.ndarray | Photo, edits: Edits, gene
         settings = EditSettings(preset=preset, edit_mode=edit_mode, mixups=tuple(mixups), face=face,
                                 cache_dir=Path(cache_dir) if cache_dir is not None else None)
     return PhotoEditor(edits, generator, settings, translations=translations).edit(photo)
+
+
+class _FaceMaps:
+    """Parsing and depth of one aligned face and its edits for the Mixer, each image parsed once and with
+    known landmarks: the original's (a transfer moves the face by a pixel or two), or detected again in
+    a replaced face (``detect``)."""
+
+    def __init__(self, parser: str, landmarks: np.ndarray, detect: bool) -> None:
+        self.parser, self.landmarks, self.detect = parser, landmarks, detect
+        self.known: dict[bytes, np.ndarray] = {}
+
+    def _landmarks(self, image: np.ndarray) -> np.ndarray:
+        if not self.detect:
+            return self.landmarks
+        from .alignment import face_landmarks
+
+        return face_landmarks(image)
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        from .parsing import parse
+
+        key = _digest(image)
+        if key not in self.known:
+            if self.parser == "landmarks":
+                self.known[key] = parse(image, "landmarks", landmarks=self._landmarks(image))
+            else:
+                self.known[key] = parse(image, self.parser)
+        return self.known[key]  # type: ignore[return-value]
+
+    def depth(self, image: np.ndarray) -> np.ndarray:
+        from .depth import estimate_depth
+
+        return estimate_depth(image, landmarks=self._landmarks(image), labels=self.labels(image))
+
+
+def _digest(image: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + bytes(str(image.shape), "ascii")
 
 
 def _paste_change(photo: np.ndarray, edited: np.ndarray, face: Face) -> np.ndarray:

@@ -97,6 +97,7 @@ def parse_apply(values: list[str]) -> dict[str, float | None]:
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments (exit 2 on a bad one), build one PhotoEditor, edit every photo (exit 0/1)."""
+    import time
     import warnings
 
     from ..errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
@@ -139,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the photo's notes are printed below instead
             result = editor.edit(path)
+        start = time.perf_counter()
         _write(result, out, names[path], args.crops)
+        result.timings["save"] = time.perf_counter() - start
         for note in result.notes:
             print(f"warning: {path}: {note}", file=sys.stderr)
         if args.timings:
