@@ -23,7 +23,7 @@ from faceedit.types import Face
 DEFAULT_EDIT_MODE = "transfer"
 ALIGN_MIN, ALIGN_MAX = 256, 1024  # side of a photo's aligned crop: the face's size in the photo, clamped
 LABELS_SIDE = 256  # the original is parsed at this size for the transfer's policies (it works at 256)
-NO_PHOTO_NOTE = "transfer: this face has no photo to carry the edit onto — showing the generator's render"
+NO_PHOTO_NOTE = "transfer: no photo behind this face (generated or a latent): showing the generator's render"
 
 __all__ = ["ALIGN_MAX", "ALIGN_MIN", "DEFAULT_EDIT_MODE", "EDIT_MODES", "MAP_KINDS", "FaceTransfer",
            "aligned_side", "align_faces", "check_edit_mode", "edit_names", "map_overlay"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QCheckBox, QLabel, QMenu, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QMenu, QWidget
 
 from .edit_modes import DEFAULT_EDIT_MODE, EDIT_MODES
 from .prefs import Preferences
@@ -53,6 +53,11 @@ class EditModeControl(QObject):
                                "(full render).\nOff: the generator's render replaces the face (T / Shift+T)")
         self.toggle.setChecked(mode == "transfer")
         self.toggle.toggled.connect(lambda on: self.set_mode("transfer" if on else "replace"))
+        self.widget = QWidget()  # the toggle with its caption, for the window's layout
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Edit:"))
+        row.addWidget(self.toggle)
         self._mode = mode
         self._noted = ""  # the note last put in the status bar
         self.prefs.set("edit_mode", mode)

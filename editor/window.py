@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
             mix_row.addWidget(box)
             self.mixup_boxes[name] = box
         mix_row.addStretch(1)
-        mix_row.addWidget(self.edit_mode.toggle)
+        mix_row.addWidget(self.edit_mode.widget)
         rl.addLayout(mix_row)
 
         self.sliders = SliderPanel()

@@ -165,3 +165,19 @@ def test_a_face_without_a_photo_falls_back_to_the_render(qtbot, tmp_path, builti
     wait_idle(qtbot, win)
     np.testing.assert_array_equal(win.edited_view.image, r.edited)
     win.close()
+
+
+def test_edit_mode_command_line_and_helpers():
+    from editor.app import build_parser
+    from editor.edit_modes import aligned_side, check_edit_mode, edit_names
+    from faceedit.errors import InvalidInput
+
+    assert build_parser().parse_args(["--edit-mode", "replace"]).edit_mode == "replace"
+    assert build_parser().parse_args([]).edit_mode is None  # the preference decides
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--edit-mode", "paste"])
+    with pytest.raises(InvalidInput, match="unknown edit mode"):
+        check_edit_mode("paste")
+    assert [aligned_side(s) for s in (90.0, 511.6, 3000.0)] == [256, 512, 1024]
+    assert edit_names(["translation:A_2", "translation:Hc_1"]) == ["A_2", "Hc_1"]
+    assert edit_names(["translation:A_2", "pca:0"]) is None and edit_names([]) is None  # no policy: all allowed
