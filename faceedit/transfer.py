@@ -53,14 +53,19 @@ class Policy:
     luminance: tuple[int, ...] | str = ALL
     chroma: tuple[int, ...] | str = ()
     recolour: tuple[int, ...] | str = ()
+    #: classes whose chroma may vary locally (a beard's shadow, rosy cheeks) while their mean colour stays:
+    #: the edit's mean chroma change over them is removed, so it cannot cast a tint over the skin
+    local_chroma: tuple[int, ...] | str = ()
+    #: classes whose colour may only lose or gain saturation (greying hair), never change hue
+    saturation: tuple[int, ...] | str = ()
 
 
 #: characteristic code → :class:`Policy`; codes not listed (and free names) use ``DEFAULT_POLICY``
 POLICIES: dict[str, Policy] = {
     "Hc": Policy(_HAIR + _BROWS, _HAIR + _BROWS, _HAIR + _BROWS),
     "Sk": Policy(_SKIN + _LIPS, _SKIN + _LIPS, _SKIN + _LIPS),
-    "A": Policy(ALL, _HAIR + _BROWS, _HAIR + _BROWS),
-    "Se": Policy(ALL, _HAIR + _LIPS, _LIPS),
+    "A": Policy(ALL, (), _HAIR + _BROWS, saturation=_HAIR + _BROWS),
+    "Se": Policy(ALL, _LIPS, _LIPS, local_chroma=_SKIN),
     "B": Policy(ALL, _HAIR, ()),
     "Hs": Policy(ALL, _HAIR, ()),
     "bald": Policy(ALL, (), ()),  # hair → skin is new content; a tint of the hair is not what it means
@@ -89,7 +94,8 @@ class TransferSettings:
     structure_sigma: float = 3.0  # scale of the local contrast normalisation the flow is computed on
     change_min: float = 2.0 / 255  # render differences below this are no change
     support_radius: float = 3.0  # the flow lives within this distance of a change
-    appearance_sigma: float = 2.5  # Gaussian sigma of the low-frequency appearance change
+    appearance_sigma: float = 1.5  # Gaussian sigma of the low-frequency appearance change
+    local_chroma_weight: float = 0.6  # share of the local chroma change kept (Policy.local_chroma)
     guided_radius: float = 1 / 64  # guided-filter radius, fraction of the original's size
     guided_eps: float = 1e-3  # guided-filter regularisation (guide in 0..1)
     content_low: float = 10.0  # unexplained change (Lab units) where new content starts
@@ -172,7 +178,8 @@ def policy_for(names: str | Iterable[str] | None) -> Policy:
             return ALL
         return tuple(sorted({c for p in parts for c in p}))
 
-    return Policy(*(union([getattr(p, f) for p in policies]) for f in ("luminance", "chroma", "recolour")))
+    fields = ("luminance", "chroma", "recolour", "local_chroma", "saturation")
+    return Policy(*(union([getattr(p, f) for p in policies]) for f in fields))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,7 +239,9 @@ class _Transfer:
         """The original's parsing at the work size, or None when no policy needs it / it cannot be made."""
         from .blending import resize_nearest
 
-        if all(p == ALL or not p for p in (self.policy.luminance, self.policy.chroma, self.policy.recolour)):
+        policy = self.policy
+        if all(p == ALL or not p for p in (policy.luminance, policy.chroma, policy.recolour, policy.local_chroma,
+                                           policy.saturation)):
             return None
         if labels is None:
             from .parsing import parse
@@ -311,6 +320,15 @@ class _Transfer:
         recolour = self._class_mask(self.policy.recolour, labels_w)
         weights = np.stack([luma, chroma, chroma], axis=2)
         appearance = low * weights
+        local = self._class_mask(self.policy.local_chroma, labels_w) * (1.0 - chroma)
+        if local.any():  # broader and weaker than the chroma the edit is about: no blotches of the render's tints
+            broad = cv2.GaussianBlur(low[..., 1:], (0, 0), 2 * sigma)
+            cast = (broad * local[..., None]).sum(axis=(0, 1)) / max(float(local.sum()), 1e-6)
+            appearance[..., 1:] += s.local_chroma_weight * (broad - cast) * local[..., None]
+        saturation = self._class_mask(self.policy.saturation, labels_w) * (1.0 - chroma)
+        scale = None  # the photo's chroma is multiplied by this where only its saturation may change
+        if saturation.any():
+            scale = 1.0 + (self._saturation_ratio(lab_e, lab_r, sigma) - 1.0) * saturation
 
         # new content: what the flow and the smooth, allowed appearance change leave unexplained
         rest = np.abs(diff - appearance)
@@ -325,18 +343,28 @@ class _Transfer:
             alpha = cv2.morphologyEx(alpha, cv2.MORPH_OPEN, kernel)
         alpha = cv2.GaussianBlur(alpha, (0, 0), s.content_sigma * k)
         alpha[alpha < 1e-3] = 0.0
-        return self._finish(flow, appearance, alpha)
+        return self._finish(flow, appearance, alpha, scale)
+
+    @staticmethod
+    def _saturation_ratio(lab_e: np.ndarray, lab_r: np.ndarray, sigma: float) -> np.ndarray:
+        """Local ratio of the renders' chroma magnitudes (E over warped R), in [0, 1.25]."""
+        import cv2
+
+        def chroma(lab: np.ndarray) -> np.ndarray:
+            return cv2.GaussianBlur(np.sqrt(lab[..., 1] ** 2 + lab[..., 2] ** 2), (0, 0), sigma)
+
+        return np.clip((chroma(lab_e) + 1.0) / (chroma(lab_r) + 1.0), 0.0, 1.25)
 
     # -- at the original's resolution -------------------------------------------------------------------
 
-    def _finish(self, flow: np.ndarray, appearance: np.ndarray, alpha: np.ndarray) -> TransferResult:
+    def _finish(self, flow: np.ndarray, appearance: np.ndarray, alpha: np.ndarray,
+                saturation: np.ndarray | None) -> TransferResult:
         import cv2
 
         s, n = self.s, self.n
         o = self.original
         h, w = o.shape[:2]
-        scale = np.array([w / n, h / n], np.float32)
-        flow_o = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+        flow_o = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([w / n, h / n], np.float32)
         moved = np.abs(flow_o).max(axis=2) > 0
         warped = o.copy()
         if moved.any():
@@ -351,6 +379,9 @@ class _Transfer:
             guide = lab_o[..., 0] / 100.0
             radius = max(1, int(round(s.guided_radius * max(h, w))))
             gain = _guided_filter(guide, gain, radius, s.guided_eps)
+        if saturation is not None:  # a change of saturation, as a change of the photo's own chroma
+            scale_o = cv2.resize(saturation.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            gain[..., 1:] += (scale_o - 1.0)[..., None] * lab_o[..., 1:]
         changed = np.abs(gain).max(axis=2) > 1e-3
         out = warped.copy()
         if changed.any():

@@ -128,25 +128,50 @@ def _top_half(n: int) -> np.ndarray:
 
 
 def test_chroma_only_where_the_edit_is_about(face512):
-    """An age edit whose render tints the skin green changes the hair's colour, not the skin's."""
+    """A hair-colour edit recolours the hair, not the skin; an age edit whose render tints everything
+    green greys the hair (saturation only, no hue change) and keeps the skin's colour."""
     r = resize(face512, 64)
     labels = np.ones((512, 512), np.int64)  # skin
     labels[:128] = 17  # hair on top
     e = shift_lab(r, dl=5.0, da=-12.0)  # brighter and greener everywhere
-    out = transfer_edit(face512, r, e, "A_2", labels=labels)
+    hair_colour = transfer_edit(face512, r, e, "Hc_1", labels=labels)
+    d = lab(hair_colour.image) - lab(face512)
+    assert d[:100, :, 1].mean() < -6 and abs(d[300:, :, 1].mean()) < 1.0
+    assert abs(d[300:, :, 0].mean()) < 1.0  # nor the skin's luminance
+
+    grey = shift_lab(r, dl=5.0, da=-12.0)
+    x = lab(grey)
+    x[..., 1:] *= 0.5  # the render's colours lose half their saturation (and turn greener)
+    grey = np.clip(np.rint(cv2.cvtColor(x, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)
+    older = transfer_edit(face512, r, grey, "A_2", labels=labels)
+    before, after = lab(face512), lab(older.image)
+    chroma = lambda v: np.hypot(v[..., 1], v[..., 2]).mean()  # noqa: E731
+    hue = lambda v: np.arctan2(v[..., 2].mean(), v[..., 1].mean())  # noqa: E731
+    assert chroma(after[:100]) < 0.8 * chroma(before[:100])  # the hair greys
+    assert abs(hue(after[:100]) - hue(before[:100])) < 0.1  # without turning green
+    assert np.abs((after - before)[300:, :, 1:].mean(axis=(0, 1))).max() < 1.0  # the skin keeps its colour
+    assert (after - before)[300:, :, 0].mean() > 2  # luminance changes everywhere
+
+
+def test_sex_edit_varies_skin_chroma_locally_without_a_cast(face512):
+    r = resize(face512, 64)
+    labels = np.ones((512, 512), np.int64)
+    tint = np.zeros((64, 64), np.float32)
+    tint[40:56, 16:48] = 1.0  # a ruddier lower face (a beard's shadow) on an otherwise greener render
+    e = shift_lab(shift_lab(r, da=-6.0), da=14.0, where=cv2.GaussianBlur(tint, (0, 0), 2))
+    out = transfer_edit(face512, r, e, "Se_0", labels=labels)
     d = lab(out.image) - lab(face512)
-    skin, hair = d[300:, :], d[:100, :]
-    assert abs(skin[..., 1].mean()) < 1.0 and hair[..., 1].mean() < -6  # a* only in the hair
-    assert skin[..., 0].mean() > 3  # luminance everywhere
-    free = transfer_edit(face512, r, e, None)  # a free edit keeps every change
-    assert (lab(free.image) - lab(face512))[300:, :, 1].mean() < -6
+    assert np.abs(d[..., 1:].mean(axis=(0, 1))).max() < 1.0  # no cast over the skin
+    assert d[360:430, 160:350, 1].mean() - d[40:120, :, 1].mean() > 3  # but the local change is there
 
 
 def test_policies():
     assert policy_for("Hc_1").chroma == (2, 3, 17)
     assert policy_for(["A_2", "Sk_1"]).luminance == "all"
-    assert 17 in policy_for(["A_2", "Sk_1"]).chroma and 1 in policy_for(["A_2", "Sk_1"]).chroma
+    both = policy_for(["A_2", "Sk_1"])
+    assert 17 in both.saturation and 1 in both.chroma and 17 not in both.chroma
     assert policy_for(None).chroma == "all" and policy_for(None).recolour == ()
+    assert policy_for("A_0").saturation == (2, 3, 17) and policy_for("Se_1").local_chroma == (1, 7, 8, 10, 14)
 
 
 def test_deterministic_and_bad_input(face512):
