@@ -370,7 +370,7 @@ class _Transfer:
         if moved.any():
             interp = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
             remapped = _remap(o, flow_o, interp[s.interpolation])
-            warped[moved] = remapped[moved]
+            np.copyto(warped, remapped, where=moved[..., None])
         base = warped.astype(np.float32) / 255.0
         lab_o = _lab(base)
 
@@ -386,8 +386,8 @@ class _Transfer:
         out = warped.copy()
         if changed.any():
             rgb = _rgb(lab_o + gain)
-            out[changed] = _to_uint8(rgb)[changed]
-        gain[~changed] = 0.0
+            np.copyto(out, _to_uint8(rgb), where=changed[..., None])
+        gain *= changed[..., None]
 
         alpha_o = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
         alpha_o = np.clip(alpha_o, 0.0, 1.0)
