@@ -31,6 +31,7 @@ TRUNCATION = 0.7  # of the generated start face
 PREVIEW_QUALITIES = ("auto", "subgenerator", "lowres", "full")
 PREVIEW_RESOLUTION = 256
 FULL_PREVIEW_MAX_RESOLUTION = 128
+MIXUP_WORK_SIDE = 384  # the mixups of a transferred (full-size) face parse and estimate depth at this size
 
 Progress = Callable[[float, str], None]
 
@@ -401,10 +402,27 @@ class EditSession:
         key = (*steps, str(original.shape))  # one mixer (and its cached maps) per original
         mixer = self._mixers.get(key)
         if mixer is None:
-            mixer = self._mixers[key] = Mixer({"steps": list(steps)})
+            mixer = self._mixers[key] = Mixer({"steps": list(steps)}, **self._known_landmarks(original))
         with DLIB_LOCK:
             result = mixer.mix(original, edited, name)
         return result.image, dict(result.masks)
+
+    def _known_landmarks(self, original: np.ndarray) -> dict[str, Any]:
+        """Parser and depth backends for a Mixer of the full-size photo face that use the photo's landmarks
+        (a transferred face moves by a pixel or two) instead of detecting them in every edit."""
+        if original is self.original or self.face is None or self.face.transform is None:
+            return {}
+        from faceedit.depth import estimate_depth
+        from faceedit.images import resize
+        from faceedit.parsing import parse
+
+        def at_work_size(backend: Callable) -> Callable[[np.ndarray], np.ndarray]:
+            def run(image: np.ndarray) -> np.ndarray:  # the Mixer resizes the map to the image (nearest)
+                side = min(MIXUP_WORK_SIDE, image.shape[0])
+                return backend(resize(image, side), landmarks=self.original_landmarks(side))
+            return run
+
+        return {"parser": at_work_size(parse), "depth": at_work_size(estimate_depth)}
 
     @staticmethod
     def mixup_name(state: EditState) -> str | None:
