@@ -95,6 +95,7 @@ class TransferSettings:
     change_min: float = 2.0 / 255  # render differences below this are no change
     support_radius: float = 3.0  # the flow lives within this distance of a change
     appearance_sigma: float = 1.5  # Gaussian sigma of the low-frequency appearance change
+    luminance_knee: float = 15.0  # luminance changes are compressed as knee * tanh(change / knee) (Lab L)
     local_chroma_weight: float = 0.6  # share of the local chroma change kept (Policy.local_chroma)
     guided_radius: float = 1 / 64  # guided-filter radius, fraction of the original's size
     guided_eps: float = 1e-3  # guided-filter regularisation (guide in 0..1)
@@ -320,6 +321,8 @@ class _Transfer:
         recolour = self._class_mask(self.policy.recolour, labels_w)
         weights = np.stack([luma, chroma, chroma], axis=2)
         appearance = low * weights
+        knee = s.luminance_knee  # large changes of shading are compressed (a render's glare, not the edit)
+        appearance[..., 0] = knee * np.tanh(appearance[..., 0] / knee)
         local = self._class_mask(self.policy.local_chroma, labels_w) * (1.0 - chroma)
         if local.any():  # broader and weaker than the chroma the edit is about: no blotches of the render's tints
             broad = cv2.GaussianBlur(low[..., 1:], (0, 0), 2 * sigma)
@@ -334,7 +337,12 @@ class _Transfer:
         rest = np.abs(diff - appearance)
         unexplained = np.maximum(rest[..., 0] * luma, np.sqrt(rest[..., 1] ** 2 + rest[..., 2] ** 2) * chroma)
         unexplained = cv2.GaussianBlur(unexplained, (0, 0), 0.75 * k)
-        large = np.abs(low[..., 0]) * luma * (1.0 - recolour)  # big changes outside recolour classes
+        # big changes of luminance outside the recolour classes: darker anywhere (hair, a beard, bangs
+        # appear) or brighter where there is no skin (hair or background turning into skin); skin that gets
+        # brighter has gained nothing new
+        skin = self._class_mask(_SKIN, labels_w) if labels_w is not None else 0.0
+        gained = np.maximum(-low[..., 0], 0.0) + np.maximum(low[..., 0], 0.0) * (1.0 - skin)
+        large = gained * luma * (1.0 - recolour)
         alpha = np.maximum(_ramp(unexplained, s.content_low, s.content_high), _ramp(large, s.large_low, s.large_high))
         alpha = alpha * alpha * (3.0 - 2.0 * alpha)  # smoothstep
         r = int(round(s.content_min_area * k))
