@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from faceedit.errors import FaceEditError, NoFaceFound
 
-from .prefs import Preferences
 from .edit_modes import fit_aligned
+from .prefs import Preferences
 from .session import EditSession, Rendered, presets, validate_translation_name
 from .state import MIXUPS, EditHistory, EditState
 from .transfer_view import TRANSFER_OVERLAYS, EditModeControl
