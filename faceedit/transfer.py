@@ -85,7 +85,9 @@ DEFAULT_POLICY = Policy(ALL, ALL, ())
 class TransferSettings:
     """Knobs of :func:`transfer_edit`; distances in render pixels unless said otherwise."""
 
-    flow_size: int = 256  # the renders are resampled to this square size for the flow and appearance
+    # the renders are resampled to this square size for the flow and appearance; 0 = twice the render's
+    # size, within 128..256 (128 for the built-in 64 px model)
+    flow_size: int = 0
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
     flow_smooth: float = 3.0  # Gaussian sigma of the flow
     flow_min: float = 0.05  # flow below this length is noise (soft threshold)
@@ -116,8 +118,8 @@ class TransferSettings:
             raise InvalidInput(f"flow_preset must be one of {', '.join(_DIS_PRESETS)}; got {self.flow_preset!r}")
         if self.interpolation not in _INTERPOLATIONS:
             raise InvalidInput(f"interpolation must be one of {', '.join(_INTERPOLATIONS)}; got {self.interpolation!r}")
-        if not 32 <= int(self.flow_size) <= 1024:
-            raise InvalidInput(f"flow_size must be 32..1024; got {self.flow_size}")
+        if int(self.flow_size) != 0 and not 32 <= int(self.flow_size) <= 1024:
+            raise InvalidInput(f"flow_size must be 0 (automatic) or 32..1024; got {self.flow_size}")
         if not self.content_high > self.content_low >= 0:
             raise InvalidInput("content_high must be larger than content_low >= 0")
 
@@ -228,7 +230,7 @@ class _Transfer:
     def __init__(self, original, reconstruction, edited, policy: Policy, labels, settings: TransferSettings):
         self.original, self.policy, self.s = original, policy, settings
         self.notes: list[str] = []
-        self.n = int(settings.flow_size)
+        self.n = int(settings.flow_size) or int(np.clip(2 * reconstruction.shape[0], 128, 256))
         self.k = self.n / reconstruction.shape[0]  # work pixels per render pixel
         self.R = _resize_float(reconstruction, self.n)
         self.E = _resize_float(edited, self.n)
