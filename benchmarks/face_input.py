@@ -25,7 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceedit.alignment import align, paste_back, transform_points  # noqa: E402
+from faceedit.alignment import align, transform_points  # noqa: E402
+from faceedit.paste import paste_back  # noqa: E402
 from faceedit.depth import estimate_depth  # noqa: E402
 from faceedit.images import load_image, resize, save_image  # noqa: E402
 from faceedit.parsing import parse  # noqa: E402

@@ -440,16 +440,3 @@ def head_ellipse_mask(size: int) -> np.ndarray:
     axes = (round(0.34 * size), round(0.42 * size))
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
     return mask
-
-
-def __getattr__(name: str) -> Any:
-    """``faceedit.alignment.paste_back``: moved to :mod:`faceedit.paste` (it needs the face parser, which
-    builds on this module).  Deprecated forward for callers not yet updated; remove once none is left."""
-    if name == "paste_back":
-        import importlib
-        import warnings
-
-        warnings.warn("faceedit.alignment.paste_back moved to faceedit.paste.paste_back (or faceedit.paste_back)",
-                      DeprecationWarning, stacklevel=2)
-        return importlib.import_module("faceedit.paste").paste_back
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

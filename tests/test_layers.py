@@ -46,9 +46,9 @@ def test_alignment_never_imports_parsing() -> None:
     imported = _imports("alignment")
     assert imported, "the parser of this test found no import at all"
     assert not [m for m, _ in imported if m == "faceedit.parsing" or m.startswith("faceedit.parsing.")]
-    # nothing above alignment either, except the deprecated forward of paste_back (module __getattr__)
+    # nothing above alignment either
     upward = {"faceedit.parsing", "faceedit.depth", "faceedit.paste", "faceedit.mixups", "faceedit.transfer"}
-    assert [(m, f) for m, f in imported if m in upward] == [("faceedit.paste", "__getattr__")]
+    assert [(m, f) for m, f in imported if m in upward] == []
 
 
 def test_parsing_builds_on_alignment_and_paste_on_both() -> None:
@@ -65,14 +65,9 @@ def test_importing_alignment_loads_no_parser() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_paste_back_forward_still_works() -> None:
-    import warnings
-
+def test_paste_back_lives_in_paste() -> None:
     import faceedit.alignment as alignment
     import faceedit.paste
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert alignment.paste_back is faceedit.paste.paste_back
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert not hasattr(alignment, "paste_back")
     assert faceedit.paste_back is faceedit.paste.paste_back
