@@ -41,6 +41,7 @@ _SKIN = (1, 7, 8, 10, 14)  # skin, ears, nose, neck
 _BROWS = (2, 3)
 _LIPS = (12, 13)
 _HAIR = (17,)
+_INNER = (2, 3, 4, 5, 6, 10, 11, 12, 13)  # brows, eyes, glasses, nose, mouth, lips
 _PERSON = tuple(range(1, 19))  # every class but the background
 ALL = "all"
 
@@ -110,6 +111,7 @@ class TransferSettings:
     colour_sigma: float = 1 / 16  # colour match of the new content to the photo: Gaussian, fraction of size
     colour_max: tuple[float, float] = (15.0, 10.0)  # largest colour correction (L, ab) of new content
     grain: bool = True  # re-add the photo's grain (noise level matched) to new content
+    min_hair: float = 0.01  # a hair edit on a parsing with less hair than this share assumes the usual hair region
     class_dilate: float = 1.5  # parsing-class masks grown by this, then feathered by as much
     interpolation: str = "lanczos"  # remap of the original: lanczos | cubic | linear
 
@@ -257,7 +259,24 @@ class _Transfer:
         labels = np.asarray(labels)
         if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
             raise InvalidInput(f"labels must be an integer (H, W) class map; got {labels.dtype} {labels.shape}")
-        return resize_nearest(labels, (self.n, self.n))
+        labels = resize_nearest(labels, (self.n, self.n)).astype(np.int64)
+        if self._about_hair() and (labels == _HAIR[0]).mean() < self.s.min_hair:
+            labels = self._assumed_hair(labels)
+        return labels
+
+    def _about_hair(self) -> bool:
+        p = self.policy
+        return any(c != ALL and _HAIR[0] in c for c in (p.chroma, p.recolour, p.saturation))
+
+    def _assumed_hair(self, labels: np.ndarray) -> np.ndarray:
+        """The parser found (almost) no hair: the background of the domain hair region of an aligned face
+        (:mod:`faceedit.regions`) stands in for it, so that a hair edit still reaches dark hair on a dark
+        background."""
+        from .regions import REGIONS, rasterize
+
+        region = rasterize(REGIONS["hair"], (self.n, self.n))
+        self.notes.append("the parsing found no hair: the hair region of an aligned face stands in for it")
+        return np.where(region & (labels == 0), _HAIR[0], labels)
 
     def _class_mask(self, classes: tuple[int, ...] | str, labels: np.ndarray | None) -> np.ndarray:
         """Float work-size mask of parsing classes, grown and feathered (all ones for ``"all"``)."""
@@ -344,7 +363,9 @@ class _Transfer:
         # brighter has gained nothing new
         skin = self._class_mask(_SKIN, labels_w) if labels_w is not None else 0.0
         gained = np.maximum(-low[..., 0], 0.0) + np.maximum(low[..., 0], 0.0) * (1.0 - skin)
-        large = gained * luma * (1.0 - recolour)
+        # ... and not inside the eyes, brows, nose or mouth: their shading is the render's, not something new
+        inner = self._class_mask(_INNER, labels_w) if labels_w is not None else 0.0
+        large = gained * luma * (1.0 - recolour) * (1.0 - inner)
         alpha = np.maximum(_ramp(unexplained, s.content_low, s.content_high), _ramp(large, s.large_low, s.large_high))
         alpha = alpha * alpha * (3.0 - 2.0 * alpha)  # smoothstep
         r = int(round(s.content_min_area * k))

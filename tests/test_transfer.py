@@ -203,3 +203,16 @@ def test_blend_soft_alpha():
         blend(a, b, np.ones((4, 4), bool), 1.0, alpha=alpha)
     with pytest.raises(InvalidInput, match="float"):
         blend(a, b, alpha=np.ones((4, 4), np.uint8))
+
+
+def test_hair_edit_reaches_hair_the_parser_missed(face512):
+    """Dark hair on a dark background is often not parsed: the usual hair region stands in for it."""
+    r = resize(face512, 64)
+    labels = np.ones((512, 512), np.int64)
+    labels[:100] = 0  # background where the hair is
+    e = shift_lab(r, dl=6.0, da=8.0, db=12.0)  # the render's hair turns warmer and lighter (everywhere here)
+    out = transfer_edit(face512, r, e, "Hc_1", labels=labels)
+    d = lab(out.image) - lab(face512)
+    assert d[10:60, 200:312, 2].mean() > 6  # the top of the head, in the hair region of an aligned face
+    assert abs(d[300:, 200:312, 2].mean()) < 1  # not the face
+    assert any("no hair" in n for n in out.notes)
