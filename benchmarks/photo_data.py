@@ -39,7 +39,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def _identity_votes(data: Path) -> dict[int, tuple[float, float]]:
     """identity -> (mean Male, mean Young) over every labelled CelebA row of the shared data."""
     sums: dict[int, list[float]] = {}
-    for csv_path in (data / "celeba" / "img_89x109.csv", data / "celeba" / "img_178x218.csv", data / "wild" / "labels.csv"):
+    celeba = data / "celeba"
+    for csv_path in (celeba / "img_89x109.csv", celeba / "img_178x218.csv", data / "wild" / "labels.csv"):
         if not csv_path.is_file():
             continue
         for r in _rows(csv_path):

@@ -56,7 +56,7 @@ def edit_name(kind: str, photo: Photo) -> str:
     if kind == "A":
         return "A_2" if photo.young else "A_0"
     if kind == "Se":
-        return "Se_0" if photo.male else "Se_1"  # Se_0 = to female, Se_1 = to male
+        return "Se_1" if photo.male else "Se_0"  # naming convention: Se 0 male, 1 female
     return kind
 
 
@@ -66,7 +66,7 @@ def efficacy_ok(name: str, before: dict, after: dict, i: int) -> bool:
         change = after["age"][i] - before["age"][0]
         return bool(change > 0 if name == "A_2" else change < 0)
     if name in ("Se_0", "Se_1"):  # gender = P(female): reads as the target sex after the edit
-        return bool(after["gender"][i] > 0.5 if name == "Se_0" else after["gender"][i] < 0.5)
+        return bool(after["gender"][i] > 0.5 if name == "Se_1" else after["gender"][i] < 0.5)
     key, sign = EFFICACY[name]
     return bool(sign * (after[key][i] - before[key][0]) > 0)
 
@@ -238,8 +238,7 @@ def print_table(rows: list[dict], kinds: list[str]) -> dict:
             text = "/".join("n/a" if not np.isfinite(vals[mo]) else fmt[k].format(vals[mo]) for mo in MODES)
             cells.append(f"{text:>15s}")
         n = len({r["photo"] for r in sel})
-        label = "all" if kind != "all" else "all*"
-        print(f"{kind if kind != 'all' else label:8s} {n:3d} " + " ".join(cells))
+        print(f"{kind if kind != 'all' else 'all*':8s} {n:3d} " + " ".join(cells))
     print("  * 'all' identity: non-sex edits only. Targets (transfer): sharp >= 0.90 and detail >= 0.6 for every "
           "kind, chroma <= 2, identity <= 0.40, efficacy >= replace - 5 points, outside 0/255")
     names = sorted({r["name"] for r in rows})
@@ -389,7 +388,8 @@ def figure(models: Models, photos: list[Photo], out: Path) -> None:
             row = [cv2.resize(im, (tile, tile), interpolation=cv2.INTER_AREA) for im in ims]
             row += [cv2.resize(im[y0:y0 + c, x0:x0 + c], (tile, tile), interpolation=cv2.INTER_NEAREST) for im in ims]
             row = np.concatenate(row, axis=1)
-            for i, text in enumerate(["original", f"replace {nm}", f"transfer {nm}", "100% crop", "replace", "transfer"]):
+            texts = ["original", f"replace {nm}", f"transfer {nm}", "100% crop", "replace", "transfer"]
+            for i, text in enumerate(texts):
                 cv2.putText(row, text, (6 + i * tile, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2)
                 cv2.putText(row, text, (6 + i * tile, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
             blocks.append(row)
@@ -429,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         args.n, kinds, args.runs = min(args.n, 2), [k for k in kinds if k in ("A", "B_1")] or kinds[:2], 1
     t_start = time.perf_counter()
     models = Models.load(args.preset, args.cache)
-    print(f"model {models.G.model_id} ({models.G.resolution} px), preset {args.preset}, projections cached in {args.cache}")
+    print(f"model {models.G.model_id} ({models.G.resolution} px), preset {args.preset}, "
+          f"projections cached in {args.cache}")
     print("efficacy read by the project's attribute predictor (faceedit/assets/attributes.*): the SAME model that "
           "fitted and calibrated the translations (no independent validator exists yet) - optimistic for both modes")
     photos = user_photos(args.photos) if args.photos else held_out_photos(args.n)
@@ -448,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     sources = {}
     for p in photos:
         sources.setdefault(f"{p.source} at {p.size} px", []).append(p)
-    print("\nphotos: " + "; ".join(f"{len(v)} {k}" for k, v in sources.items()) + f" ({len({r['photo'] for r in rows})} "
+    measured = len({r["photo"] for r in rows})
+    print("\nphotos: " + "; ".join(f"{len(v)} {k}" for k, v in sources.items()) + f" ({measured} "
           "measured); labels: " + ", ".join(f"{lbl} {sum(p.label_source == lbl for p in photos)}"
                                              for lbl in sorted({p.label_source for p in photos})))
     if not args.photos:
