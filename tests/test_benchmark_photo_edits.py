@@ -1,15 +1,24 @@
 """The metric functions of benchmarks/photo_edits.py (benchmarks/photo_metrics.py) on a synthetic texture."""
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import photo_metrics as pm  # noqa: E402
+def _load_metrics():
+    """benchmarks/photo_metrics.py, loaded from its file: putting benchmarks/ on sys.path would let its
+    editor.py shadow the editor package for the tests that run later."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "photo_metrics.py"
+    spec = importlib.util.spec_from_file_location("benchmark_photo_metrics", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pm = _load_metrics()
 
 cv2 = pytest.importorskip("cv2")
 
