@@ -6,19 +6,40 @@ float, in [-1, 1]) stay inside the models and the projection code; :func:`to_ten
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import ImageReadError, InvalidInput
+from .errors import FaceEditError, ImageReadError, InvalidInput
 from .io import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator:
+    """The loaded PIL image of ``path``; missing, non-image and corrupt files raise :class:`ImageReadError`
+    (also for errors raised while the caller reads it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            yield im
+    except FaceEditError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -27,20 +48,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     EXIF orientation is honoured; grayscale, palette, RGBA (composited on white), 16-bit and float
     images are converted.  Missing, corrupt, non-image and empty files raise :class:`ImageReadError`.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            arr = _pil_to_rgb(im)
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    with _opened(path) as im:
+        arr = _pil_to_rgb(ImageOps.exif_transpose(im))
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(f"{path}: empty image")
     return arr
@@ -214,27 +226,19 @@ def read_photo(path: str | os.PathLike) -> Photo:
     to 8-bit, with a note in ``Photo.notes`` and a :class:`UserWarning`.  Missing, corrupt, non-image and
     empty files raise :class:`ImageReadError`.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            fmt = im.format
-            exif = im.getexif()
-            info = dict(im.info)
-            subsampling = _jpeg_subsampling(im) if fmt in _JPEG_FORMATS else None
-            depth = _bit_depth(im, path)
-            mode = im.mode
-            im = ImageOps.exif_transpose(im)
-            alpha = _alpha(im)
-            rgb = _pil_to_rgb(im.convert("RGBA").convert("RGB") if alpha is not None else im)
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    with _opened(path) as im:
+        fmt = im.format
+        exif = im.getexif()
+        info = dict(im.info)
+        subsampling = _jpeg_subsampling(im) if fmt in _JPEG_FORMATS else None
+        depth = _bit_depth(im, path)
+        mode = im.mode
+        im = ImageOps.exif_transpose(im)
+        alpha = _alpha(im)
+        rgb = _pil_to_rgb(im.convert("RGBA").convert("RGB") if alpha is not None else im)
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: empty image")
     notes = []
