@@ -58,14 +58,14 @@ def timed(fn, repeats: int) -> float:
 
 def quality(results, images: np.ndarray, face_dist: bool) -> dict[str, float]:
     """Mean metrics of projection results against the input images."""
-    from faceedit.metrics import face_distance
+    from faceedit.identity import identity_distance
 
     out = {k: float(np.mean([r.metrics[k] for r in results])) for k in ("psnr", "ssim", "seconds")}
     if all("lpips" in r.metrics for r in results):
         out["lpips"] = float(np.mean([r.metrics["lpips"] for r in results]))
     out["steps"] = float(np.mean([r.metrics["steps"] for r in results]))
     if face_dist:
-        out["face_distance"] = float(np.mean([face_distance(im, r.image) for im, r in zip(images, results)]))
+        out["face_distance"] = float(np.mean(identity_distance(images, [r.image for r in results])))
     return out
 
 

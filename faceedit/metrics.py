@@ -1,7 +1,8 @@
-"""Image quality metrics on RGB uint8 images: PSNR, SSIM, and dlib's face-recognition distance."""
-from __future__ import annotations
+"""Image quality metrics on RGB uint8 images: PSNR and SSIM.
 
-import functools
+Identity (dlib's face-recognition distance) is measured by :mod:`faceedit.identity`, the one implementation.
+"""
+from __future__ import annotations
 
 import numpy as np
 
@@ -40,39 +41,3 @@ def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     m = 5 if min(a.shape[:2]) > 20 else 0  # ignore the border, where the window leaves the image
     return float(s[m:s.shape[0] - m, m:s.shape[1] - m].mean())
-
-
-def face_descriptor(image: np.ndarray, upscale_to: int = 256) -> np.ndarray:
-    """dlib's 128-d face-recognition descriptor of an aligned face image.
-
-    The image is upscaled to ``upscale_to`` px and its central part (inset by 1/8, about where dlib's
-    detector puts the box on an FFHQ-aligned crop) is taken as the face box; landmarks come from
-    :func:`faceedit.alignment.landmarks_in_box`.  Meant for aligned crops; distances below about 0.6 mean
-    "same person" in dlib's convention.
-    """
-    import dlib
-
-    from .alignment import landmarks_in_box
-    from .images import resize
-
-    img = np.ascontiguousarray(resize(check_image(image), upscale_to))
-    h, w = img.shape[:2]
-    box = (w // 8, h // 8, w - w // 8, h - h // 8)
-    points = landmarks_in_box(img, box)
-    rect = dlib.rectangle(*box)
-    shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
-    return np.asarray(_face_recogniser().compute_face_descriptor(img, shape), dtype=np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _face_recogniser():
-    import dlib
-    import face_recognition_models
-
-    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
-
-
-def face_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Euclidean distance of dlib face descriptors of two aligned face images (lower = more alike)."""
-    da, db = face_descriptor(a), face_descriptor(b)
-    return float(np.linalg.norm(da - db))
