@@ -133,7 +133,9 @@ def to_tensor(images: np.ndarray | Sequence[np.ndarray], size: int | None = None
     if size is not None:
         arrs = [resize(a, size) for a in arrs]
     batch = np.stack(arrs).astype(np.float32)
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).div_(127.5).sub_(1.0)
+    # contiguous NCHW: torch 2.13 on the CPU corrupts memory in the backward pass of a convolution whose input
+    # keeps the channels-last strides of the permuted array
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().div_(127.5).sub_(1.0)
 
 
 def to_image(tensor) -> np.ndarray:

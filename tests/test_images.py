@@ -114,3 +114,11 @@ def test_files_recreated_by_their_writer_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o666 & ~mask
+
+
+def test_to_tensor_is_contiguous_nchw():
+    """Channels-last strides from the NHWC array crash torch 2.13's CPU convolution backward: never return them."""
+    from faceedit.images import to_tensor
+
+    t = to_tensor(np.zeros((2, 8, 8, 3), np.uint8))
+    assert t.shape == (2, 3, 8, 8) and t.is_contiguous()
