@@ -1,0 +1,117 @@
+"""The realism measures of benchmarks/models.py (benchmarks/realism.py): Fréchet distance of descriptor sets
+(closed forms, singular covariances, real dlib descriptors of real faces vs blurred copies), sharpness, and the
+identity-disjoint real sets."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceedit.errors import DataError, InvalidInput
+from faceedit.testing import data_dir
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _load_realism():
+    """benchmarks/realism.py, loaded from its file (benchmarks/ on sys.path would let benchmarks/editor.py
+    shadow the editor package for the tests that run later)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "realism.py"
+    spec = importlib.util.spec_from_file_location("benchmark_realism", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rl = _load_realism()
+
+
+def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    return np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in images])
+
+
+@pytest.fixture(scope="module")
+def faces() -> np.ndarray:
+    """Six real CelebA photos (six people), FFHQ-aligned at 64 px like the training crops."""
+    from faceedit.train.data import align_record
+
+    folder = data_dir() / "celeba" / "img_89x109"
+    if not folder.is_dir():
+        pytest.skip(f"data missing: {folder}")
+    crops = [c for f in sorted(folder.iterdir())[:8] if f.suffix == ".jpg"
+             and (c := align_record(f, "celeba", 64)) is not None]
+    return np.stack(crops[:6])
+
+
+def test_frechet_closed_forms():
+    rng = np.random.default_rng(0)
+    d = 6
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    # equal covariances: only the means count
+    c = np.diag(rng.uniform(0.5, 2, d))
+    assert rl.frechet_from_stats(mu1, c, mu2, c) == pytest.approx(((mu1 - mu2) ** 2).sum())
+    # diagonal covariances: sum of (sqrt(a) - sqrt(b))^2
+    a, b = rng.uniform(0.1, 3, d), rng.uniform(0.1, 3, d)
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert rl.frechet_from_stats(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected)
+    # general covariances: the textbook formula with scipy's sqrtm
+    from scipy.linalg import sqrtm
+
+    x, y = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    c1, c2 = x @ x.T + 0.1 * np.eye(d), y @ y.T + 0.1 * np.eye(d)
+    textbook = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * np.real(sqrtm(c1 @ c2)))
+    assert rl.frechet_from_stats(mu1, c1, mu2, c2) == pytest.approx(textbook, rel=1e-8)
+
+
+def test_frechet_self_symmetric_and_singular_covariances():
+    """Fewer vectors than dimensions (rank-deficient covariances): still real, finite, >= 0, ~0 for a set with
+    itself and symmetric."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.05, (50, 128)).astype(np.float32)
+    y = (rng.normal(0, 0.05, (60, 128)) + 0.01).astype(np.float32)
+    assert rl.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    fxy, fyx = rl.frechet_distance(x, y), rl.frechet_distance(y, x)
+    assert np.isfinite(fxy) and fxy > 0
+    assert fxy == pytest.approx(fyx, rel=1e-9)
+    with pytest.raises(InvalidInput):
+        rl.frechet_distance(x, y[:, :64])
+    with pytest.raises(InvalidInput):
+        rl.frechet_distance(x[:1], y)
+
+
+def test_frechet_of_real_dlib_descriptors_grows_with_blur(faces):
+    """Through the one dlib implementation: real faces vs themselves ~0, vs blurred copies larger the
+    stronger the blur, and symmetric."""
+    from faceedit.identity import descriptors
+
+    d = descriptors(faces)
+    d1 = descriptors(_blur(faces, 1.0))
+    d2 = descriptors(_blur(faces, 2.0))
+    assert rl.frechet_distance(d, d) == pytest.approx(0.0, abs=1e-9)
+    f1, f2 = rl.frechet_distance(d, d1), rl.frechet_distance(d, d2)
+    assert 0 < f1 < f2
+    assert rl.frechet_distance(d2, d) == pytest.approx(f2, rel=1e-6)
+
+
+def test_sharpness_ratio(faces):
+    assert rl.sharpness_ratio(faces, faces) == pytest.approx(1.0)
+    assert rl.sharpness_ratio(_blur(faces, 1.5), faces) < 0.5
+    with pytest.raises(InvalidInput):
+        rl.sharpness_ratio(faces, np.stack([cv2.resize(f, (32, 32)) for f in faces]))
+
+
+def test_real_sets_are_identity_disjoint():
+    identity = np.repeat(np.arange(30), [10] * 5 + [1] * 25)  # five people with 10 crops, 25 with one
+    crops = np.arange(len(identity))
+    bad = {3, 17}  # crops that cannot be aligned
+
+    a, b = rl._split_by_identity(identity, 12, 0, lambda r: None if r in bad else np.array([crops[r]]))
+    a, b = a[:, 0], b[:, 0]
+    assert len(a) == len(b) == 12 and not bad & set(a.tolist() + b.tolist())
+    assert not set(identity[a]) & set(identity[b])
+    for s in (a, b):
+        assert np.bincount(identity[s]).max() <= rl.MAX_PER_IDENTITY
+    with pytest.raises(DataError):
+        rl._split_by_identity(identity, 40, 0, lambda r: np.array([r]))
