@@ -1,4 +1,4 @@
-"""``faceedit train prepare-data|gan|encoder|attributes``: the training framework's command line."""
+"""``faceedit train prepare-data|gan|encoder|attributes|validator``: the training framework's command line."""
 from __future__ import annotations
 
 import argparse
@@ -31,9 +31,12 @@ def register(subparsers) -> None:
 
     for name, helptext in (("gan", "StyleGAN2 generator + discriminator"),
                            ("encoder", "W+ encoder for a trained generator"),
-                           ("attributes", "multi-task attribute predictor (40 CelebA attributes, age, gender, race)")):
+                           ("attributes", "multi-task attribute predictor (40 CelebA attributes, age, gender, race)"),
+                           ("validator", "independent attribute model that judges edits (128 px; needs a "
+                                         "`prepare-data --size 128` cache)")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
+        size = 128 if name == "validator" else 64
+        p.add_argument("--cache", help=f"data cache from prepare-data (default: $FACEEDIT_HOME/data/faces{size}.npz)")
         p.add_argument("--out", required=True, help="run folder (checkpoints, logs, samples, final model)")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
         p.add_argument("--steps", type=int, help="total optimisation steps (overrides train.steps)")
@@ -114,9 +117,14 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    data = load_cache(args.cache or default_cache_dir() / "faces64.npz")
+    size = 128 if args.model == "validator" else 64
+    data = load_cache(args.cache or default_cache_dir() / f"faces{size}.npz")
     out = Path(args.out)
-    if args.model == "attributes":
+    if args.model == "validator":
+        from ..train.validator import DEFAULTS, train_validator
+
+        metrics = train_validator(data, out, _config(args, DEFAULTS), device, resume=args.resume)
+    elif args.model == "attributes":
         from ..train.attributes import DEFAULTS, train_attributes
 
         metrics = train_attributes(data, out, _config(args, DEFAULTS), device, resume=args.resume)

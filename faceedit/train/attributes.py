@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -92,39 +92,63 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
     """Train (or resume) the predictor; writes ``attributes.safetensors`` + ``.json`` (with validation
     metrics), ``checkpoint.pt``, ``log.csv``/``log.jsonl`` and ``config.toml`` in ``out_dir``.
     Returns the final validation metrics."""
-    from tqdm import tqdm
-
     from ..models.attributes import AttributePredictor, save_attribute_predictor
+
+    train, _ = data.split()
+    torch.manual_seed(cfg["train"]["seed"])
+    age_mean, age_std = age_statistics(train)
+    model = AttributePredictor(input_size=data.resolution, width=cfg["model"]["width"],
+                               blocks=tuple(cfg["model"]["blocks"]), dropout=cfg["model"]["dropout"],
+                               age_mean=age_mean, age_std=age_std).to(device)
+
+    def export(model: torch.nn.Module, meta: dict[str, Any]) -> None:
+        save_attribute_predictor(model.cpu(), Path(out_dir) / "attributes.safetensors", meta=meta)
+
+    return train_multitask(data, out_dir, cfg, device, model, export, resume=resume)
+
+
+def age_statistics(train: FaceData) -> tuple[float, float]:
+    """Mean and standard deviation of the known ages (the age head's output scale)."""
+    ages = train.age[~np.isnan(train.age)]
+    return (float(ages.mean()) if len(ages) else 35.0), (float(ages.std()) if len(ages) > 1 else 20.0)
+
+
+def _default_augment(x: torch.Tensor) -> torch.Tensor:
+    return diff_augment(random_flip(x), ("translation",))
+
+
+def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.device, model: torch.nn.Module,
+                    export: Callable[[torch.nn.Module, dict[str, Any]], None], resume: bool = False,
+                    augment: Callable[[torch.Tensor], torch.Tensor] = _default_augment, desc: str = "attributes",
+                    extra_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The masked multi-task loop shared by the attribute predictor and the validator: AdamW with warm-up
+    and cosine decay, seeded batches, ``train.stop_at`` / ``train.max_minutes`` pauses, exact resume
+    (``extra_state``: more objects with ``state_dict`` to checkpoint), held-out evaluation every
+    ``eval_every`` steps, ``export(model, meta)`` at the end.  Returns the final validation metrics."""
+    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out_dir / "config.toml")
     tc = cfg["train"]
     train, val = data.split()
-    torch.manual_seed(tc["seed"])
-    ages = train.age[~np.isnan(train.age)]
-    model = AttributePredictor(input_size=data.resolution, width=cfg["model"]["width"],
-                               blocks=tuple(cfg["model"]["blocks"]), dropout=cfg["model"]["dropout"],
-                               age_mean=float(ages.mean()) if len(ages) else 35.0,
-                               age_std=float(ages.std()) if len(ages) > 1 else 20.0).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
     steps = tc["steps"]
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / tc["warmup"]) * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
     batches = Batches(len(train), tc["batch"], tc["seed"])
+    state = {"model": model, "opt": opt, "sched": sched, "batches": batches, **(extra_state or {})}
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), model=model, opt=opt, sched=sched,
-                                      batches=batches)
+        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), **state)
     log = MetricLog(out_dir, resume_step=step if resume else None)
     eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, model=model, opt=opt, sched=sched,
-                                                                  batches=batches))
+        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, **state))
 
     t0, seen = time.time(), 0
-    bar = tqdm(total=steps, initial=step, desc="attributes", unit="step")
+    bar = tqdm(total=steps, initial=step, desc=desc, unit="step")
     metrics: dict[str, Any] = {}
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
     deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
@@ -132,7 +156,7 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
         model.train()
         idx = next(batches)
         x = to_tensor(train.images[idx]).to(device)
-        x = diff_augment(random_flip(x), ("translation",)) if tc.get("augment", True) else x
+        x = augment(x) if tc.get("augment", True) else x
         losses = _masked_losses(model(x), _labels(train, idx, device), tc)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -158,6 +182,7 @@ def train_attributes(data: FaceData, out_dir: str | Path, cfg: dict, device: tor
     if not metrics and len(val):
         metrics = evaluate(model, val, device)
     meta = {"trained_steps": step, "train_images": len(train), "val_images": len(val),
-            "val_metrics": metrics, "resolution": data.resolution}
-    save_attribute_predictor(model.cpu(), out_dir / "attributes.safetensors", meta=meta)
+            "val_metrics": metrics, "resolution": data.resolution,
+            "images_per_s": seen / max(time.time() - t0, 1e-9) if seen else None}
+    export(model, meta)
     return metrics
