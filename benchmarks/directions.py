@@ -10,7 +10,13 @@ and both calibrated the same way: mean change, in standard deviations of each pr
 held-out faces, of the three attributes most entangled with the plain edit.  Optionally the dlib identity
 distance of a few key edits.
 
-    python benchmarks/directions.py [--cache faces64.npz] [--latents train_latents.npy] [--faces 0]
+``--judge`` (default: both when a validator exists): besides the fitting predictor (which fitted and calibrated
+the translations), the independent validator (``faceedit/assets/validator.*``, issue 19) reads the same edited
+renders; its table marks each translation accepted or not by the issue's bar (sex edits flip >= 80 %, age edits
+move >= 10 years the intended way on average, other codes move their attribute the intended way on >= 80 %), or
+"not judged" when the validator is not fit to read that output.
+
+    python benchmarks/directions.py [--cache faces64.npz] [--latents train_latents.npy] [--faces 0] [--judge both]
 """
 from __future__ import annotations
 
@@ -82,13 +88,68 @@ def run_jobs(G, P, W, base, jobs, store, max_faces: int):
         pred = flatten_predictions(P.predict(synthesize(G, W[idx] + t.delta)))
         fn, sign = target_measure(target, cur)
         change = np.asarray(fn(pred)) - np.asarray(fn({k: v[idx] for k, v in base.items()}))
-        row = rows.setdefault(name, {"target": target, "n": 0, "ok": 0, "change": [], "pred": [], "idx": []})
+        row = rows.setdefault(name, {"target": target, "cur": cur, "n": 0, "ok": 0, "change": [], "pred": [],
+                                     "idx": []})
         row["n"] += len(idx)
         row["ok"] += int(np.sum(sign * change > 0))
         row["change"].append(change)
         row["pred"].append(pred)
         row["idx"].append(idx)
     return rows
+
+
+class _Reads(dict):
+    """Predictions that remember which outputs were read (to know what a target's measure depends on)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def outputs_read(target: str, cur, pred: dict) -> set[str]:
+    """The predict() outputs (``race`` for its columns) that the measure of ``target`` reads."""
+    fn, _ = target_measure(target, cur)
+    reads = _Reads(pred)
+    fn(reads)
+    return {"race" if k.startswith("race_") else k for k in reads.read}
+
+
+def judge_table(rows_fit: dict, rows_val: dict, base_val: dict, judged: list[str]) -> dict:
+    """Validator vs fitting predictor per translation, with the issue's acceptance on the validator's reading."""
+    print(f"\n{'translation':14s} {'faces':>5s} {'fitting':>8s} {'validator':>9s} {'val. change':>11s}  verdict "
+          "(validator; sex: flip rate, age: mean years)")
+    out = {}
+    for name in sorted(rows_val):
+        r, f = rows_val[name], rows_fit.get(name)
+        target, code = r["target"], r["target"].split("_")[0]
+        change = np.concatenate(r["change"])
+        reads = outputs_read(target, r["cur"], r["pred"][0])
+        rate = r["ok"] / max(1, r["n"])
+        if code == "Se":
+            idx = np.concatenate(r["idx"])
+            after = np.concatenate([p["gender"] for p in r["pred"]])
+            new = int(target.split("_")[1])
+            was_other = (base_val["gender"][idx] > 0.5) != bool(new)
+            rate = float(((after > 0.5) == bool(new))[was_other].mean()) if was_other.any() else float("nan")
+        if not reads <= set(judged):
+            verdict = "not judged (" + ", ".join(sorted(reads - set(judged))) + ")"
+        elif code == "A":
+            moved = target_measure(target, r["cur"])[1] * change.mean()  # years the intended way, on average
+            verdict = "accepted" if moved >= 10 else f"rejected ({moved:+.1f} years the intended way)"
+        else:
+            verdict = "accepted" if rate >= 0.8 else "rejected"
+        frate = f["ok"] / max(1, f["n"]) if f else float("nan")
+        out[name] = {"faces": r["n"], "success_fitting": frate, "success_validator": rate,
+                     "mean_change_validator": float(change.mean()), "verdict": verdict}
+        print(f"{name:14s} {r['n']:5d} {100 * frate:7.1f}% {100 * rate:8.1f}% {change.mean():+11.3f}  {verdict}")
+    acc = [v for v in out.values() if v["verdict"] == "accepted"]
+    judged_n = [v for v in out.values() if not v["verdict"].startswith("not judged")]
+    print(f"accepted by the validator: {len(acc)}/{len(judged_n)} judged translations ({len(out)} in all)")
+    return out
 
 
 def entanglement(G, P, W, base, t_delta, idx, own, target, cur):
@@ -168,6 +229,9 @@ def main(argv=None) -> int:
     ap.add_argument("--identity", type=int, default=0, help="faces for the dlib identity distance (0: skip)")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 is much faster on a busy machine)")
+    ap.add_argument("--judge", choices=["fitting", "both"], help="fitting: the fitting predictor reads the edits; "
+                    "both: the validator too (default when a validator exists; calibration never reads it)")
+    ap.add_argument("--validator", help="validator file (default: the shipped one or $FACEEDIT_VALIDATOR)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
@@ -195,6 +259,16 @@ def main(argv=None) -> int:
 
     rows = run_jobs(G, P, W, base, jobs_for(groups, len(val)), store, args.per_target)
     out = {"model_id": G.model_id, "faces": len(val), "translations": {}}
+    from faceedit.models.validator import load_validator, validator_available
+
+    judge = args.judge or ("both" if validator_available(args.validator) else "fitting")
+    if judge != "fitting":
+        V = load_validator(args.validator)
+        base_v = flatten_predictions(V.predict(synthesize(G, W)))
+        rows_v = run_jobs(G, V, W, base_v, jobs_for(groups, len(val)), store, args.per_target)
+        heads = ", ".join(o for o in ("age", "gender", "race") if o in V.judged()) or "none"
+        print(f"validator: {len(V.judged())} judged outputs (of age, gender, race: {heads})")
+        out["validator"] = judge_table(rows, rows_v, base_v, V.judged())
     print(f"\n{'translation':14s} {'faces':>5s} {'success':>8s} {'mean change':>12s}")
     for name in sorted(rows):
         r = rows[name]

@@ -10,8 +10,9 @@ mixups (domain, segmentation, depth; the original's parsing given to the Mixer):
 
 Per edit kind, median over photos: sharpness (Laplacian energy of the parsed face, output / original,
 outside the new-content alpha), detail kept (high-pass correlation after DIS alignment), skin colour cast
-(length of the mean Lab (a*, b*) shift), dlib identity distance, efficacy (read by the project's own
-attribute predictor: the model the translations were fitted and calibrated with), pixels changed outside
+(length of the mean Lab (a*, b*) shift), dlib identity distance, efficacy (``--judge``: read by the project's
+own attribute predictor, the model the translations were fitted and calibrated with, and/or by the independent
+validator, ``faceedit/assets/validator.*``, on the outputs it is judged fit to read), pixels changed outside
 the domain region; then transfer speed at 512 px and a ``faceedit edit``-like 12 MP run with its breakdown.
 
     python benchmarks/photo_edits.py                   # the full run: 40 photos x 8 edits (~10-15 min on 2 cores)
@@ -45,8 +46,9 @@ KINDS = ["A", "Se", "Hc_1", "Hc_3", "B_1", "Ch_max", "Be_max", "bald"]
 #: kind -> (predictor output, sign) read for efficacy; A and Se depend on the edit's direction
 EFFICACY = {"Hc_1": ("Blond_Hair", 1), "Hc_3": ("Gray_Hair", 1), "B_1": ("Bangs", 1), "Ch_max": ("Chubby", 1),
             "Be_max": ("Bags_Under_Eyes", 1), "bald": ("Bald", 1)}
+EFFICACY_ATTRIBUTES = sorted({a for a, _ in EFFICACY.values()})
 MODES = ("transfer", "replace")
-METRICS = ("sharp", "detail", "chroma", "identity", "efficacy", "out_frac", "out_max")
+METRICS = ("sharp", "detail", "chroma", "identity", "efficacy", "efficacy_v", "out_frac", "out_max")
 FIGURE_KINDS = ["A", "Se", "Hc_1", "B_1"]
 DEFAULT_CACHE = Path.home() / ".cache" / "faceedit" / "bench" / "photo_edits"
 
@@ -71,9 +73,23 @@ def efficacy_ok(name: str, before: dict, after: dict, i: int) -> bool:
     return bool(sign * (after[key][i] - before[key][0]) > 0)
 
 
+def efficacy_output(name: str) -> str:
+    """The predictor output an edit's efficacy reads."""
+    return {"A_0": "age", "A_2": "age", "Se_0": "gender", "Se_1": "gender"}.get(name) or EFFICACY[name][0]
+
+
+def judged_efficacy(judge, name: str, before: dict | None, after: dict | None, i: int) -> float:
+    """Efficacy of output ``i`` read by ``judge`` (``before``/``after``: its predictions); NaN when there is
+    no judge or it is not judged fit to read the edit's output."""
+    if judge is None or (hasattr(judge, "judged") and efficacy_output(name) not in judge.judged()):
+        return float("nan")
+    return float(efficacy_ok(name, before, after, i))
+
+
 @dataclass
 class Models:
-    """Everything loaded once: generator, projector, attribute predictor, translations."""
+    """Everything loaded once: generator, projector, attribute predictor, translations, and the judges of
+    efficacy (``judge``: fitting, validator or both; the validator when it exists)."""
 
     G: object
     projector: object
@@ -82,9 +98,11 @@ class Models:
     preset: str
     cache: Path
     timings: dict = field(default_factory=dict)
+    judge: str = "fitting"
+    validator: object = None
 
     @classmethod
-    def load(cls, preset: str, cache: Path, generator: str | None = None) -> "Models":
+    def load(cls, preset: str, cache: Path, generator: str | None = None, judge: str = "fitting") -> "Models":
         from faceedit.models.attributes import load_attribute_predictor
         from faceedit.models.checkpoints import load_generator
         from faceedit.models.encoder import load_encoder
@@ -94,7 +112,11 @@ class Models:
         G = load_generator(generator).eval()
         E = load_encoder() if generator is None else None
         projector = Projector(G, E, ProjectionSettings.from_preset(preset))
-        return cls(G, projector, load_attribute_predictor(), TranslationStore.default(G.model_id), preset, cache)
+        from faceedit.models.validator import load_validator
+
+        validator = load_validator() if judge in ("validator", "both") else None
+        return cls(G, projector, load_attribute_predictor(), TranslationStore.default(G.model_id), preset, cache,
+                   judge=judge, validator=validator)
 
     def project(self, image: np.ndarray) -> np.ndarray:
         """W+ of an aligned face, cached on disk by image content, preset and model id."""
@@ -181,6 +203,8 @@ def measure_photo(models: Models, photo: Photo, kinds: list[str]) -> list[dict]:
     outs = [results[nm][mode][0] for nm in names for mode in MODES]
     before = models.predictor.predict(orig)
     after = models.predictor.predict(np.stack(outs))
+    v_before = models.validator.predict(orig) if models.validator is not None else None
+    v_after = models.validator.predict(np.stack(outs)) if models.validator is not None else None
     d_orig = descriptors(orig)[0]
     d_out = descriptors(outs)
     rows = []
@@ -195,7 +219,10 @@ def measure_photo(models: Models, photo: Photo, kinds: list[str]) -> list[dict]:
                          "sharp": pm.sharpness_ratio(img, orig, sharp_m), "detail": pm.detail_kept(img, orig, face_m),
                          "chroma": pm.chroma_shift(img, orig, skin_m),
                          "identity": float(np.linalg.norm(d_out[i] - d_orig)),
-                         "efficacy": float(efficacy_ok(nm, before, after, i)), "out_frac": frac, "out_max": top,
+                         "efficacy": float(efficacy_ok(nm, before, after, i)) if models.judge != "validator"
+                         else float("nan"),
+                         "efficacy_v": judged_efficacy(models.validator, nm, v_before, v_after, i),
+                         "out_frac": frac, "out_max": top,
                          "t_transfer": results[nm]["t_transfer"][0] if mode == "transfer" else float("nan"),
                          "cpu_transfer": results[nm]["t_transfer"][1] if mode == "transfer" else float("nan")})
     return rows
@@ -209,9 +236,9 @@ def _med(values) -> float:
 def print_table(rows: list[dict], kinds: list[str]) -> dict:
     """The per-kind table (medians over photos; efficacy as a fraction of faces; outside as the max)."""
     fmt = {"sharp": "{:.2f}", "detail": "{:.2f}", "chroma": "{:.2f}", "identity": "{:.3f}", "efficacy": "{:.0%}",
-           "out_frac": "{:.4f}", "out_max": "{:.0f}"}
+           "efficacy_v": "{:.0%}", "out_frac": "{:.4f}", "out_max": "{:.0f}"}
     head = {"sharp": "sharp", "detail": "detail", "chroma": "chroma", "identity": "identity",
-            "efficacy": "efficacy", "out_frac": "out.frac", "out_max": "out.max"}
+            "efficacy": "efficacy(fit)", "efficacy_v": "efficacy(val)", "out_frac": "out.frac", "out_max": "out.max"}
     print("\nper edit kind, transfer / replace (median over photos; efficacy: fraction of faces; outside the "
           "domain: median fraction of changed pixels / max |diff| over photos)")
     print(f"{'kind':8s} {'n':>3s} " + " ".join(f"{head[k]:>15s}" for k in METRICS))
@@ -225,8 +252,9 @@ def print_table(rows: list[dict], kinds: list[str]) -> dict:
             vals = {}
             for mode in MODES:
                 v = [r[k] for r in sel if r["mode"] == mode]
-                if k == "efficacy":
-                    vals[mode] = float(np.mean(v))
+                if k.startswith("efficacy"):
+                    v = [x for x in v if np.isfinite(x)]
+                    vals[mode] = float(np.mean(v)) if v else float("nan")
                 elif k == "out_max":
                     v = [x for x in v if x >= 0]
                     vals[mode] = float(max(v)) if v else float("nan")
@@ -240,7 +268,9 @@ def print_table(rows: list[dict], kinds: list[str]) -> dict:
         n = len({r["photo"] for r in sel})
         print(f"{kind if kind != 'all' else 'all*':8s} {n:3d} " + " ".join(cells))
     print("  * 'all' identity: non-sex edits only. Targets (transfer): sharp >= 0.90 and detail >= 0.6 for every "
-          "kind, chroma <= 2, identity <= 0.40, efficacy >= replace - 5 points, outside 0/255")
+          "kind, chroma <= 2, identity <= 0.40, efficacy >= replace - 5 points, outside 0/255. efficacy(fit): the "
+          "fitting predictor, efficacy(val): the validator (n/a: not asked for, or an output it is not judged fit "
+          "to read)")
     names = sorted({r["name"] for r in rows})
     print("  edits per name: " + ", ".join(f"{nm} {sum(r['name'] == nm for r in rows) // 2}" for nm in names))
     return summary
@@ -416,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs of the 12 MP timing (median)")
     ap.add_argument("--json", type=Path, help="write every measured row here")
     ap.add_argument("--threads", type=int, default=2, help="torch / OpenCV threads (1 is faster on a busy machine)")
+    ap.add_argument("--judge", choices=["fitting", "validator", "both"], help="who reads efficacy: the fitting "
+                    "predictor, the independent validator, or both (default: both when the validator exists)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     import cv2
@@ -428,11 +460,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, kinds, args.runs = min(args.n, 2), [k for k in kinds if k in ("A", "B_1")] or kinds[:2], 1
     t_start = time.perf_counter()
-    models = Models.load(args.preset, args.cache)
+    from faceedit.models.validator import validator_available, validator_path
+
+    judge = args.judge or ("both" if validator_available() else "fitting")
+    models = Models.load(args.preset, args.cache, judge=judge)
     print(f"model {models.G.model_id} ({models.G.resolution} px), preset {args.preset}, "
           f"projections cached in {args.cache}")
-    print("efficacy read by the project's attribute predictor (faceedit/assets/attributes.*): the SAME model that "
-          "fitted and calibrated the translations (no independent validator exists yet) - optimistic for both modes")
+    if judge != "validator":
+        print("efficacy(fit) read by the project's attribute predictor (faceedit/assets/attributes.*): the SAME model "
+              "that fitted and calibrated the translations - optimistic for both modes")
+    if models.validator is not None:
+        print(f"efficacy(val) read by the independent validator ({validator_path()}; judged: "
+              f"{', '.join(o for o in ('age', 'gender') if o in models.validator.judged()) or 'neither age nor gender'}"
+              f", {sum(a in models.validator.judged() for a in EFFICACY_ATTRIBUTES)}/{len(EFFICACY_ATTRIBUTES)} of "
+              f"the attributes read here)")
     photos = user_photos(args.photos) if args.photos else held_out_photos(args.n)
     if args.sanity:
         sanity(photos[:3])
@@ -468,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwall time {total:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summary": summary, "transfer_s": speeds, "speed_12mp": speed12,
-                                         "wall_s": total}, indent=1, default=str))
+                                         "wall_s": total, "judge": judge}, indent=1, default=str))
     return 0
 
 
