@@ -1,4 +1,4 @@
-"""``faceedit train prepare-data|gan|encoder|attributes|validator``: the training framework's command line."""
+"""``faceedit train prepare-data|gan|encoder|finetune|attributes|validator``: the training framework's command line."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,8 @@ def register(subparsers) -> None:
 
     for name, helptext in (("gan", "StyleGAN2 generator + discriminator"),
                            ("encoder", "W+ encoder for a trained generator"),
+                           ("finetune", "sharpen a generator + its encoder against a projected discriminator "
+                                        "(frozen attribute-predictor features; default: the built-in suite)"),
                            ("attributes", "multi-task attribute predictor (40 CelebA attributes, age, gender, race)"),
                            ("validator", "independent attribute model that judges edits (128 px; needs a "
                                          "`prepare-data --size 128` cache)")):
@@ -128,6 +130,10 @@ def run_train(args: argparse.Namespace) -> int:
         from ..train.attributes import DEFAULTS, train_attributes
 
         metrics = train_attributes(data, out, _config(args, DEFAULTS), device, resume=args.resume)
+    elif args.model == "finetune":
+        from ..train.finetune import DEFAULTS, train_finetune
+
+        metrics = train_finetune(data, out, _config(args, DEFAULTS), device, resume=args.resume)
     elif args.model == "gan":
         from ..train.gan import DEFAULTS, train_gan
 
