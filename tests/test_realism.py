@@ -107,11 +107,25 @@ def test_real_sets_are_identity_disjoint():
     crops = np.arange(len(identity))
     bad = {3, 17}  # crops that cannot be aligned
 
-    a, b = rl._split_by_identity(identity, 12, 0, lambda r: None if r in bad else np.array([crops[r]]))
+    a, b = rl._split_by_identity(identity, 12, 0, lambda r: None if r in bad else np.array([crops[r]]), 4)
     a, b = a[:, 0], b[:, 0]
     assert len(a) == len(b) == 12 and not bad & set(a.tolist() + b.tolist())
     assert not set(identity[a]) & set(identity[b])
     for s in (a, b):
-        assert np.bincount(identity[s]).max() <= rl.MAX_PER_IDENTITY
+        assert np.bincount(identity[s]).max() <= 4
+    a, b = rl._split_by_identity(identity, 25, 0, lambda r: np.array([r]))  # no cap: whole identities
+    assert not set(identity[a[:, 0]]) & set(identity[b[:, 0]])
     with pytest.raises(DataError):
         rl._split_by_identity(identity, 40, 0, lambda r: np.array([r]))
+
+
+def test_report_prints_numbers_and_targets():
+    r = {"samples": 400, "real": 400, "other_real": 400, "descriptor_dim": 128, "frechet": 0.3,
+         "frechet_floor": 0.05, "frechet_ratio": 6.0, "frechet_ratio_half": 4.0, "half": 200,
+         "laplacian_energy": 50.0, "laplacian_energy_real": 1000.0, "sharpness_ratio": 0.05,
+         "diversity": 86.0, "diversity_real": 89.0}
+    text = "\n".join(rl.report(r))
+    assert "400 samples vs 400 real" in text and "6.00x" in text and "target <= 2x: NOT met" in text
+    assert "target >= 0.8: NOT met" in text and "target >= 85: met" in text
+    small = dict(r, samples=100, real=100, other_real=100, frechet_ratio=1.5)
+    assert "not judged below N = 400" in "\n".join(rl.report(small))
