@@ -249,18 +249,11 @@ class PhotoEditor:
 
     def _encoder(self, encoder: Any):
         from .models.encoder import load_encoder
-        from .project import check_encoder_pairing
+        from .project import paired_encoder
 
         if encoder is None or hasattr(encoder, "forward"):
             return encoder
-        if encoder != "auto":
-            return load_encoder(encoder)
-        try:
-            candidate = load_encoder(None)
-            check_encoder_pairing(candidate, self.generator)
-        except FaceEditError:
-            return None
-        return candidate
+        return paired_encoder(self.generator) if encoder == "auto" else load_encoder(encoder)
 
     @property
     def projector(self):

@@ -501,10 +501,29 @@ def check_encoder_pairing(encoder: nn.Module, generator: nn.Module) -> None:
         raise ModelMismatch(f"the encoder was trained for generator {expected!r}, not {generator.model_id!r}")
 
 
+def paired_encoder(generator: nn.Module) -> nn.Module | None:
+    """The built-in encoder when it was trained for ``generator`` (shapes and recorded model id), else None."""
+    from .models.encoder import load_encoder
+
+    try:
+        encoder = load_encoder(None)
+        check_encoder_pairing(encoder, generator)
+    except FaceEditError:
+        return None
+    return encoder
+
+
 def project(generator: nn.Module, images: np.ndarray | Face | Sequence[np.ndarray | Face],
-            preset: str = "balanced", encoder: nn.Module | None = None, **overrides: Any) -> list[Latent]:
+            preset: str = "balanced", encoder: nn.Module | str | None = "auto", **overrides: Any) -> list[Latent]:
     """Project face image(s) into ``generator``'s W+ with a preset (``fast``, ``balanced``, ``faithful``)
-    and optional overrides of any :class:`ProjectionSettings` knob; returns one :class:`Latent` per image."""
+    and optional overrides of any :class:`ProjectionSettings` knob; returns one :class:`Latent` per image.
+
+    ``encoder``: a model, ``"auto"`` (default: the built-in encoder when it belongs to ``generator``, see
+    :func:`paired_encoder`) or None (start from the mean W; ``fast`` then returns the mean face)."""
+    if isinstance(encoder, str):
+        if encoder != "auto":
+            raise InvalidInput(f"encoder must be a model, 'auto' or None; got {encoder!r}")
+        encoder = paired_encoder(generator)
     settings = ProjectionSettings.from_preset(preset, **overrides)
     return [r.latent for r in Projector(generator, encoder, settings).project(images)]
 

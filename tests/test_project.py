@@ -313,3 +313,19 @@ def test_lpips_perceptual_and_metric(tiny_g, generated):
     assert all(r.metrics["lpips"] >= 0 for r in out)
     exact = Projector(tiny_g, settings=_settings(steps=0), lpips=lp).project(list(images), init=_perturbed(w, 0.0))
     assert all(r.metrics["lpips"] == pytest.approx(0.0, abs=1e-6) for r in exact)
+
+
+def test_project_uses_the_paired_builtin_encoder_by_default():
+    """``faceedit.project(G, face)`` starts from the built-in encoder for the built-in generator, not the mean."""
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.project import paired_encoder
+
+    G = load_generator()
+    assert paired_encoder(G) is not None
+    face = np.full((64, 64, 3), 128, np.uint8)
+    face[20:30, 16:48] = 40
+    auto = project(G, face, preset="fast")[0]
+    mean = project(G, face, preset="fast", encoder=None)[0]
+    assert np.abs(auto.w - mean.w).max() > 0.1
+    with pytest.raises(InvalidInput, match="auto"):
+        project(G, face, preset="fast", encoder="yes")
