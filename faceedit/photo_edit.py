@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, FaceEditError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
+from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
 from .images import Photo, check_image, read_photo, resize
 from .mixups import STEPS
 from .transfer import EDIT_MODES, TransferSettings

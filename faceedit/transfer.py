@@ -328,7 +328,7 @@ class _Transfer:
     def run(self) -> TransferResult:
         import cv2
 
-        s, k, n = self.s, self.k, self.n
+        s, k = self.s, self.k
         flow = self.flow()
         R_w = _remap(self.R, flow, cv2.INTER_LINEAR)
         labels_w = None if self.labels is None else _remap(self.labels.astype(np.float32), flow, cv2.INTER_NEAREST)
