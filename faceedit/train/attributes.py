@@ -150,6 +150,7 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc=desc, unit="step")
     metrics: dict[str, Any] = {}
+    metrics_step = -1
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
     deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
@@ -172,14 +173,14 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
             log.write({"step": step, **{k: v.item() for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
                        "images_per_s": ips})
         if len(val) and (step % tc["eval_every"] == 0 or step == steps):
-            metrics = evaluate(model, val, device)
+            metrics, metrics_step = evaluate(model, val, device), step
             eval_log.write({"step": step, **{k: v for k, v in metrics.items() if not isinstance(v, dict)}})
         if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
             checkpoint()
         if out_of_time:
             break
     bar.close()
-    if not metrics and len(val):
+    if metrics_step != step and len(val):  # the exported numbers are those of the exported weights
         metrics = evaluate(model, val, device)
     meta = {"trained_steps": step, "train_images": len(train), "val_images": len(val),
             "val_metrics": metrics, "resolution": data.resolution,
