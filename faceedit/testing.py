@@ -31,6 +31,18 @@ def data_dir() -> Path:
     return shared_dir() / "data"
 
 
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` loaded from its file, for tests of benchmark helpers (putting benchmarks/ on
+    sys.path would let benchmarks/editor.py shadow the editor package)."""
+    import importlib.util
+
+    path = PROJECT_ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 _KEY_LINE = re.compile(r"^(\S+)\s+\(([\d,\s]*)\)\s*$")
 
 

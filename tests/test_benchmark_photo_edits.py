@@ -1,24 +1,12 @@
 """The metric functions of benchmarks/photo_edits.py (benchmarks/photo_metrics.py) on a synthetic texture."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from faceedit.testing import benchmark_module
 
-def _load_metrics():
-    """benchmarks/photo_metrics.py, loaded from its file: putting benchmarks/ on sys.path would let its
-    editor.py shadow the editor package for the tests that run later."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "photo_metrics.py"
-    spec = importlib.util.spec_from_file_location("benchmark_photo_metrics", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pm = _load_metrics()
+pm = benchmark_module("photo_metrics")
 
 cv2 = pytest.importorskip("cv2")
 

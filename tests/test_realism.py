@@ -3,29 +3,16 @@
 identity-disjoint real sets."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from faceedit.errors import DataError, InvalidInput
-from faceedit.testing import data_dir
+from faceedit.testing import benchmark_module, data_dir
 
 cv2 = pytest.importorskip("cv2")
 
 
-def _load_realism():
-    """benchmarks/realism.py, loaded from its file (benchmarks/ on sys.path would let benchmarks/editor.py
-    shadow the editor package for the tests that run later)."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "realism.py"
-    spec = importlib.util.spec_from_file_location("benchmark_realism", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rl = _load_realism()
+rl = benchmark_module("realism")
 
 
 def _blur(images: np.ndarray, sigma: float) -> np.ndarray:

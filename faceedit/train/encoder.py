@@ -26,8 +26,8 @@ from .augment import random_flip
 from .data import Batches, FaceData
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, requires_grad, restore_training_state,
-                   save_checkpoint, training_state)
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, load_checkpoint, requires_grad,
+                   restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
@@ -238,11 +238,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "loss": loss.item(), **last, "images_per_s": ips})
-        if step % tc["sample_every"] == 0 or step == steps or out_of_time:
-            samples()
-        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
-            checkpoint()
-        if out_of_time:
+        if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
     E.eval()

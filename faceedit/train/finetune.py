@@ -33,7 +33,7 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import Batches, FaceData
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, ema_update, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -237,11 +237,7 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_adv']:.3f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "kimg": step * n / 1000, **last, "images_per_s": ips})
-        if step % tc["sample_every"] == 0 or step == end or out_of_time:
-            samples()
-        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
-            checkpoint()
-        if out_of_time:
+        if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
     meta = {"trained_steps": step, "trained_kimg": step * tc["batch"] / 1000, "train_images": len(train_images),

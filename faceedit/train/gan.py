@@ -22,7 +22,7 @@ from ..errors import DataError
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import Batches, FaceData
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, ema_update, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -173,11 +173,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "kimg": step * n / 1000, **last, "images_per_s": ips})
-        if step % tc["sample_every"] == 0 or step == steps or out_of_time:
-            samples()
-        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
-            checkpoint()
-        if out_of_time:
+        if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
     export_gan(G_ema, D, out_dir, {"trained_steps": step, "trained_kimg": step * tc["batch"] / 1000,

@@ -8,7 +8,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -151,6 +151,17 @@ class MetricLog:
         if not self.json_path.is_file():
             return []
         return [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
+
+
+def after_step(step: int, end: int, out_of_time: bool, tc: Mapping[str, Any], samples: Callable[[], None],
+               checkpoint: Callable[[], None]) -> bool:
+    """Sample grid and checkpoint on their schedules (``train.sample_every`` / ``checkpoint_every``), at the
+    last step and when the time budget ran out; True when the loop must stop (out of time)."""
+    if step % tc["sample_every"] == 0 or step == end or out_of_time:
+        samples()
+    if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
+        checkpoint()
+    return out_of_time
 
 
 def count_parameters(module: torch.nn.Module) -> int:
