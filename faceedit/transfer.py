@@ -5,14 +5,17 @@ A latent edit is rendered twice by the generator: the reconstruction ``R = G(w)`
 photo replaces a sharp face by a render; :func:`transfer_edit` instead explains the change ``R → E`` in
 three parts and applies them to the aligned original at its own resolution:
 
-- **geometry**: a dense optical flow ``E(x) ≈ R(x + f(x))`` (OpenCV DIS on the upsampled renders),
-  smoothed, limited to where the renders differ and scaled to the original, moves the photo's pixels with
-  ``cv2.remap`` (a smile, a chin, a nose change move the real pixels);
+- **geometry**: a dense optical flow ``E(x) ≈ R(x + f(x))`` (OpenCV DIS on contrast-normalised copies of
+  the upsampled renders, so that a change of shading is not read as motion), kept where it explains the
+  change of structure, within the person, smoothed, at most ``flow_max`` render pixels long and scaled to
+  the original, moves the photo's pixels with ``cv2.remap`` (a smile, a chin, a nose change move the real
+  pixels);
 - **appearance**: the low-frequency change of colour and shading between ``E`` and the warped ``R`` in
   CIE Lab, kept only in the channels and face-parsing classes the edit is about (:data:`POLICIES`: hair
-  colour recolours the hair, an age edit changes luminance everywhere but chroma only in the hair and
-  brows, so a render's green cast on the skin never reaches the photo), upsampled edge-aware with a
-  guided filter on the warped original, added in Lab;
+  colour recolours the hair; an age edit changes luminance everywhere and only the *saturation* of hair
+  and brows, so a render's green cast never reaches the photo; a sex edit may vary the skin's chroma
+  locally but not its mean), large luminance changes compressed, upsampled edge-aware with a guided
+  filter on the warped original, added in Lab;
 - **new content**: where the render shows what the photo has no pixels for (bangs on a bare forehead,
   a beard, hair on a bald head, long hair over the background), found as what geometry and appearance do
   not explain, the upsampled render, colour-matched to the photo and with the photo's grain added, is
