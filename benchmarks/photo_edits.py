@@ -164,8 +164,9 @@ def edit_one(models: Models, face_img: np.ndarray, labels: np.ndarray, names: li
         dt = (time.perf_counter() - t0, time.process_time() - c0)
         mix_t = mixer.mix(face_img, tr.image, nm)
         mix_r = mixer.mix(face_img, resize(E, n), nm)
+        mix_0 = mixer.mix(face_img, resize(renders[0], n), nm)  # no edit, pasted the same way: the floor
         out[nm] = {"transfer": (mix_t.image, tr.alpha, mix_t), "replace": (mix_r.image, None, mix_r),
-                   "t_transfer": dt}
+                   "null": (mix_0.image, None, mix_0), "t_transfer": dt}
     return out
 
 
@@ -208,6 +209,14 @@ def measure_photo(models: Models, photo: Photo, kinds: list[str]) -> list[dict]:
     d_orig = descriptors(orig)[0]
     d_out = descriptors(outs)
     rows = []
+    nulls = np.stack([results[nm]["null"][0] for nm in names])
+    n_after = models.predictor.predict(nulls)
+    nv_after = models.validator.predict(nulls) if models.validator is not None else None
+    for j, (kind, nm) in enumerate(zip(kinds, names)):  # the efficacy floor: the unedited reconstruction
+        rows.append({"photo": photo.path.name, "size": orig.shape[0], "kind": kind, "name": nm, "mode": "null",
+                     "efficacy": float(efficacy_ok(nm, before, n_after, j)) if models.judge != "validator"
+                     else float("nan"),
+                     "efficacy_v": judged_efficacy(models.validator, nm, v_before, nv_after, j)})
     for j, (kind, nm) in enumerate(zip(kinds, names)):
         for m, mode in enumerate(MODES):
             i = 2 * j + m
@@ -271,8 +280,19 @@ def print_table(rows: list[dict], kinds: list[str]) -> dict:
           "kind, chroma <= 2, identity <= 0.40, efficacy >= replace - 5 points, outside 0/255. efficacy(fit): the "
           "fitting predictor, efficacy(val): the validator (n/a: not asked for, or an output it is not judged fit "
           "to read)")
+    floor = []
+    for kind in kinds:
+        sel = [r for r in rows if r["kind"] == kind and r["mode"] == "null"]
+        cells = []
+        for k in ("efficacy", "efficacy_v"):
+            v = [r[k] for r in sel if np.isfinite(r.get(k, float("nan")))]
+            cells.append(f"{np.mean(v):.0%}" if v else "n/a")
+        floor.append(f"{kind} {cells[0]}/{cells[1]}")
+    print("  efficacy floor (fit/val): the UNEDITED reconstruction pasted through the same mixups moves the reading "
+          "the intended way on: " + ", ".join(floor))
     names = sorted({r["name"] for r in rows})
-    print("  edits per name: " + ", ".join(f"{nm} {sum(r['name'] == nm for r in rows) // 2}" for nm in names))
+    print("  edits per name: " + ", ".join(f"{nm} {sum(r['name'] == nm and r['mode'] == 'transfer' for r in rows)}"
+                                           for nm in names))
     return summary
 
 
