@@ -7,7 +7,7 @@
 :class:`FaceTransfer` holds what one face needs for the transfer: its aligned original at full resolution,
 the reconstruction ``R`` (rendered once per face) and the original's parsing (made once per face), plus the
 last :class:`~faceedit.transfer.TransferResult` (the editor's overlays draw its maps).  Photos are aligned
-at the face's own size in the photo (:func:`aligned_side`) so that the transfer has the photo's detail.
+at the face's own size in the photo (:func:`faceedit.photo_edit.aligned_size`) so that the transfer has the photo's detail.
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from typing import Callable, Iterable
 import numpy as np
 
 from faceedit.errors import InvalidInput, NoFaceFound
+from faceedit.photo_edit import ALIGNED_MAX as ALIGN_MAX
+from faceedit.photo_edit import ALIGNED_MIN as ALIGN_MIN
+from faceedit.photo_edit import aligned_side, aligned_size
 from faceedit.transfer import EDIT_MODES, MAP_KINDS, TransferResult, map_picture, transfer_edit
 from faceedit.types import Face
 
 DEFAULT_EDIT_MODE = "transfer"
-ALIGN_MIN, ALIGN_MAX = 256, 1024  # side of a photo's aligned crop: the face's size in the photo, clamped
 LABELS_SIDE = 256  # the original is parsed at this size for the transfer's policies (it works at 256)
 NO_PHOTO_NOTE = "transfer: no photo behind this face (generated or a latent): showing the generator's render"
 
@@ -36,17 +38,12 @@ def check_edit_mode(mode: str) -> str:
     return mode
 
 
-def aligned_side(face_size: float, minimum: int = ALIGN_MIN, maximum: int = ALIGN_MAX) -> int:
-    """The side of an aligned crop that keeps a face's detail: its size in pixels, clamped to [min, max]."""
-    return int(np.clip(int(round(face_size)), minimum, maximum))
-
-
 def align_faces(photo: np.ndarray, detect_lock: threading.RLock | None = None) -> list[Face]:
-    """Every face of ``photo``, largest first, each FFHQ-aligned at its own size (:func:`aligned_side` of
-    the FFHQ quad's side in the photo); :class:`~faceedit.errors.NoFaceFound` when there is none."""
+    """Every face of ``photo``, largest first, each FFHQ-aligned at its own size
+    (:func:`faceedit.photo_edit.aligned_size`); :class:`~faceedit.errors.NoFaceFound` when there is none."""
     from contextlib import nullcontext
 
-    from faceedit.alignment import align_face, detect_faces, ffhq_quad
+    from faceedit.alignment import align_face, detect_faces
 
     with detect_lock or nullcontext():
         found = detect_faces(photo)
@@ -54,7 +51,7 @@ def align_faces(photo: np.ndarray, detect_lock: threading.RLock | None = None) -
         raise NoFaceFound("no face found")
     faces = []
     for i, (box, landmarks) in enumerate(found):
-        face = align_face(photo, landmarks, aligned_side(ffhq_quad(landmarks)[1]))
+        face = align_face(photo, landmarks, aligned_size(landmarks))
         face.meta.update(index=i, box=[float(v) for v in box], faces_found=len(found))
         faces.append(face)
     return faces

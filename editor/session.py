@@ -489,8 +489,10 @@ class EditSession:
 
         size = self.face.image.shape[0]
         if original is not None:
-            everywhere = np.ones(original.shape[:2], np.float32)
-            return paste_back(self.photo, aligned, self.face.transform, mask=everywhere, original_aligned=original)
+            from faceedit.paste import paste_change
+            from faceedit.types import Face
+
+            return paste_change(self.photo, aligned, Face(original, self.face.transform))
         with DLIB_LOCK:
             mask = None
             if quick:

@@ -17,6 +17,7 @@ from .alignment import _area_scale, _check_transform, _shrink, head_ellipse_mask
 from .errors import InvalidInput, NoFaceFound
 from .images import check_image
 from .parsing import face_hair_mask
+from .types import Face
 
 
 def default_paste_mask(edited: np.ndarray, work_size: int = 256) -> np.ndarray:
@@ -107,6 +108,15 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
         face = _seamless(face, region, a)
     out[y0:y1, x0:x1] = cv2.blendLinear(face, region, a, 1.0 - a)
     return out
+
+
+def paste_change(photo: np.ndarray, edited: np.ndarray, face: Face) -> np.ndarray:
+    """Paste only the change ``edited - face.image`` of an aligned face back into its ``photo``, over the
+    whole aligned square (faded out at its border): every pixel the edit left alone stays the photo's."""
+    if np.array_equal(edited, face.image):
+        return photo
+    everywhere = np.ones(edited.shape[:2], np.float32)
+    return paste_back(photo, edited, face.transform, mask=everywhere, original_aligned=face.image)
 
 
 def _aligned_alpha(edited: np.ndarray, mask: np.ndarray | None, feather: float | None) -> np.ndarray:

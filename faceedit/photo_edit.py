@@ -28,6 +28,7 @@ import numpy as np
 from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
 from .images import Photo, check_image, read_photo, resize
 from .mixups import STEPS
+from .paste import paste_change
 from .transfer import EDIT_MODES, TransferSettings
 from .translations import Recipe, RecipeStep, Translation, TranslationStore, apply, default_translations_dir
 from .types import Face, Latent
@@ -212,13 +213,17 @@ def _load_translation_file(path: Path, model_id: str, shape: tuple[int, int]) ->
     return Translation.from_direction("direction", vec, shape[0], meta={"model_id": model_id})
 
 
+def aligned_side(face_side: float, lo: int = ALIGNED_MIN, hi: int = ALIGNED_MAX) -> int:
+    """The side of an aligned crop that keeps a face's detail: the face's side in pixels (one aligned pixel
+    per photo pixel), rounded to a multiple of 8 and clamped to ``lo..hi``."""
+    return int(min(hi, max(lo, 8 * round(face_side / 8))))
+
+
 def aligned_size(landmarks: np.ndarray, lo: int = ALIGNED_MIN, hi: int = ALIGNED_MAX) -> int:
-    """The aligned side for a face: its FFHQ quad's side in photo pixels (one aligned pixel per photo
-    pixel), clamped to ``lo..hi`` and rounded to a multiple of 8."""
+    """:func:`aligned_side` of a face's FFHQ quad side in the photo (``landmarks``: its 68 points)."""
     from .alignment import ffhq_quad
 
-    _, side = ffhq_quad(landmarks)
-    return int(min(hi, max(lo, 8 * round(side / 8))))
+    return aligned_side(ffhq_quad(landmarks)[1], lo, hi)
 
 
 class PhotoEditor:
@@ -306,7 +311,7 @@ class PhotoEditor:
                 face.meta.update(index=i, box=[float(v) for v in box], faces_found=len(found))
             edit, face_maps = self._edit_face(i, face, clock)
             with clock("paste"):
-                out = _paste_change(out, edit.edited, face)
+                out = paste_change(out, edit.edited, face)
             faces.append(edit)
             maps.append(face_maps)
         notes = list(read.notes) if read is not None else []
@@ -460,16 +465,6 @@ class _FaceMaps:
 
 def _digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + bytes(str(image.shape), "ascii")
-
-
-def _paste_change(photo: np.ndarray, edited: np.ndarray, face: Face) -> np.ndarray:
-    """Paste ``edited - face.image`` back (the whole aligned square may change; it fades out at its border)."""
-    from . import paste_back
-
-    if np.array_equal(edited, face.image):
-        return photo
-    mask = np.ones(edited.shape[:2], np.float32)
-    return paste_back(photo, edited, face.transform, mask=mask, original_aligned=face.image)
 
 
 def _safe(name: str) -> str:
