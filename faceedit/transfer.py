@@ -216,7 +216,6 @@ def transfer_edit(
     edited = check_image(edited, "edited")
     if reconstruction.shape != edited.shape:
         raise InvalidInput(f"reconstruction {reconstruction.shape} and edited {edited.shape} renders differ in shape")
-    h, w = original.shape[:2]
     if np.array_equal(reconstruction, edited):
         return _unchanged(original)
     policy = policy_for(names)
