@@ -28,27 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from faceedit.realism import detection_rate, diversity  # noqa: E402 - after the path set-up
+
 
 SECTIONS = ("generator", "realism", "encoder", "attributes")
-
-
-def detection_rate(images: np.ndarray, size: int = 256) -> float:
-    """Fraction of images in which dlib's frontal detector (one upsampling) finds a face at ``size`` px."""
-    import dlib
-
-    from faceedit.images import resize
-
-    detector = dlib.get_frontal_face_detector()
-    return float(np.mean([len(detector(resize(im, size), 1)) > 0 for im in images]))
-
-
-def diversity(images: np.ndarray, pairs: int = 2000, seed: int = 0) -> float:
-    """Mean RMS distance (0..255) between random pairs of different images."""
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, len(images), (2, pairs))
-    keep = a != b
-    x, y = images[a[keep]].astype(np.float32), images[b[keep]].astype(np.float32)
-    return float(np.sqrt(((x - y) ** 2).mean(axis=(1, 2, 3))).mean())
 
 
 def held_out(cache: str | None, n: int):
