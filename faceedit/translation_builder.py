@@ -112,10 +112,13 @@ BUILD_DEFAULTS: dict[str, Any] = {
     "calibration_faces": 64,
     "calibration_multipliers": [1.0, 1.5, 2.0, 3.0, 4.0, 6.0],  # strengths tried, in order
     # larger multipliers tried for these codes when the ladder above falls short, while the success still
-    # grows and the mean dlib identity distance of the edited renders stays under calibration_max_identity
-    # (the built-in model draws a narrow range of ages: its age edits need more strength than the others)
+    # grows and the edit's W+ step stays under calibration_max_step (the built-in model draws a narrow range
+    # of ages: its age edits need more strength than the others)
     "calibration_extra": {"A": [8.0, 11.0, 16.0, 22.0, 30.0, 40.0]},
-    "calibration_max_identity": 0.55,
+    # the largest W+ step of a translation, as a share of the median W+ distance between two training faces of
+    # different people: 0.5 = half way to another person (a geometric bound fixed beforehand: identity is
+    # *measured* with dlib's descriptor, never used to pick a strength)
+    "calibration_max_step": 0.5,
     # ... and while the predicted sex flips on at most this share of the faces (stronger "older" edits of the
     # built-in model turn the predictor's reading of about half the faces male)
     "calibration_max_sex_flips": 0.2,
@@ -240,6 +243,7 @@ class TranslationBuilder:
         self.calibrated_on: dict[str, np.ndarray] = {}  # training rows each translation was calibrated on
         self.selection: dict[str, dict[str, Any]] = {}  # build_calibrated's choice per translation
         self.plain_calibrated: dict[str, Translation] = {}  # calibrated_plain's translations (cache)
+        self._person_distance: float | None = None  # person_distance() (cache)
 
     # -------------------------------------------------------------------------------------- renders
     def use_renders(self, generator: Any, predictor: Any, n: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -621,6 +625,19 @@ class TranslationBuilder:
         idx = order[sel][:faces]
         return idx, self.groups[p.code][idx]
 
+    def person_distance(self, pairs: int = 4000, seed: int = 0) -> float:
+        """The median W+ distance (Frobenius) between the latents of two random training faces of different
+        people (rows of different label groups are not told apart: random pairs are almost always two
+        people); the unit of ``calibration_max_step``."""
+        if self._person_distance is None:
+            rng = np.random.default_rng(seed)
+            n = len(self.X)
+            a, b = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+            keep = a != b
+            d = np.linalg.norm((self.X[a[keep]] - self.X[b[keep]]).reshape(int(keep.sum()), -1), axis=1)
+            self._person_distance = float(np.median(d))
+        return self._person_distance
+
     def calibrate(self, translations: Sequence[Translation], generator: Any, predictor: Any,
                   multipliers: Sequence[float] | None = None, rate: float | None = None, faces: int | None = None,
                   seed: int = 0) -> dict[str, dict[str, float]]:
@@ -630,9 +647,9 @@ class TranslationBuilder:
         (the first one when none reaches the target on any face).
         ``multipliers``, ``rate`` and ``faces`` default to ``calibration_multipliers``, ``calibration_rate``
         and ``calibration_faces``.  Codes listed in ``calibration_extra`` then try larger multipliers while
-        the rate still grows and the edited renders stay the same person (mean dlib distance to the
-        unedited render at most ``calibration_max_identity``) and the predicted sex of at most
-        ``calibration_max_sex_flips`` of the faces flips.
+        the rate still grows, the W+ step stays under ``calibration_max_step`` of the distance between two
+        people (:meth:`person_distance`) and the predicted sex of at most ``calibration_max_sex_flips`` of the
+        faces flips.  No identity network is read: dlib's descriptor only measures the result.
 
         Modifies the deltas in place (sidecar ``calibration``); returns name → {multiplier, success, ...}.
         """
@@ -664,7 +681,6 @@ class TranslationBuilder:
             return float(ok.mean()), images, pred
 
         result: dict[str, dict[str, float]] = {}
-        identity: dict[int, np.ndarray] = {}  # dlib descriptors of the unedited renders (pool rows)
         for t in tqdm(translations, desc="calibrate", unit="translation"):
             idx, cur = chosen[t.name]
             if len(idx) < 4:
@@ -683,23 +699,16 @@ class TranslationBuilder:
             if cur is not None and len(np.unique(np.sign(cur - int(t.parsed.value)))) > 1:
                 extra = []  # a middle value (A_1) moves faces from both sides: no one stronger shift serves both
             if best[1] < rate and best[0] == multipliers[-1] and extra:
-                # NOTE (issue 19, target 4): here dlib's descriptor is a selection criterion of the calibration,
-                # not only a report: the mean drift bounds the extra multipliers (calibration_max_identity).
-                # It picked the shipped A_* strengths (sidecar calibration.identity); open for the lead to decide.
-                from .identity import descriptors
-
-                missing = [r for r in rows if r not in identity]
-                if missing:
-                    identity.update(zip(missing, descriptors(renders[missing])))
-                ref = np.stack([identity[r] for r in rows])
+                max_step = float(self.cfg["calibration_max_step"]) * self.person_distance()
+                norm = float(np.linalg.norm(t.delta))
                 for m in extra:
-                    rate_m, images, pred = success(t, idx, cur, base, m)
-                    drift = float(np.mean(np.linalg.norm(descriptors(images) - ref, axis=1)))
-                    flips = float(np.mean((pred["gender"] > 0.5) != (base["gender"] > 0.5)))
-                    if drift > self.cfg["calibration_max_identity"] or flips > self.cfg["calibration_max_sex_flips"] \
-                            or rate_m <= best[1]:
+                    if m * norm > max_step:
                         break
-                    best, info = (m, rate_m), {"identity": drift, "sex_flips": flips}
+                    rate_m, _, pred = success(t, idx, cur, base, m)
+                    flips = float(np.mean((pred["gender"] > 0.5) != (base["gender"] > 0.5)))
+                    if flips > self.cfg["calibration_max_sex_flips"] or rate_m <= best[1]:
+                        break
+                    best, info = (m, rate_m), {"step": m * norm / self.person_distance(), "sex_flips": flips}
                     if rate_m >= rate:
                         break
             t.delta = (t.delta * np.float32(best[0])).astype(np.float32)

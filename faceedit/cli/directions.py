@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(e.g. 'layers.B=\"3-5\"'; the built-in set uses 'layers.B=\"3-5\"' 'layers.Hs=\"2-7\"' 'layers.Hc_2-3=\"4-9\"' "
                         "'layers.Se_1=\"2-9\"'), pairwise, min_group, "
                         "calibrate, calibration_rate, calibration_faces, calibration_multipliers, calibration_extra.<code>, "
-                        "calibration_max_identity, calibration_max_sex_flips, render_labels, render_samples")
+                        "calibration_max_step, calibration_max_sex_flips, render_labels, render_samples")
     q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.set_defaults(func=run_build_defaults)
 

@@ -4,7 +4,8 @@ The default generator starts as the decoder of an autoencoder (``faceedit train 
 train.mode="joint"``): face-shaped but blurry.  This stage fine-tunes it against a *projected*
 discriminator (after Sauer et al. 2021): the frozen trunk of the project's own attribute predictor gives
 features at several scales, each is mixed by a fixed random 1x1 projection (a buffer, never trained) and
-judged by a small trainable head; a small patch discriminator judges the pixels.  Frozen, pre-trained
+judged by a small trainable head; a small patch discriminator judges the pixels (``disc.patch_channels = 0``
+turns it off).  Frozen, pre-trained
 features let a tiny discriminator give useful gradients from the first steps, which is what a CPU budget
 needs.  Losses: non-saturating logistic, lazy R1 on the heads' input gradients, DiffAugment on
 everything the discriminator sees, an EMA copy of the generator.  To keep inversion good, the encoder is
@@ -100,16 +101,16 @@ class ProjectedDiscriminator(nn.Module):
                 nn.Conv2d(proj_channels, head_channels, 3, padding=1), nn.LeakyReLU(0.2),
                 nn.Conv2d(head_channels, 1, 1)))
         p = patch_channels
-        self.patch = nn.Sequential(
+        self.patch = None if p <= 0 else nn.Sequential(
             nn.Conv2d(3, p, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(p, 2 * p, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * p, 4 * p, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4 * p, 1, 3, padding=1))
 
     def trainable(self) -> list[nn.Parameter]:
         """The parameters the discriminator's optimiser updates (heads and patch discriminator)."""
-        return [*self.heads.parameters(), *self.patch.parameters()]
+        return [*self.heads.parameters(), *(self.patch.parameters() if self.patch is not None else [])]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = [self.patch(x).flatten(1)]
+        logits = [] if self.patch is None else [self.patch(x).flatten(1)]
         for i, (f, head) in enumerate(zip(self.features(x), self.heads)):
             projected = torch.einsum("oc,nchw->nohw", getattr(self, f"proj{i}"), f)
             logits.append(head(projected).flatten(1))
@@ -257,7 +258,8 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
     out: dict[str, float] = {}
     requires_grad(G, False)
     requires_grad(D.heads, True)
-    requires_grad(D.patch, True)
+    if D.patch is not None:
+        requires_grad(D.patch, True)
     with torch.no_grad():
         fake = G.synthesis(sample_w_plus(G, n, tc["mixing_prob"], device), noise_mode="random")
     d_fake, d_real = D(diff_augment(fake, policy)), D(diff_augment(real, policy))
@@ -273,7 +275,8 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
         out["r1"] = r1.item()
     requires_grad(G, True)
     requires_grad(D.heads, False)
-    requires_grad(D.patch, False)
+    if D.patch is not None:
+        requires_grad(D.patch, False)
     fake = G.synthesis(sample_w_plus(G, n, tc["mixing_prob"], device), noise_mode="random")
     g_adv = F.softplus(-D(diff_augment(fake, policy))).mean()
     weight = rec_weight(tc, step * n / 1000)
