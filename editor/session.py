@@ -153,7 +153,8 @@ class EditSession:
         """The translation folder of this model."""
         from faceedit.translations import TranslationStore
 
-        return TranslationStore(self.translations_root / self.model_id, self.model_id)
+        return TranslationStore(self.translations_root / self.model_id, self.model_id,
+                                (self.n_latent, int(self.generator.style_dim)))
 
     @staticmethod
     def _group_of(t: Any) -> str:
@@ -276,17 +277,11 @@ class EditSession:
         return projector.project([face.image], on_step=on_step)[0].latent
 
     def latent_from_file(self, path: str | os.PathLike) -> Latent:
-        """A W+ latent saved as ``.npy`` (``(n_latent, style_dim)``, or one W row broadcast)."""
-        w = np.load(path, allow_pickle=False)
-        w = np.asarray(w, dtype=np.float32)
-        if w.ndim == 3 and w.shape[0] == 1:
-            w = w[0]
-        if w.ndim == 1 or (w.ndim == 2 and w.shape[0] == 1):
-            w = np.repeat(w.reshape(1, -1), self.n_latent, axis=0)
-        if w.shape != (self.n_latent, int(self.generator.style_dim)):
-            raise ModelMismatch(f"{path}: latent of shape {w.shape} does not fit this model "
-                                f"({self.n_latent}, {self.generator.style_dim})")
-        return Latent(w, self.model_id)
+        """A W+ latent saved as ``.npy`` in any layout of :mod:`faceedit.layouts` (``(n_latent, style_dim)``,
+        ``(1, n_latent, style_dim)``, or one W row broadcast)."""
+        from faceedit.layouts import read_latent
+
+        return Latent(read_latent(path, (self.n_latent, int(self.generator.style_dim))), self.model_id)
 
     def thumbnail(self, path: str | os.PathLike, size: int) -> np.ndarray:
         """A small picture of an image file (read) or a ``.npy`` latent (rendered by the drag preview)."""

@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
+from .errors import DataError, InvalidInput, InvalidTranslationName, NoFaceFound
 from .images import Photo, check_image, read_photo, resize
+from .layouts import read_rows
 from .mixups import STEPS
 from .paste import paste_change
 from .transfer import EDIT_MODES, TransferSettings
@@ -203,13 +204,11 @@ def _load_translation_file(path: Path, model_id: str, shape: tuple[int, int]) ->
     if not path.is_file():
         raise DataError(f"{path}: no such translation file")
     if path.with_suffix(".json").is_file():
-        return Translation.load(path)
-    try:
-        vec = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npy direction ({e})") from None
-    if vec.ndim == 2 and tuple(vec.shape) != tuple(shape):
-        raise ModelMismatch(f"{path}: direction of shape {vec.shape}; model {model_id!r} needs {tuple(shape)}")
+        return Translation.load(path, shape)
+    try:  # a bare direction in any layout of faceedit.layouts (one W row goes on every row)
+        vec = read_rows(path, "direction", shape)
+    except InvalidInput as e:
+        raise DataError(str(e)) from None
     return Translation.from_direction("direction", vec, shape[0], meta={"model_id": model_id})
 
 
@@ -244,10 +243,11 @@ class PhotoEditor:
         self.generator = generator if hasattr(generator, "synthesis") else load_generator(generator)
         G = self.generator
         self.model_id = G.model_id
-        stores = [TranslationStore(default_translations_dir() / G.model_id, G.model_id)]
-        stores += [TranslationStore(Path(p), G.model_id) for p in translations]
+        shape = (int(G.n_latent), int(G.style_dim))
+        stores = [TranslationStore(default_translations_dir() / G.model_id, G.model_id, shape)]
+        stores += [TranslationStore(Path(p), G.model_id, shape) for p in translations]
         known = [n for s in stores for n in s.names()]
-        self.steps = resolve_recipe(as_recipe(edits, known), G.model_id, (G.n_latent, G.style_dim), stores)
+        self.steps = resolve_recipe(as_recipe(edits, known), G.model_id, shape, stores)
         self.names = [s.translation.name for s in self.steps]
         self.encoder = self._encoder(encoder)
         self._projector = None

@@ -1,32 +1,26 @@
-"""Named translations in W+: the naming convention, the store, selection by labels, apply modes, recipes.
+"""Named translations in W+: the store, selection by labels, apply modes, recipes.
 
-A *translation* is a W+ delta ``(n_latent, style_dim)`` float32 (saved as ``<name>.npy``, the
-gan-face-editing layout) plus a JSON sidecar ``<name>.json`` (model id/hash, method, attribute, layers,
-default strength, created-by).  Translations of a model live in ``translations/<model-id>/``.
+A *translation* is a W+ delta plus an optional JSON sidecar ``<name>.json`` (model id/hash, method,
+attribute, layers, default strength, created-by).  The delta is saved as ``<name>.npy`` in any layout of
+:mod:`faceedit.layouts`: ``(n_latent, style_dim)`` (ours), ``(1, n_latent, style_dim)`` (gan-face-editing) or
+one W row ``(style_dim,)`` / ``(1, style_dim)`` applied to every row.  Without a sidecar a translation shifts
+with strength 1 and its model is unknown: it is checked only by shape against the generator in use (with a
+warning).  Translations of a model live in ``translations/<model-id>/``.
 
-Naming convention (Ceteris Paribus Face Challenge)::
+The naming convention (``{c}_{v}``, ``{c}_{new}_fr_{old}``, cursors, ``bald``) lives in
+:mod:`faceedit.naming` and is re-exported here; a file ``Hc_4.npy`` (gan-face-editing's name) is read as
+``bald``.
 
-    {c}_{min|max}       cursor  c in Be N Pn Bp Bn Ch          e.g. Be_min
-    {c}_{v}             to value v (generic)                   e.g. Hc_0, A_2
-    {c}_{new}_fr_{old}  from one value (overrides the generic)  e.g. A_0_fr_1, Hc_1_fr_4
-    bald                make the face bald
-
-Value codes: Sk skin tone 0-2, A age 0-2, Se sex 0-1, B bangs 0-1, Hc hair colour 0 black 1 blond
-2 brown 3 gray, D double chin 0-1, Hs hair shape 0 straight 1 curly.  In reference labels (file names
-``Sk_A_Se_C_P_B_Hc_D_Hs.png``, e.g. ``1_1_0_0_1_0_4_1_2.png``) ``Hc`` 4 and ``Hs`` 2 mean bald, and C and P
-are indicative only.
-
-Selection (:func:`required_targets`, :func:`select`): a non-bald face gets 24 targets (every other value
-of Sk, A, Se, B, D; the 12 cursors; the 3 other hair colours; the other hair shape; ``bald``), a bald
-face 25 (the same without ``bald``, with all four ``Hc_v`` and both ``Hs_v``).  For each target the
-translation comes from the highest-priority folder that has one; inside a folder ``{t}_fr_{current}``
-overrides ``{t}``.
+Selection (:func:`select`, :func:`resolve`): for each target of a face (:func:`required_targets`) the
+translation comes from the highest-priority folder that has one (folders in increasing priority); inside a
+folder ``{t}_fr_{current}`` overrides ``{t}``.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
@@ -35,219 +29,26 @@ import numpy as np
 
 from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
 from .io import load_json, save_json, save_npy
-from .types import Latent
-
-# ----------------------------------------------------------------------------------------------------
-# the naming convention
-# ----------------------------------------------------------------------------------------------------
-
-#: value codes -> the values a translation may go TO
-VALUE_CODES: dict[str, tuple[int, ...]] = {
-    "Sk": (0, 1, 2),
-    "A": (0, 1, 2),
-    "Se": (0, 1),
-    "B": (0, 1),
-    "Hc": (0, 1, 2, 3),
-    "D": (0, 1),
-    "Hs": (0, 1),
-}
-#: cursor codes (only ``_min`` / ``_max``)
-CURSOR_CODES: tuple[str, ...] = ("Be", "N", "Pn", "Bp", "Bn", "Ch")
-#: the name of the bald translation
-BALD = "bald"
-#: the bald value of Hc and Hs in reference labels (and as the ``old`` value of ``_fr_`` names)
-BALD_VALUES: dict[str, int] = {"Hc": 4, "Hs": 2}
-#: order of the labels in a reference file name
-REFERENCE_ORDER: tuple[str, ...] = ("Sk", "A", "Se", "C", "P", "B", "Hc", "D", "Hs")
-#: values allowed in reference labels
-REFERENCE_VALUES: dict[str, tuple[int, ...]] = {
-    **VALUE_CODES,
-    "Hc": (0, 1, 2, 3, 4),
-    "Hs": (0, 1, 2),
-    "C": (0, 1),
-    "P": (0, 1),
-}
-#: human names of the codes (for messages, menus and sidecars)
-CODE_NAMES: dict[str, str] = {
-    "Sk": "skin tone", "A": "age", "Se": "sex", "B": "bangs", "Hc": "hair colour", "D": "double chin",
-    "Hs": "hair shape", "Be": "bags under eyes", "N": "narrow eyes", "Pn": "pointy nose", "Bp": "big lips",
-    "Bn": "big nose", "Ch": "chubby",
-}
-# order of the targets of one face
-_TARGET_ORDER: tuple[str, ...] = ("Sk", "A", "Se", "B", "D", "Hc", "Hs")
-
-_RULES = (
-    "names are '{c}_min'/'{c}_max' for a cursor c in " + ", ".join(CURSOR_CODES)
-    + "; '{c}_{v}' or '{c}_{new}_fr_{old}' for c in " + ", ".join(VALUE_CODES) + "; or 'bald'"
+from .layouts import expected_shapes, read_rows, to_rows
+from .naming import (  # noqa: F401  (re-exported: the public names of faceedit.translations)
+    BALD,
+    BALD_VALUES,
+    CODE_NAMES,
+    CURSOR_CODES,
+    FILE_ALIASES,
+    REFERENCE_ORDER,
+    REFERENCE_VALUES,
+    VALUE_CODES,
+    TranslationName,
+    candidate_names,
+    is_bald,
+    name_of_file,
+    parse_name,
+    parse_reference_labels,
+    required_targets,
+    validate_labels,
 )
-
-
-@dataclass(frozen=True)
-class TranslationName:
-    """A parsed translation name.
-
-    ``kind`` is ``"cursor"`` (``value`` is ``"min"``/``"max"``), ``"value"`` (generic ``{c}_{v}``),
-    ``"from"`` (``{c}_{new}_fr_{old}``, ``from_value`` set), ``"bald"`` or ``"free"`` (a name outside the
-    convention, only with ``allow_free``).
-    """
-
-    name: str
-    kind: str
-    code: str | None = None
-    value: int | str | None = None
-    from_value: int | None = None
-
-    @property
-    def target(self) -> str:
-        """The output name this translation produces (``A_0_fr_1`` -> ``A_0``)."""
-        if self.kind == "from":
-            return f"{self.code}_{self.value}"
-        return self.name
-
-
-def _int_token(token: str, name: str, what: str) -> int:
-    if not token.isdigit():
-        raise InvalidTranslationName(f"{name!r}: {what} {token!r} is not a number ({_RULES})")
-    return int(token)
-
-
-def parse_name(name: str, allow_free: bool = False) -> TranslationName:
-    """Parse and validate a translation name; errors name the rule that is broken.
-
-    A name whose first ``_``-token is not a known code is a *free* name when ``allow_free`` is true
-    (any ``[A-Za-z0-9_-]`` name), else an error.
-    """
-    if not isinstance(name, str) or not name:
-        raise InvalidTranslationName(f"empty translation name ({_RULES})")
-    if name == BALD:
-        return TranslationName(name, "bald")
-    tokens = name.split("_")
-    code = tokens[0]
-    if code not in VALUE_CODES and code not in CURSOR_CODES:
-        if allow_free and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            return TranslationName(name, "free")
-        known = ", ".join([*VALUE_CODES, *CURSOR_CODES, BALD])
-        raise InvalidTranslationName(f"{name!r}: unknown code {code!r} (known codes: {known}; {_RULES})")
-    if code in CURSOR_CODES:
-        if len(tokens) != 2 or tokens[1] not in ("min", "max"):
-            raise InvalidTranslationName(
-                f"{name!r}: {code} ({CODE_NAMES[code]}) is a cursor: only '{code}_min' and '{code}_max' "
-                "exist (cursors have no values and no '_fr_' variants)"
-            )
-        return TranslationName(name, "cursor", code, tokens[1])
-    allowed = VALUE_CODES[code]
-    if len(tokens) == 2:
-        value = _int_token(tokens[1], name, "value")
-        _check_target_value(name, code, value)
-        return TranslationName(name, "value", code, value)
-    if len(tokens) == 4 and tokens[2] == "fr":
-        value = _int_token(tokens[1], name, "value")
-        old = _int_token(tokens[3], name, "'from' value")
-        _check_target_value(name, code, value)
-        if old not in REFERENCE_VALUES[code]:
-            raise InvalidTranslationName(
-                f"{name!r}: {code} ({CODE_NAMES[code]}) 'from' value must be one of "
-                f"{list(REFERENCE_VALUES[code])}; got {old}"
-            )
-        if old == value:
-            raise InvalidTranslationName(f"{name!r}: a '_fr_' translation must change the value ({value} -> {old})")
-        return TranslationName(name, "from", code, value, old)
-    raise InvalidTranslationName(
-        f"{name!r}: {code} ({CODE_NAMES[code]}) takes '{code}_{{v}}' or '{code}_{{new}}_fr_{{old}}' with v in "
-        f"{list(allowed)}"
-    )
-
-
-def _check_target_value(name: str, code: str, value: int) -> None:
-    if value in VALUE_CODES[code]:
-        return
-    hint = ""
-    if BALD_VALUES.get(code) == value:
-        hint = f" ({code} {value} means bald: use the name '{BALD}')"
-    raise InvalidTranslationName(
-        f"{name!r}: {code} ({CODE_NAMES[code]}) value must be one of {list(VALUE_CODES[code])}; got {value}{hint}"
-    )
-
-
-def parse_reference_labels(name: str | os.PathLike) -> dict[str, int]:
-    """Labels of a reference face from its file name ``Sk_A_Se_C_P_B_Hc_D_Hs[.png]``.
-
-    ``"1_1_0_0_1_0_4_1_2.png"`` -> ``{"Sk": 1, "A": 1, "Se": 0, "C": 0, "P": 1, "B": 0, "Hc": 4, "D": 1,
-    "Hs": 2}``.  A path is accepted (its stem is used).  Hc 4 (bald) and Hs 2 (bald) must go together.
-    """
-    stem = Path(name).name
-    for ext in (".png", ".jpg", ".jpeg", ".npy", ".webp"):
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-            break
-    tokens = stem.split("_")
-    order = "_".join(REFERENCE_ORDER)
-    if len(tokens) != len(REFERENCE_ORDER):
-        raise InvalidTranslationName(
-            f"{stem!r}: a reference name has {len(REFERENCE_ORDER)} values {order}; got {len(tokens)}"
-        )
-    labels: dict[str, int] = {}
-    for code, token in zip(REFERENCE_ORDER, tokens):
-        if not token.isdigit():
-            raise InvalidTranslationName(f"{stem!r}: value of {code} is {token!r}, not a number ({order})")
-        labels[code] = int(token)
-    return validate_labels(labels, source=stem)
-
-
-def validate_labels(labels: Mapping[str, int], source: str = "labels") -> dict[str, int]:
-    """Check a label dict (``Sk, A, Se, B, Hc, D, Hs`` required; ``C, P`` optional); return a clean copy."""
-    out: dict[str, int] = {}
-    for code in REFERENCE_ORDER:
-        if code not in labels:
-            if code in ("C", "P"):
-                continue
-            raise InvalidTranslationName(f"{source}: missing label {code} ({CODE_NAMES.get(code, code)})")
-        try:
-            value = int(labels[code])
-        except (TypeError, ValueError):
-            raise InvalidTranslationName(f"{source}: label {code} is {labels[code]!r}, not a number") from None
-        if value not in REFERENCE_VALUES[code]:
-            raise InvalidTranslationName(
-                f"{source}: label {code} must be one of {list(REFERENCE_VALUES[code])}; got {value}"
-            )
-        out[code] = value
-    if (out["Hc"] == BALD_VALUES["Hc"]) != (out["Hs"] == BALD_VALUES["Hs"]):
-        raise InvalidTranslationName(
-            f"{source}: a bald face has Hc {BALD_VALUES['Hc']} and Hs {BALD_VALUES['Hs']} together; "
-            f"got Hc {out['Hc']} and Hs {out['Hs']}"
-        )
-    return out
-
-
-def is_bald(labels: Mapping[str, int]) -> bool:
-    """True for a bald reference face (Hc 4 / Hs 2)."""
-    return int(labels["Hc"]) == BALD_VALUES["Hc"]
-
-
-def required_targets(labels: Mapping[str, int] | str | os.PathLike) -> list[str]:
-    """The exact list of output names a reference face needs (24 for a non-bald face, 25 for a bald one).
-
-    ``labels`` is a label dict or a reference file name.
-    """
-    labels = parse_reference_labels(labels) if isinstance(labels, (str, os.PathLike)) else validate_labels(labels)
-    targets = [
-        f"{code}_{v}" for code in _TARGET_ORDER for v in VALUE_CODES[code] if v != labels[code]
-    ]
-    if not is_bald(labels):
-        targets.append(BALD)
-    targets += [f"{code}_{end}" for code in CURSOR_CODES for end in ("min", "max")]
-    return targets
-
-
-def candidate_names(target: str, labels: Mapping[str, int]) -> list[str]:
-    """Translation names that can produce ``target`` for a face with ``labels``, best first."""
-    parsed = parse_name(target)
-    if parsed.kind == "from":
-        raise InvalidTranslationName(f"{target!r} is a translation name, not a target (drop '_fr_{parsed.from_value}')")
-    if parsed.kind == "value":
-        return [f"{target}_fr_{int(labels[parsed.code])}", target]
-    return [target]
-
+from .types import Latent
 
 # ----------------------------------------------------------------------------------------------------
 # translations and their files
@@ -256,25 +57,23 @@ def candidate_names(target: str, labels: Mapping[str, int]) -> list[str]:
 
 @dataclass
 class Translation:
-    """A named W+ delta ``(n_latent, style_dim)`` float32 and its metadata.
+    """A named W+ delta and its metadata.
 
-    ``meta`` keys used by faceedit: ``model_id``, ``model_hash``, ``method``, ``attribute``, ``layers``,
-    ``default_strength`` (float, default 1), ``mode`` (``"shift"`` default or ``"set"``), ``levels``
-    (``{value: coordinate}`` for set-level), ``level`` (the coordinate this translation sets), ``created_by``.
+    ``delta`` is ``(n_latent, style_dim)`` float32, or ``(1, style_dim)`` for one W row applied to every row
+    (any layout of :mod:`faceedit.layouts` is accepted and normalised).  ``meta`` keys used by faceedit:
+    ``model_id``, ``model_hash``, ``method``, ``attribute``, ``layers``, ``default_strength`` (float,
+    default 1), ``mode`` (``"shift"`` default or ``"set"``), ``levels`` (``{value: coordinate}`` for
+    set-level), ``level`` (the coordinate this translation sets), ``created_by``, ``source`` (where an
+    imported translation came from).  ``path`` is the file it was read from (for messages).
     """
 
     name: str
     delta: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        self.delta = np.asarray(self.delta, dtype=np.float32)
-        if self.delta.ndim != 2:
-            raise InvalidInput(
-                f"translation {self.name!r}: delta must be (n_latent, style_dim); got shape {self.delta.shape}"
-            )
-        if not np.all(np.isfinite(self.delta)):
-            raise InvalidInput(f"translation {self.name!r}: delta has NaN or infinite values")
+        self.delta = to_rows(self.delta, str(self.path or f"translation {self.name!r}"), "translation")
         parse_name(self.name, allow_free=True)
 
     @property
@@ -290,14 +89,28 @@ class Translation:
     def parsed(self) -> TranslationName:
         return parse_name(self.name, allow_free=True)
 
-    def check_model(self, model_id: str, shape: tuple[int, int] | None = None) -> None:
-        """Refuse a translation of another model (id or W+ shape)."""
+    @property
+    def label(self) -> str:
+        """The file of this translation when it was read from one, else its name (for messages)."""
+        return str(self.path) if self.path is not None else f"translation {self.name!r}"
+
+    def check_model(self, model_id: str | None, shape: tuple[int, int] | None = None) -> None:
+        """Refuse a translation of another model (id, or a W+ shape it cannot be applied to; one W row fits
+        any model of the same ``style_dim``)."""
         if self.model_id is not None and model_id is not None and self.model_id != model_id:
-            raise ModelMismatch(f"translation {self.name!r} belongs to model {self.model_id!r}, not {model_id!r}")
-        if shape is not None and tuple(self.delta.shape) != tuple(shape):
-            raise ModelMismatch(
-                f"translation {self.name!r} has shape {self.delta.shape}; the latent is {tuple(shape)}"
-            )
+            raise ModelMismatch(f"{self.label} belongs to model {self.model_id!r}, not {model_id!r}")
+        if shape is not None:
+            n, d = (int(v) for v in shape)
+            if self.delta.shape[1] != d or self.delta.shape[0] not in (1, n):
+                raise ModelMismatch(f"{self.label} has shape {self.delta.shape}; the latent is {(n, d)}, so a "
+                                    f"translation must be {expected_shapes((n, d))}")
+
+    def fit(self, shape: tuple[int, int]) -> "Translation":
+        """This translation checked against a model's W+ ``shape``, one W row broadcast to every row."""
+        self.check_model(None, shape)
+        if self.delta.shape == tuple(shape):
+            return self
+        return Translation(self.name, np.repeat(self.delta, int(shape[0]), axis=0), dict(self.meta), self.path)
 
     def direction(self) -> np.ndarray:
         """The unit vector of the delta (flattened W+ norm 1), same shape as ``delta``."""
@@ -318,27 +131,21 @@ class Translation:
         return npy
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Translation":
-        """Read ``<name>.npy`` (+ ``<name>.json`` when present); ``path`` may name either file."""
+    def load(cls, path: str | os.PathLike, shape: tuple[int, int] | None = None) -> "Translation":
+        """Read ``<stem>.npy`` (any layout of :mod:`faceedit.layouts`) + ``<stem>.json`` when present;
+        ``path`` may name either file.  The name is the stem (``Hc_4`` reads as ``bald``).  With ``shape``
+        the delta is checked against (and broadcast to) that W+ shape."""
         path = Path(path)
         npy = path.with_suffix(".npy")
         if not npy.is_file():
             raise DataError(f"{npy}: translation file not found")
         try:
-            delta = np.load(npy, allow_pickle=False)
-        except Exception as e:  # corrupt or truncated file
-            raise DataError(f"{npy}: not a readable .npy array ({e})") from None
-        if delta.ndim == 1:  # a bare W direction: one row per layer
-            raise DataError(f"{npy}: a translation is (n_latent, style_dim); got a vector of {delta.shape}")
-        sidecar = npy.with_suffix(".json")
-        meta: dict[str, Any] = {}
-        if sidecar.is_file():
-            try:
-                meta = dict(load_json(sidecar))
-            except (ValueError, TypeError) as e:
-                raise DataError(f"{sidecar}: invalid JSON sidecar ({e})") from None
+            delta = read_rows(npy, "translation", shape)
+        except InvalidInput as e:
+            raise DataError(str(e)) from None
+        meta = read_sidecar(npy)
         try:
-            return cls(npy.stem, delta, meta)
+            return cls(name_of_file(npy.stem), delta, meta, npy)
         except InvalidInput as e:
             raise DataError(f"{npy}: {e}") from None
 
@@ -352,10 +159,9 @@ class Translation:
         scale: float = 1.0,
         meta: Mapping[str, Any] | None = None,
     ) -> "Translation":
-        """A translation from a W direction ``(style_dim,)`` or W+ direction, ``scale`` times, on ``layers``."""
-        direction = np.asarray(direction, dtype=np.float32)
-        if direction.ndim == 1:
-            direction = np.repeat(direction[None], n_latent, axis=0)
+        """A translation from a direction in any layout of :mod:`faceedit.layouts` (one W row is put on every
+        row), ``scale`` times, on ``layers``."""
+        direction = to_rows(direction, f"direction {name!r}", "direction")
         mask = layer_mask(layers, n_latent)
         delta = direction * mask[:, None] * np.float32(scale)
         info = dict(meta or {})
@@ -412,6 +218,20 @@ def _layers_list(mask: np.ndarray) -> list[int] | None:
     return None if len(idx) == mask.size else idx
 
 
+def read_sidecar(npy: Path) -> dict[str, Any]:
+    """The JSON sidecar of a translation file (``{}`` when there is none)."""
+    sidecar = npy.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        meta = load_json(sidecar)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{sidecar}: invalid JSON sidecar ({e})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{sidecar}: a sidecar is a JSON object; got {type(meta).__name__}")
+    return meta
+
+
 def default_translations_dir() -> Path:
     """``$FACEEDIT_TRANSLATIONS`` or the ``translations/`` data folder at the project root."""
     env = os.environ.get("FACEEDIT_TRANSLATIONS")
@@ -430,55 +250,87 @@ def model_hash(state_dict: Mapping[str, Any]) -> str:
 
 
 class TranslationStore:
-    """A folder of translations ``<name>.npy`` + ``<name>.json`` (one model per folder)."""
+    """A folder of translations ``<name>.npy`` (+ optional ``<name>.json``), one model per folder.
 
-    def __init__(self, folder: str | os.PathLike, model_id: str | None = None):
+    ``shape`` (the W+ shape of the generator in use), when given, is checked on every translation read and
+    one W row is broadcast to it.  A file ``Hc_4.npy`` (gan-face-editing's bald) serves ``bald`` unless the
+    folder also has ``bald.npy``.  Translations without a sidecar (model unknown) are used with a warning,
+    once per folder.
+    """
+
+    def __init__(self, folder: str | os.PathLike, model_id: str | None = None,
+                 shape: tuple[int, int] | None = None):
         self.folder = Path(folder)
         self.model_id = model_id
+        self.shape = tuple(int(v) for v in shape) if shape is not None else None
+        self._warned = False
 
     @classmethod
-    def default(cls, model_id: str) -> "TranslationStore":
+    def default(cls, model_id: str, shape: tuple[int, int] | None = None) -> "TranslationStore":
         """The shipped translations of a model: ``translations/<model-id>/``."""
-        return cls(default_translations_dir() / model_id, model_id)
+        return cls(default_translations_dir() / model_id, model_id, shape)
 
-    def names(self) -> list[str]:
-        """Sorted names of the translations in the folder (files that break the convention are skipped)."""
+    def _files(self) -> dict[str, Path]:
+        """Translation name -> its ``.npy`` (files that break the convention are skipped)."""
         if not self.folder.is_dir():
-            return []
-        out = []
+            return {}
+        out: dict[str, Path] = {}
         for p in sorted(self.folder.glob("*.npy")):
             if p.name.startswith("."):
                 continue  # a temporary file of an interrupted write
+            name = name_of_file(p.stem)
             try:
-                parse_name(p.stem, allow_free=True)
+                parse_name(name, allow_free=True)
             except InvalidTranslationName:
                 continue
-            out.append(p.stem)
+            if name != p.stem and name in out:
+                continue  # our own name wins over an alias
+            out[name] = p
         return out
 
+    def path_of(self, name: str) -> Path | None:
+        """The file that holds translation ``name`` (None when the folder has none)."""
+        own = self.folder / f"{name}.npy"
+        if own.is_file():
+            return own
+        for alias, target in FILE_ALIASES.items():
+            if target == name and (self.folder / f"{alias}.npy").is_file():
+                return self.folder / f"{alias}.npy"
+        return None
+
+    def names(self) -> list[str]:
+        """Sorted names of the translations in the folder (``Hc_4.npy`` is listed as ``bald``)."""
+        return sorted(self._files())
+
     def __contains__(self, name: str) -> bool:
-        return (self.folder / f"{name}.npy").is_file()
+        return self.path_of(name) is not None
 
     def __iter__(self):
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self.names())
+        return len(self._files())
 
     def get(self, name: str) -> Translation:
-        """Load one translation (checks its model when the store has a model id)."""
-        if name not in self:
+        """Load one translation (checks its model when the store has a model id, its shape when it has one)."""
+        path = self.path_of(name)
+        if path is None:
             raise DataError(f"no translation {name!r} in {self.folder}")
-        t = Translation.load(self.folder / f"{name}.npy")
+        t = Translation.load(path, self.shape)
         if self.model_id is not None:
             t.check_model(self.model_id)
+        if t.model_id is None and not self._warned:
+            self._warned = True
+            checked = f"by shape against {self.shape}" if self.shape else "by shape when applied"
+            warnings.warn(f"{self.folder}: translations without a JSON sidecar (e.g. {path.name}): their model is "
+                          f"unknown, they are checked only {checked}", UserWarning, stacklevel=2)
         return t
 
     def save(self, translation: Translation) -> Path:
         """Add or replace a translation (its model must match the store's)."""
         parse_name(translation.name, allow_free=True)
         if self.model_id is not None:
-            translation.check_model(self.model_id)
+            translation.check_model(self.model_id, self.shape)
             translation.meta.setdefault("model_id", self.model_id)
         return translation.save(self.folder)
 
@@ -493,17 +345,17 @@ class TranslationStore:
         shapes: dict[tuple, str] = {}
         for p in sorted(self.folder.glob("*.npy")):
             try:
-                parse_name(p.stem, allow_free=True)
-                t = Translation.load(p)
-            except (InvalidTranslationName, DataError) as e:
+                parse_name(name_of_file(p.stem), allow_free=True)
+                t = Translation.load(p, self.shape)
+            except (InvalidTranslationName, DataError, ModelMismatch) as e:
                 problems.append(str(e))
                 continue
             if self.model_id is not None and t.model_id not in (None, self.model_id):
                 problems.append(f"{p.name}: belongs to model {t.model_id!r}, not {self.model_id!r}")
-            if not p.with_suffix(".json").is_file():
-                problems.append(f"{p.name}: no JSON sidecar")
             shapes.setdefault(tuple(t.delta.shape), p.name)
-        if len(shapes) > 1:
+        dims = {s[1] for s in shapes}
+        full = {s for s in shapes if s[0] > 1}  # one W row fits every W+ shape of its style_dim
+        if len(dims) > 1 or len(full) > 1:
             problems.append(f"mixed delta shapes: {sorted(shapes)}")
         return problems
 
@@ -711,9 +563,9 @@ class Recipe:
                     raise DataError(f"recipe: no translation {step.translation!r} in the given folders")
             else:
                 try:
-                    vec = np.load(step.direction, allow_pickle=False)
-                except (OSError, ValueError) as e:
-                    raise DataError(f"recipe: cannot read direction {step.direction!r} ({e})") from None
+                    vec = read_rows(step.direction, "direction")
+                except InvalidInput as e:
+                    raise DataError(f"recipe: {e}") from None
                 t = Translation.from_direction("direction", vec, n_latent, meta={"model_id": model_id})
             latent = apply(latent, t, step.strength, step.mode, step.layers)
         return latent

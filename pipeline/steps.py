@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from faceedit.errors import ConfigError, DataError
+from faceedit.errors import ConfigError, DataError, InvalidInput
 from faceedit.images import resize, save_image
 from faceedit.io import atomic_path
 from faceedit.types import Latent
@@ -133,13 +133,14 @@ class Engine:
         self.generator = generator.eval()
         self.model_id = str(generator.model_id)
         self.encoder = encoder if encoder is not None else _load_encoder(cfg["model"]["encoder"], builtin)
-        user = [TranslationStore(f, self.model_id) for f in cfg["translate"]["folders"]]
+        shape = (int(generator.n_latent), int(generator.style_dim))
+        user = [TranslationStore(f, self.model_id, shape) for f in cfg["translate"]["folders"]]
         for store in user:
             if not store.folder.is_dir():
                 raise ConfigError(f"translate.folders: {store.folder} is not a folder")
         # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
         # inside each folder; that rule lives in faceedit.translations)
-        self.stores = [TranslationStore.default(self.model_id), *user]
+        self.stores = [TranslationStore.default(self.model_id, shape), *user]
         if not any(len(store) for store in self.stores):
             folders = ", ".join(str(store.folder) for store in self.stores)
             raise DataError(f"no translations for model {self.model_id!r} (looked in {folders}); "
@@ -186,15 +187,15 @@ class Engine:
         return self._read_latent(Path(folder) / f"{name}.npy")
 
     def _read_latent(self, path: Path) -> Latent:
+        """A W+ latent in any layout of :mod:`faceedit.layouts` (``(n, d)``, ``(1, n, d)`` or one W row)."""
+        from faceedit.layouts import read_latent
+
+        if not path.is_file():
+            raise DataError(f"{path}: no such latent")
         try:
-            w = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such latent") from None
-        except ValueError as e:
-            raise DataError(f"{path}: not a readable latent ({e})") from None
-        shape = (self.generator.n_latent, self.generator.style_dim)
-        if w.shape != shape:
-            raise DataError(f"{path}: latent shape {w.shape}, the generator needs {shape}")
+            w = read_latent(path, (self.generator.n_latent, self.generator.style_dim))
+        except InvalidInput as e:
+            raise DataError(str(e)) from None
         return Latent(w, self.model_id)
 
     # -- translate + render ---------------------------------------------------------------------------

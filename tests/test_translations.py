@@ -173,8 +173,8 @@ def test_store_errors(tmp_path):
     (tmp_path / "A_0.npy").write_bytes(b"not numpy")
     with pytest.raises(DataError, match="not a readable"):
         store.get("A_0")
-    np.save(tmp_path / "A_1.npy", np.zeros(DIM, np.float32))
-    with pytest.raises(DataError, match="n_latent, style_dim"):
+    np.save(tmp_path / "A_1.npy", np.zeros((2, 3, DIM), np.float32))  # neither layout
+    with pytest.raises(DataError, match=r"A_1.npy: a translation must be \(n_latent, style_dim\), \(1, n_latent"):
         store.get("A_1")
     with pytest.raises(ModelMismatch):
         store.save(_t("A_2", model_id="other"))
@@ -186,7 +186,7 @@ def test_invalid_name_on_creation():
     with pytest.raises(InvalidTranslationName):
         Translation("Hc_4", np.zeros((N_LATENT, DIM)))
     with pytest.raises(InvalidInput, match="n_latent"):
-        Translation("A_0", np.zeros(DIM))
+        Translation("A_0", np.zeros((2, N_LATENT, DIM)))
     with pytest.raises(InvalidInput, match="NaN"):
         Translation("A_0", np.full((N_LATENT, DIM), np.nan))
 
@@ -324,10 +324,10 @@ def test_cli_list_show_check_apply(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"attribute": "age"' in out and "produces: A_2" in out
     # check: incomplete folder and a broken name are reported, exit code 1
-    (folder / "Hc_4.npy").write_bytes(b"junk")
+    (folder / "Hs_2.npy").write_bytes(b"junk")
     assert main(["translations", "check", "--folder", str(folder), "--model-id", "m1"]) == 1
     out = capsys.readouterr().out
-    assert "problem: 'Hc_4'" in out and "missing" in out and "Sk_0" in out and "Hc_0_fr_4" in out
+    assert "problem: 'Hs_2'" in out and "missing" in out and "Sk_0" in out and "Hc_0_fr_4" in out
     # apply: two translations with weights on some layers
     w = np.random.default_rng(0).normal(size=(N_LATENT, DIM)).astype(np.float32)
     np.save(tmp_path / "w.npy", w)

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
                      help="generator file (.safetensors+.json, anycost/rosinality .pt, NVlabs .pkl)")
     src.add_argument("--model", metavar="NAME", help="a registered model name in the weights cache")
     p.add_argument("--latent", metavar="NPY", nargs="+",
-                   help="render these W+ latents (n_latent x style_dim .npy; or one W row) instead of random z")
+                   help="render these W+ latents (.npy: (n_latent, style_dim), (1, n_latent, style_dim) or one W row "
+                   "(style_dim,) / (1, style_dim)) instead of random z")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
     p.add_argument("--n", type=int, default=1, help="number of images (default 1)")
     p.add_argument("--truncation", type=float, default=1.0,
@@ -82,22 +83,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _render_latents(g, args: argparse.Namespace) -> int:
     """Render each ``--latent`` file; one output per latent (numbered like --n)."""
-    import numpy as np
-
-    from ..errors import InvalidInput
     from ..images import save_image
+    from ..layouts import read_latent
     from ..synthesis import synthesize
 
-    for path, latent in zip(output_paths(args.out, len(args.latent)), args.latent):
-        try:
-            w = np.load(latent, allow_pickle=False).astype(np.float32)
-        except (OSError, ValueError) as e:
-            raise InvalidInput(f"{latent}: not a readable .npy latent ({e})") from None
-        if w.ndim == 1:
-            w = np.repeat(w[None], g.n_latent, axis=0)
-        if w.shape != (g.n_latent, g.style_dim):
-            raise InvalidInput(f"{latent}: latent of shape {w.shape} does not fit this generator "
-                               f"(expected ({g.n_latent}, {g.style_dim}) or ({g.style_dim},))")
+    shape = (g.n_latent, g.style_dim)
+    ws = [read_latent(latent, shape) for latent in args.latent]  # every file is checked before any render
+    for path, w in zip(output_paths(args.out, len(args.latent)), ws):
         save_image(path, synthesize(g, w[None], noise_mode=args.noise, channel_ratio=args.channel_ratio,
                                     resolution=args.resolution)[0])
         print(path)

@@ -110,17 +110,16 @@ def run_apply(args: argparse.Namespace) -> int:
 
     from ..errors import DataError, InvalidInput
     from ..io import save_npy
+    from ..layouts import read_rows
     from ..translations import Recipe, TranslationStore, apply
     from ..types import Latent
 
     store = _store(args)
-    stores = [store] + [TranslationStore(u, store.model_id) for u in args.user]
-    try:
-        w = np.load(args.latent, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{args.latent}: not a readable .npy latent ({e})") from None
-    if w.ndim == 3 and w.shape[0] == 1:
-        w = w[0]
+    w = read_rows(args.latent, "latent")  # (n_latent, style_dim), (1, n_latent, style_dim) or one W row
+    folders = [store.folder, *map(Path, args.user)]
+    if w.shape[0] == 1:  # one W row: on every row of the W+ shape of the folders' translations
+        w = np.repeat(w, _n_latent(folders, store.model_id) or 1, axis=0)
+    stores = [TranslationStore(f, store.model_id, w.shape) for f in folders]
     latent = Latent(w, store.model_id) if store.model_id else w
     if args.recipe:
         out = Recipe.load(args.recipe).apply(latent, stores)
@@ -143,3 +142,16 @@ def run_apply(args: argparse.Namespace) -> int:
     save_npy(args.out, out_w.astype(np.float32))
     print(f"moved the latent by {float(np.linalg.norm(out_w - w)):.3f}; wrote {args.out}")
     return 0
+
+
+def _n_latent(folders: list[Path], model_id: str | None) -> int | None:
+    """The number of W+ rows of the first translation of these folders that has more than one row."""
+    from ..translations import TranslationStore
+
+    for folder in folders:
+        store = TranslationStore(folder, model_id)
+        for name in store.names():
+            t = store.get(name)
+            if t.delta.shape[0] > 1:
+                return int(t.delta.shape[0])
+    return None
