@@ -1,4 +1,5 @@
-"""``faceedit train prepare-data|gan|encoder|finetune|attributes|validator``: the training framework's command line."""
+"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator``: the training framework's
+command line (``gan``, ``dcgan`` and ``vae`` are the generative families of :mod:`faceedit.train.families`)."""
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-val", type=int, help="keep at most this many held-out crops (the first ones)")
     p.set_defaults(func=run_pack)
 
-    for name, helptext in (("gan", "StyleGAN2 generator + discriminator"),
+    for name, helptext in (("gan", "StyleGAN2 generator + discriminator (family gan)"),
+                           ("dcgan", "classic 64 px DCGAN generator + discriminator (family dcgan)"),
+                           ("vae", "convolutional VAE, reconstruction + beta KL (family vae)"),
                            ("encoder", "W+ encoder for a trained generator"),
                            ("finetune", "sharpen a generator + its encoder against a projected discriminator "
                                         "(frozen attribute-predictor features; default: the built-in suite)"),
@@ -134,10 +137,11 @@ def run_train(args: argparse.Namespace) -> int:
         from ..train.finetune import DEFAULTS, train_finetune
 
         metrics = train_finetune(data, out, _config(args, DEFAULTS), device, resume=args.resume)
-    elif args.model == "gan":
-        from ..train.gan import DEFAULTS, train_gan
+    elif args.model in ("gan", "dcgan", "vae"):
+        from ..train.families import family
 
-        metrics = train_gan(data, out, _config(args, DEFAULTS), device, resume=args.resume)
+        fam = family(args.model)
+        metrics = fam.train(data, out, _config(args, fam.defaults()), device, resume=args.resume)
     else:
         from ..train.encoder import DEFAULTS, train_encoder
 

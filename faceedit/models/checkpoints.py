@@ -434,6 +434,11 @@ def _read_torch(path: Path, kind: str) -> Checkpoint:
 def _read_ours(path: Path, kind: str) -> Checkpoint:
     state, info = load_safetensors_json(path)
     if info.get("kind") != kind:
+        from .families import FAMILY_KINDS
+
+        if info.get("kind") in FAMILY_KINDS:  # a model of another family: it has no W+ space to edit in
+            raise CheckpointError(f"{path}: this is {FAMILY_KINDS[info['kind']][1]}, not {_KIND_WORDS[kind]}; "
+                                  "only StyleGAN2 generators can be edited (open it with `faceedit runs`)")
         raise CheckpointError(f"{path}: holds {info.get('kind')!r}, expected {_KIND_WORDS[kind]}")
     config = info.get("config")
     if not isinstance(config, dict):

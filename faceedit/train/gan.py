@@ -11,7 +11,7 @@ import copy
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -78,11 +78,14 @@ def _r1_penalty(D, real: torch.Tensor, policy: list[str]) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.device, resume: bool = False) -> dict:
+def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.device, resume: bool = False,
+              on_checkpoint: Callable[[int, torch.nn.Module, bool], None] | None = None) -> dict:
     """Train (or resume) a GAN on the training crops of ``data`` from ``train.sources`` (default CelebA
     only: UTKFace's tight crops need much reflection padding in the FFHQ alignment).  Writes ``checkpoint.pt``, ``samples/``,
     ``log.csv``/``log.jsonl``, ``config.toml`` and, at the end, ``generator``/``discriminator`` model files
-    (EMA generator) via :func:`faceedit.models.checkpoints.save_model`.  Returns the last logged losses."""
+    (EMA generator) via :func:`faceedit.models.checkpoints.save_model`.  ``on_checkpoint(step, model, last)``
+    is called after each checkpoint with the EMA generator seen as a family model (the per-checkpoint
+    evaluation of ``faceedit train gan``).  Returns the last logged losses."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -117,6 +120,10 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     def checkpoint() -> None:
         save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, G=G, D=D, G_ema=G_ema, opt_g=opt_g,
                                                                   opt_d=opt_d, batches=batches))
+        if on_checkpoint is not None:
+            from ..models.families import StyleGANSampler
+
+            on_checkpoint(step, StyleGANSampler(G_ema), step >= end or deadline.passed())
 
     def samples() -> None:
         with torch.no_grad():
