@@ -38,118 +38,26 @@ from faceedit.translation_builder import (  # noqa: E402
     BUILD_DEFAULTS, ENTANGLEMENT_TOP, OWN_OUTPUTS, TranslationBuilder, code_groups, labels_from_facedata, target_measure,
     training_subset,
 )
-from faceedit.translations import (  # noqa: E402
-    BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names, default_translations_dir,
-)
+from faceedit.acceptance import challenge_jobs, read_edits, record_verdicts, spread, verdicts  # noqa: E402
+from faceedit.translations import CURSOR_CODES, VALUE_CODES, TranslationStore, default_translations_dir  # noqa: E402
 
 #: plain vs conditional: at least one translation of every code
 COMPARE = ["Sk_2_fr_0", "A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "B_0_fr_1", "D_1_fr_0",
            "Hc_1_fr_0", "Hc_3_fr_2", "Hs_1_fr_0", "bald", "Be_max", "N_max", "Pn_max", "Bp_max", "Bn_max", "Ch_max"]
 
 
-def jobs_for(groups: dict[str, np.ndarray], n: int) -> list[tuple[str, int | None, np.ndarray]]:
-    """(target, current value or None, face indices) for every target the challenge asks for."""
-    jobs = []
-    for code in VALUE_CODES:
-        g = groups[code]
-        currents = list(VALUE_CODES[code]) + ([BALD_VALUES[code]] if code in BALD_VALUES else [])
-        for cur in currents:
-            idx = np.flatnonzero(g == cur)
-            if len(idx) == 0:
-                continue
-            for new in VALUE_CODES[code]:
-                if new != cur:
-                    jobs.append((f"{code}_{new}", cur, idx))
-    notbald = np.flatnonzero(np.isin(groups["Hc"], list(VALUE_CODES["Hc"])))
-    if len(notbald):
-        jobs.append((BALD, None, notbald))
-    for code in CURSOR_CODES:
-        for end in ("min", "max"):
-            jobs.append((f"{code}_{end}", None, np.arange(n)))
-    return jobs
-
-
-def spread(idx: np.ndarray, k: int) -> np.ndarray:
-    """At most ``k`` of ``idx``, evenly spread (the held-out files are sorted by source and name)."""
-    return idx if len(idx) <= k else idx[np.linspace(0, len(idx) - 1, k).round().astype(int)]
-
-
-def run_jobs(G, P, W, base, jobs, store, max_faces: int):
-    """Apply the selected translation per job; per translation name: success, mean change, raw values."""
-    rows: dict[str, dict] = {}
-    for target, cur, idx in jobs:
-        idx = spread(idx, max_faces)
-        labels = {target.split("_")[0]: cur} if cur is not None else {}
-        names = candidate_names(target, labels) if cur is not None else [target]
-        name = next((nm for nm in names if nm in store), None)
-        if name is None:
-            continue
-        t = store.get(name)
-        pred = flatten_predictions(P.predict(synthesize(G, W[idx] + t.delta)))
-        fn, sign = target_measure(target, cur)
-        change = np.asarray(fn(pred)) - np.asarray(fn({k: v[idx] for k, v in base.items()}))
-        row = rows.setdefault(name, {"target": target, "cur": cur, "n": 0, "ok": 0, "change": [], "pred": [],
-                                     "idx": []})
-        row["n"] += len(idx)
-        row["ok"] += int(np.sum(sign * change > 0))
-        row["change"].append(change)
-        row["pred"].append(pred)
-        row["idx"].append(idx)
-    return rows
-
-
-class _Reads(dict):
-    """Predictions that remember which outputs were read (to know what a target's measure depends on)."""
-
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.read: set[str] = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-
-def outputs_read(target: str, cur, pred: dict) -> set[str]:
-    """The predict() outputs (``race`` for its columns) that the measure of ``target`` reads."""
-    fn, _ = target_measure(target, cur)
-    reads = _Reads(pred)
-    fn(reads)
-    return {"race" if k.startswith("race_") else k for k in reads.read}
-
-
-def judge_table(rows_fit: dict, rows_val: dict, base_val: dict, judged: list[str]) -> dict:
-    """Validator vs fitting predictor per translation, with the issue's acceptance on the validator's reading."""
+def judge_table(found: dict) -> dict:
+    """Print the validator's verdicts (:func:`faceedit.acceptance.verdicts`) beside the fitting predictor's
+    success; returns them as plain dicts."""
     print(f"\n{'translation':14s} {'faces':>5s} {'fitting':>8s} {'validator':>9s} {'val. change':>11s}  verdict "
           "(validator; sex: flip rate, age: mean years)")
-    out = {}
-    for name in sorted(rows_val):
-        r, f = rows_val[name], rows_fit.get(name)
-        target, code = r["target"], r["target"].split("_")[0]
-        change = np.concatenate(r["change"])
-        reads = outputs_read(target, r["cur"], r["pred"][0])
-        rate = r["ok"] / max(1, r["n"])
-        if code == "Se":
-            idx = np.concatenate(r["idx"])
-            after = np.concatenate([p["gender"] for p in r["pred"]])
-            new = int(target.split("_")[1])
-            was_other = (base_val["gender"][idx] > 0.5) != bool(new)
-            rate = float(((after > 0.5) == bool(new))[was_other].mean()) if was_other.any() else float("nan")
-        if not reads <= set(judged):
-            verdict = "not judged (" + ", ".join(sorted(reads - set(judged))) + ")"
-        elif code == "A":
-            moved = target_measure(target, r["cur"])[1] * change.mean()  # years the intended way, on average
-            verdict = "accepted" if moved >= 10 else f"rejected ({moved:+.1f} years the intended way)"
-        else:
-            verdict = "accepted" if rate >= 0.8 else "rejected"
-        frate = f["ok"] / max(1, f["n"]) if f else float("nan")
-        out[name] = {"faces": r["n"], "success_fitting": frate, "success_validator": rate,
-                     "mean_change_validator": float(change.mean()), "verdict": verdict}
-        print(f"{name:14s} {r['n']:5d} {100 * frate:7.1f}% {100 * rate:8.1f}% {change.mean():+11.3f}  {verdict}")
-    acc = [v for v in out.values() if v["verdict"] == "accepted"]
-    judged_n = [v for v in out.values() if not v["verdict"].startswith("not judged")]
-    print(f"accepted by the validator: {len(acc)}/{len(judged_n)} judged translations ({len(out)} in all)")
-    return out
+    for v in found.values():
+        print(f"{v.name:14s} {v.faces:5d} {100 * v.success_fitting:7.1f}% {100 * v.success_judge:8.1f}% "
+              f"{v.mean_change_judge:+11.3f}  {v.verdict}")
+    judged = [v for v in found.values() if v.judged]
+    print(f"accepted by the validator: {sum(v.accepted for v in judged)}/{len(judged)} judged translations "
+          f"({len(found)} in all)")
+    return {name: v.to_dict() for name, v in found.items()}
 
 
 def entanglement(G, P, W, base, t_delta, idx, own, target, cur):
@@ -232,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--judge", choices=["fitting", "both"], help="fitting: the fitting predictor reads the edits; "
                     "both: the validator too (default when a validator exists; calibration never reads it)")
     ap.add_argument("--validator", help="validator file (default: the shipped one or $FACEEDIT_VALIDATOR)")
+    ap.add_argument("--record", action="store_true", help="write the validator's verdicts into the translations' "
+                                                         "sidecars (`validation`)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
@@ -257,7 +167,8 @@ def main(argv=None) -> int:
     groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
     print(f"model {G.model_id}: {len(val)} held-out faces, {len(store)} translations in {store.folder}")
 
-    rows = run_jobs(G, P, W, base, jobs_for(groups, len(val)), store, args.per_target)
+    jobs = challenge_jobs(groups, len(val))
+    rows = read_edits(G, P, W, base, jobs, store, args.per_target)
     out = {"model_id": G.model_id, "faces": len(val), "translations": {}}
     from faceedit.models.validator import load_validator, validator_available
 
@@ -265,10 +176,13 @@ def main(argv=None) -> int:
     if judge != "fitting":
         V = load_validator(args.validator)
         base_v = flatten_predictions(V.predict(synthesize(G, W)))
-        rows_v = run_jobs(G, V, W, base_v, jobs_for(groups, len(val)), store, args.per_target)
+        rows_v = read_edits(G, V, W, base_v, jobs, store, args.per_target)
         heads = ", ".join(o for o in ("age", "gender", "race") if o in V.judged()) or "none"
         print(f"validator: {len(V.judged())} judged outputs (of age, gender, race: {heads})")
-        out["validator"] = judge_table(rows, rows_v, base_v, V.judged())
+        found = verdicts(rows_v, base_v, V.judged(), rows, judge="validator")
+        out["validator"] = judge_table(found)
+        if args.record:
+            print(f"recorded the verdicts in {len(record_verdicts(store, found))} sidecars of {store.folder}")
     print(f"\n{'translation':14s} {'faces':>5s} {'success':>8s} {'mean change':>12s}")
     for name in sorted(rows):
         r = rows[name]
