@@ -7,7 +7,7 @@ Accepted layouts of one code or one delta (``n`` = the generator's ``n_latent``,
 - ``(d,)`` or ``(1, d)`` one W row (an InterFaceGAN / anycost-gan direction): the same row on every W+ row
 
 :func:`to_rows` turns any of them into ``(n, d)`` rows, or ``(1, d)`` for one W row when the model's shape
-is not known (it is broadcast where it is applied); :func:`read_rows` reads a ``.npy`` file through it.
+is not known (it is broadcast where it is applied); :func:`read_rows` reads a ``.npy`` file through it (:func:`load_array`).
 Values must be finite.  Every refusal is one message naming the file and the expected shapes.
 """
 from __future__ import annotations
@@ -62,8 +62,8 @@ def to_rows(array: np.ndarray, source: str, what: str = "latent", shape: Shape |
     return a
 
 
-def read_rows(path: str | os.PathLike, what: str = "latent", shape: Shape | None = None) -> np.ndarray:
-    """Read a ``.npy`` (never pickled objects) and return :func:`to_rows` of it."""
+def load_array(path: str | os.PathLike, what: str = "latent", shape: Shape | None = None) -> np.ndarray:
+    """One array from a ``.npy`` as saved (never pickled objects; no layout check: see :func:`read_rows`)."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: no such {what} file")
@@ -74,7 +74,12 @@ def read_rows(path: str | os.PathLike, what: str = "latent", shape: Shape | None
     if not isinstance(array, np.ndarray):  # an .npz archive
         array.close()
         raise InvalidInput(f"{path}: a {what} is one .npy array of shape {expected_shapes(shape)}, not an archive")
-    return to_rows(array, str(path), what, shape)
+    return array
+
+
+def read_rows(path: str | os.PathLike, what: str = "latent", shape: Shape | None = None) -> np.ndarray:
+    """Read a ``.npy`` and return :func:`to_rows` of it."""
+    return to_rows(load_array(path, what, shape), str(path), what, shape)
 
 
 def read_latent(path: str | os.PathLike, shape: Shape) -> np.ndarray:

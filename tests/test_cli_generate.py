@@ -102,3 +102,23 @@ def test_generate_renders_saved_latents(tmp_path, tiny_checkpoint, capsys):
                  "--out", str(tmp_path / "bad.png")]) == 1
     assert "does not fit" in capsys.readouterr().err
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_generate_reads_every_latent_layout_and_refuses_nan(tmp_path, tiny_checkpoint, capsys):
+    g = load_generator(tiny_checkpoint)
+    w = torch.randn(g.n_latent, g.style_dim, generator=torch.Generator().manual_seed(7)).numpy()
+    np.save(tmp_path / "plain.npy", w)
+    np.save(tmp_path / "batch.npy", w[None])  # gan-face-editing's (1, n_latent, style_dim)
+    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "--latent", str(tmp_path / "plain.npy"),
+                 str(tmp_path / "batch.npy"), "--out", str(tmp_path / "r.png")]) == 0
+    np.testing.assert_array_equal(load_image(tmp_path / "r_0000.png"), load_image(tmp_path / "r_0001.png"))
+    capsys.readouterr()
+    w[3, 5] = np.nan
+    np.save(tmp_path / "nan.npy", w[None])
+    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "--latent", str(tmp_path / "nan.npy"),
+                 "--out", str(tmp_path / "nan.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'nan.npy'}: the latent has NaN or infinite values (a latent is finite, "
+                   f"({g.n_latent}, {g.style_dim}), (1, {g.n_latent}, {g.style_dim}), ({g.style_dim},) or "
+                   f"(1, {g.style_dim}))"]
+    assert not (tmp_path / "nan.png").exists()

@@ -507,7 +507,7 @@ def test_browse_folder_of_latents_and_aligned_faces(window, qtbot, tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(1)
     w = window.session.base.w + 0.1 * rng.standard_normal(window.session.base.w.shape).astype(np.float32)
-    np.save(folder / "face_a.npy", w)
+    np.save(folder / "face_a.npy", w[None])  # gan-face-editing's layout (1, n_latent, style_dim)
     save_image(folder / "face_b.png", window.edited_view.image)
     (folder / "notes.txt").write_text("ignored")
     window.browse_folder(folder)
@@ -521,6 +521,21 @@ def test_browse_folder_of_latents_and_aligned_faces(window, qtbot, tmp_path):
     window._on_browser_item(items["face_b.png"])  # an aligned image: projected (no detection)
     qtbot.waitUntil(lambda: window.session.face is not None and not window.busy(), timeout=60000)
     assert window.session.face.source == folder / "face_b.png" and not window.last_error
+
+
+def test_latent_files_in_every_layout(session, tmp_path):
+    n, d = session.n_latent, int(session.generator.style_dim)
+    w = np.random.default_rng(2).standard_normal((n, d)).astype(np.float32)
+    for name, array, expected in [("a", w, w), ("b", w[None], w), ("c", w[0], np.repeat(w[:1], n, 0)),
+                                  ("d", w[:1], np.repeat(w[:1], n, 0))]:
+        np.save(tmp_path / f"{name}.npy", array)
+        latent = session.latent_from_file(tmp_path / f"{name}.npy")
+        np.testing.assert_array_equal(latent.w, expected)
+        assert latent.model_id == session.model_id
+    w[1, 2] = np.inf
+    np.save(tmp_path / "bad.npy", w)
+    with pytest.raises(InvalidInput, match="bad.npy: the latent has NaN or infinite values"):
+        session.latent_from_file(tmp_path / "bad.npy")
 
 
 def test_drop_a_photo_starts_opening_it(window, qtbot):

@@ -153,6 +153,40 @@ def test_resume_after_interruption(tiny: Generator, assets: dict[str, Path], tmp
     assert check_submission(images, references=assets["refs"], size=128) == []
 
 
+def test_gan_face_editing_latents_and_folders_without_projecting(tiny: Generator, assets: dict[str, Path],
+                                                                  tmp_path: Path, monkeypatch) -> None:
+    """(1, n, d) latents in project.latents_dir, and translation folders in gan-face-editing's layout
+    (unconditional then conditional in translate.folders, (1, n, d), no sidecars, bald as Hc_4)."""
+    from pipeline.references import find_references
+    from pipeline.steps import Engine
+
+    latents, uncond, cond = tmp_path / "latents", tmp_path / "unconditional", tmp_path / "conditional"
+    for folder in (latents, uncond, cond):
+        folder.mkdir()
+    for f in assets["latents"].glob("*.npy"):
+        np.save(latents / f.name, np.load(f)[None])
+    source = TranslationStore(assets["translations"], tiny.model_id)
+    for name in source.names():
+        target = cond if "_fr_" in name else uncond
+        np.save(target / f"{'Hc_4' if name == 'bald' else name}.npy", source.get(name).delta[None])
+    monkeypatch.setattr(Engine, "project", lambda *a, **k: pytest.fail("projected although latents were given"))
+    out = tmp_path / "out"
+    cfg = _settings(assets, out, "project.enabled=false", f"project.latents_dir={latents}", "run.workers=0",
+                    f'translate.folders=["{uncond}", "{cond}"]', "output.size=64", "output.contact_sheets=false")
+    with pytest.warns(UserWarning, match="without a JSON sidecar"):
+        report = run_pipeline(cfg, generator=tiny, progress=False)
+    outputs = report.references[NON_BALD].outputs
+    assert len(outputs) == 24 and all(o["status"] == EDITED for t, o in outputs.items() if t != MISSING)
+    assert outputs["bald"]["used"] == "bald" and outputs["A_0"]["used"] == "A_0_fr_1"
+    engine = Engine(cfg, generator=tiny)
+    latent = engine.load_latent(NON_BALD)
+    np.testing.assert_array_equal(latent.w, np.load(assets["latents"] / f"{NON_BALD}.npy"))
+    ref = next(r for r in find_references(assets["refs"]).references if r.name == NON_BALD)
+    bald = engine.translations_for(ref)["bald"]
+    assert bald.path == uncond / "Hc_4.npy"
+    np.testing.assert_array_equal(engine.edit(latent, bald), latent.w + source.get("bald").delta)
+
+
 def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "generic"
     cfg = _settings(assets, out, "input.mode=generic", 'translate.names=["Be_max", "A_2"]',

@@ -1,8 +1,13 @@
-"""``faceedit translations list|show|apply|check``: inspect, validate and apply named W+ translations."""
+"""``faceedit translations list|show|apply|check|import|export``: inspect, validate, apply, import and export
+named W+ translations."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+# faceedit.interop.FORMATS and SIGMAS (not imported here: `faceedit --help` imports no numpy)
+FORMATS = ("auto", "gan-face-editing", "interfacegan", "ganspace", "anycost")
+SIGMAS = 3.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +43,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="edited latent (.npy)")
     folder_args(q)
     q.set_defaults(func=run_apply)
+
+    q = sub.add_parser("import", help="import translations or directions saved by another project",
+                       description="Import gan-face-editing translation folders, InterFaceGAN boundaries, GANSpace "
+                       "component files or anycost-gan's direction file into a translation folder (all or nothing).")
+    q.add_argument("src", help="file or folder to import")
+    q.add_argument("--format", default="auto", choices=FORMATS, help="source layout (default: auto)")
+    q.add_argument("--space", choices=("w", "z"), help="the space of InterFaceGAN / GANSpace directions when "
+                   "the file name does not say (Z is refused: this editor works in W+)")
+    q.add_argument("--layers", help="W+ rows the imported directions act on, e.g. '0-5' (default: all)")
+    q.add_argument("--components", help="GANSpace components to import, e.g. '0-9' or '0,3' (default: all)")
+    q.add_argument("--as", dest="renames", action="append", default=[], metavar="[ATTRIBUTE=][-]NAME",
+                   help="import a direction under a challenge name, e.g. 'Young=A_0' or 'Bags_Under_Eyes=-Be_min' "
+                   "('-' negates it); default names are {source}_{attribute}")
+    q.add_argument("--sigmas", type=float, default=SIGMAS, help="default strength of imported directions in "
+                   f"standard deviations of W along them (default {SIGMAS:g})")
+    q.add_argument("--generator", help="generator checkpoint or name (default: the built-in model)")
+    q.add_argument("--folder", "--out", dest="folder", help="translation folder to import into "
+                   "(default: translations/<model-id>)")
+    q.add_argument("--model-id", help="model id (default: the generator's)")
+    q.set_defaults(func=run_import)
+
+    q = sub.add_parser("export", help="write a translation folder in another project's layout")
+    q.add_argument("--format", required=True, choices=("gan-face-editing",), help="target layout")
+    q.add_argument("--out", required=True, help="folder to write (e.g. gan-face-editing's translations_vect)")
+    q.add_argument("--n-latent", type=int, help="W+ rows of one-row (W) translations (default: the folder's)")
+    folder_args(q)
+    q.set_defaults(func=run_export)
 
 
 def _store(args: argparse.Namespace):
@@ -155,3 +187,30 @@ def _n_latent(folders: list[Path], model_id: str | None) -> int | None:
             if t.delta.shape[0] > 1:
                 return int(t.delta.shape[0])
     return None
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from ..interop import import_translations
+    from ..models.checkpoints import load_generator
+    from ..translations import default_translations_dir
+
+    generator = load_generator(args.generator)
+    model_id = args.model_id or generator.model_id
+    folder = Path(args.folder) if args.folder else default_translations_dir() / model_id
+    done = import_translations(args.src, folder, generator, args.format, model_id, args.space, args.layers,
+                               args.components, args.renames, args.sigmas)
+    for t in done:
+        print(f"{t.name:28s} strength {t.default_strength:8.4g}  from {t.meta['source'].get('file')}")
+    print(f"imported {len(done)} translations into {folder}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..interop import export_gan_face_editing
+
+    store = _store(args)
+    written, skipped = export_gan_face_editing(store.folder, args.out, store.model_id, args.n_latent)
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
+    print(f"wrote {len(written)} translations to {args.out} (gan-face-editing layout)")
+    return 0
