@@ -28,8 +28,9 @@ setup(
     ],
     extras_require={
         "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
-        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0"],
+        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0", "matplotlib>=3.6"],
         "dpt": [],  # the DPT depth backend is plain PyTorch now (no timm); kept so faceedit[dpt] installs
+        "plots": ["matplotlib>=3.6"],  # `faceedit runs report` (curves) and the background study's figure
         "facexlib": [],  # the facexlib parsers are plain PyTorch now (no facexlib); kept so faceedit[facexlib] installs
     },
     entry_points={
