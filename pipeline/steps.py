@@ -138,6 +138,11 @@ class Engine:
         for store in user:
             if not store.folder.is_dir():
                 raise ConfigError(f"translate.folders: {store.folder} is not a folder")
+            for name in store.names():  # a folder of another model's shape stops the run before any work
+                try:
+                    store.get(name)
+                except DataError:
+                    pass  # an unreadable file: only the outputs that need it fall back to copies
         # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
         # inside each folder; that rule lives in faceedit.translations)
         self.stores = [TranslationStore.default(self.model_id, shape), *user]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from faceedit.config import read_toml
+from faceedit.errors import ModelMismatch
 from faceedit.images import load_image, resize, save_image, to_image
 from faceedit.models.stylegan2 import Generator
 from faceedit.translations import Translation, TranslationStore, required_targets
@@ -185,6 +186,14 @@ def test_gan_face_editing_latents_and_folders_without_projecting(tiny: Generator
     bald = engine.translations_for(ref)["bald"]
     assert bald.path == uncond / "Hc_4.npy"
     np.testing.assert_array_equal(engine.edit(latent, bald), latent.w + source.get("bald").delta)
+    # a folder of another generator's translations (FFHQ 1024: (1, 18, 512)) stops the run before any work
+    wrong = tmp_path / "ffhq"
+    wrong.mkdir()
+    np.save(wrong / "A_0.npy", np.zeros((1, 18, 512), np.float32))
+    cfg["translate"]["folders"] = [str(wrong)]
+    with pytest.raises(ModelMismatch, match=r"ffhq/A_0.npy: a translation of shape \(1, 18, 512\) does not fit "
+                       r"this model: it needs \(6, 16\), \(1, 6, 16\), \(16,\) or \(1, 16\)"):
+        run_pipeline(cfg, generator=tiny, progress=False)
 
 
 def test_generic_mode_and_cli_errors(tiny: Generator, assets: dict[str, Path], tmp_path: Path, capsys) -> None:

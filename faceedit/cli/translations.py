@@ -20,16 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("list", help="the translations of a folder")
     folder_args(q)
-    q.set_defaults(func=run_list)
+    q.set_defaults(func=_with_warning_lines(run_list))
 
     q = sub.add_parser("show", help="one translation: metadata and per-layer norms")
     q.add_argument("name", help="translation name (in --folder) or a .npy path")
     folder_args(q)
-    q.set_defaults(func=run_show)
+    q.set_defaults(func=_with_warning_lines(run_show))
 
     q = sub.add_parser("check", help="validate names and files; report what the challenge needs and is missing")
     folder_args(q)
-    q.set_defaults(func=run_check)
+    q.set_defaults(func=_with_warning_lines(run_check))
 
     q = sub.add_parser("apply", help="apply translations (or a recipe) to a W+ latent (.npy)")
     q.add_argument("latent", help="W+ latent (.npy, n_latent x style_dim)")
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--user", action="append", default=[], help="user folder(s) overriding --folder")
     q.add_argument("--out", required=True, help="edited latent (.npy)")
     folder_args(q)
-    q.set_defaults(func=run_apply)
+    q.set_defaults(func=_with_warning_lines(run_apply))
 
     q = sub.add_parser("import", help="import translations or directions saved by another project",
                        description="Import gan-face-editing translation folders, InterFaceGAN boundaries, GANSpace "
@@ -62,14 +62,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--folder", "--out", dest="folder", help="translation folder to import into "
                    "(default: translations/<model-id>)")
     q.add_argument("--model-id", help="model id (default: the generator's)")
-    q.set_defaults(func=run_import)
+    q.set_defaults(func=_with_warning_lines(run_import))
 
     q = sub.add_parser("export", help="write a translation folder in another project's layout")
     q.add_argument("--format", required=True, choices=("gan-face-editing",), help="target layout")
     q.add_argument("--out", required=True, help="folder to write (e.g. gan-face-editing's translations_vect)")
     q.add_argument("--n-latent", type=int, help="W+ rows of one-row (W) translations (default: the folder's)")
     folder_args(q)
-    q.set_defaults(func=run_export)
+    q.set_defaults(func=_with_warning_lines(run_export))
+
+
+def _with_warning_lines(run):
+    """``run`` with each distinct warning it raises printed as one ``warning: ...`` line on stderr."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        import sys
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return run(args)
+            finally:
+                for message in dict.fromkeys(str(w.message) for w in caught):
+                    print(f"warning: {message}", file=sys.stderr)
+
+    wrapped.__name__ = run.__name__
+    return wrapped
 
 
 def _store(args: argparse.Namespace):
