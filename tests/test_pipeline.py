@@ -191,6 +191,7 @@ def test_gan_face_editing_latents_and_folders_without_projecting(tiny: Generator
     wrong.mkdir()
     np.save(wrong / "A_0.npy", np.zeros((1, 18, 512), np.float32))
     cfg["translate"]["folders"] = [str(wrong)]
+    cfg["output"]["dir"] = str(tmp_path / "out2")
     with pytest.raises(ModelMismatch, match=r"ffhq/A_0.npy: a translation of shape \(1, 18, 512\) does not fit "
                        r"this model: it needs \(6, 16\), \(1, 6, 16\), \(16,\) or \(1, 16\)"):
         run_pipeline(cfg, generator=tiny, progress=False)
