@@ -83,3 +83,33 @@ def seeded_state_dict_like(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The SEEDED rule applied to ``model``'s own keys and shapes, in state-dict order (a meta-device model
     will do: only the shapes are read)."""
     return {k: seeded_tensor(k, tuple(v.shape), i) for i, (k, v) in enumerate(model.state_dict().items())}
+
+
+def synthetic_label_cache(path: str | os.PathLike, n: int = 480, size: int = 16, seed: int = 0):
+    """A FaceData cache (saved at ``path`` and returned) whose CelebA / UTKFace-style labels are drawn into
+    the images as fixed patterns: directions fitted on its encoded faces have something to find (tests)."""
+    import numpy as np
+
+    from .train.data import CELEBA_ATTRIBUTES, FaceData
+
+    rng = np.random.default_rng(seed)
+    attrs = (rng.random((n, 40)) < 0.4).astype(np.float32)
+    hair = rng.integers(0, 5, n)  # 4 = bald
+    for v, name in enumerate(["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]):
+        attrs[:, CELEBA_ATTRIBUTES.index(name)] = hair == v
+    attrs[:, CELEBA_ATTRIBUTES.index("Bald")] = hair == 4
+    wavy = attrs[:, CELEBA_ATTRIBUTES.index("Wavy_Hair")]
+    attrs[:, CELEBA_ATTRIBUTES.index("Straight_Hair")] = np.where(hair == 4, 0, 1 - wavy)
+    attrs[hair == 4, CELEBA_ATTRIBUTES.index("Wavy_Hair")] = 0
+    age = rng.uniform(18, 80, n).astype(np.float32)
+    race = rng.choice([0, 1, 3], n)
+    female = 1 - attrs[:, CELEBA_ATTRIBUTES.index("Male")]
+    features = np.concatenate([attrs, ((age - 50) / 30)[:, None], female[:, None], (race == 1)[:, None],
+                               (race == 3)[:, None]], axis=1)
+    patterns = rng.normal(size=(features.shape[1], size, size, 3))
+    img = 127 + 20 * rng.normal(size=(n, size, size, 3)) + 25 * np.einsum("nk,khwc->nhwc", features, patterns)
+    data = FaceData(images=np.clip(img, 0, 255).astype(np.uint8), attrs=attrs, age=age, gender=female,
+                    race=race.astype(np.int64), identity=np.arange(n), source=np.array(["celeba"] * n),
+                    val=np.arange(n) % 8 == 0, names=np.array([f"{i}.png" for i in range(n)]))
+    data.save(path)
+    return data

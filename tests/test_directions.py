@@ -156,30 +156,9 @@ def test_read_label_csv(tmp_path):
 
 
 def _synthetic_cache(path, n=480, size=16, seed=0):
-    """A FaceData cache whose labels are drawn into the images as fixed patterns."""
-    from faceedit.train.data import CELEBA_ATTRIBUTES, FaceData
+    from faceedit.testing import synthetic_label_cache
 
-    rng = np.random.default_rng(seed)
-    attrs = (rng.random((n, 40)) < 0.4).astype(np.float32)
-    hair = rng.integers(0, 5, n)  # 4 = bald
-    for v, name in enumerate(["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]):
-        attrs[:, CELEBA_ATTRIBUTES.index(name)] = hair == v
-    attrs[:, CELEBA_ATTRIBUTES.index("Bald")] = hair == 4
-    wavy = attrs[:, CELEBA_ATTRIBUTES.index("Wavy_Hair")]
-    attrs[:, CELEBA_ATTRIBUTES.index("Straight_Hair")] = np.where(hair == 4, 0, 1 - wavy)
-    attrs[hair == 4, CELEBA_ATTRIBUTES.index("Wavy_Hair")] = 0
-    age = rng.uniform(18, 80, n).astype(np.float32)
-    race = rng.choice([0, 1, 3], n)
-    female = 1 - attrs[:, CELEBA_ATTRIBUTES.index("Male")]
-    features = np.concatenate([attrs, ((age - 50) / 30)[:, None], female[:, None], (race == 1)[:, None],
-                               (race == 3)[:, None]], axis=1)
-    patterns = rng.normal(size=(features.shape[1], size, size, 3))
-    img = 127 + 20 * rng.normal(size=(n, size, size, 3)) + 25 * np.einsum("nk,khwc->nhwc", features, patterns)
-    data = FaceData(images=np.clip(img, 0, 255).astype(np.uint8), attrs=attrs, age=age, gender=female,
-                    race=race.astype(np.int64), identity=np.arange(n), source=np.array(["celeba"] * n),
-                    val=np.arange(n) % 8 == 0, names=np.array([f"{i}.png" for i in range(n)]))
-    data.save(path)
-    return data
+    return synthetic_label_cache(path, n, size, seed)
 
 
 def _tiny_encoder(path):

@@ -1,4 +1,4 @@
-"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator``: the training framework's
+"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator|rebuild-suite``: the training framework's
 command line (``gan``, ``dcgan`` and ``vae`` are the generative families of :mod:`faceedit.train.families`)."""
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def register(subparsers) -> None:
             p.add_argument("--generator", help="generator checkpoint (default: OUT/../gan/generator or the built-in)")
             p.add_argument("--discriminator", help="discriminator for the perceptual loss")
         p.set_defaults(func=run_train, model=name)
+
+    from .suite import register as register_suite
+
+    register_suite(sub)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
