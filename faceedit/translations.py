@@ -30,7 +30,7 @@ import numpy as np
 from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
 from .io import load_json, save_json, save_npy
 from .layouts import expected_shapes, read_rows, to_rows
-from .naming import (  # noqa: F401  (re-exported: the public names of faceedit.translations)
+from .naming import (  # re-exported (see __all__): the naming convention is part of this module's API
     BALD,
     BALD_VALUES,
     CODE_NAMES,
@@ -49,6 +49,14 @@ from .naming import (  # noqa: F401  (re-exported: the public names of faceedit.
     validate_labels,
 )
 from .types import Latent
+
+__all__ = [
+    "BALD", "BALD_VALUES", "CODE_NAMES", "CURSOR_CODES", "FILE_ALIASES", "MODES", "REFERENCE_ORDER",
+    "REFERENCE_VALUES", "VALUE_CODES", "Recipe", "RecipeStep", "StoreLike", "Translation", "TranslationName",
+    "TranslationStore", "apply", "candidate_names", "default_translations_dir", "is_bald", "layer_mask",
+    "level_of", "model_hash", "name_of_file", "parse_name", "parse_reference_labels", "read_sidecar",
+    "required_targets", "resolve", "select", "validate_labels",
+]
 
 # ----------------------------------------------------------------------------------------------------
 # translations and their files

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
+from faceedit.errors import InvalidInput, InvalidTranslationName, ModelMismatch
 from faceedit.interop import export_gan_face_editing, import_translations, read_source, w_std_along
 from faceedit.layouts import read_latent, read_rows, to_rows
 from faceedit.models.stylegan2 import Generator
