@@ -3,7 +3,10 @@
 For every FFHQ-aligned crop the project's face parser (:func:`faceedit.parsing.parse`, landmarks backend, the
 68 landmarks predicted on the known face box of an aligned face as :mod:`faceedit.identity` does) labels the
 pixels at :data:`WORK_SIZE` px; the *person* is face + hair + neck (:data:`PERSON`: the face-and-hair classes
-of paste-back plus ``neck``; clothes count as background).  The mask is feathered outwards only: alpha is
+of paste-back plus ``neck``; clothes count as background) together with the convex hull of those landmarks
+(so that the face is kept where the parser's skin model misses a cheek), grown by :data:`MARGIN` of the side
+(1 px at 64 px: another landmark fit puts the jaw line a pixel further out); a pixel of the output size that is
+at least a quarter person counts as person.  The mask is feathered outwards only: alpha is
 exactly 1 on the person and falls to 0 over ``feather`` pixels outside it, so person pixels are copied
 bit-exactly and only the background (and the feather band) changes:
 
@@ -32,6 +35,7 @@ MODES = ("blur", "grey", "keep")
 PERSON = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "nose", "mouth", "u_lip",
           "l_lip", "hair", "hat", "neck")
 WORK_SIZE = 256  # the parser runs on aligned faces resized to this side
+MARGIN = 1 / 64  # the person mask is grown by this share of the side (1 px at 64 px): landmarks vary by a pixel
 GREY = 128
 
 
@@ -48,10 +52,13 @@ def person_mask(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray:
     h, w = image.shape[:2]
     big = image if (h, w) == (work_size, work_size) else resize(image, work_size)
     points = landmarks_in_box(big, [v * work_size for v in FFHQ_FACE_BOX])
-    keep = np.isin(parse(big, landmarks=points), [LABEL[c] for c in PERSON]).astype(np.float32)
-    if (h, w) != (work_size, work_size):
-        keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_AREA)
-    return keep >= 0.5
+    keep = np.isin(parse(big, landmarks=points), [LABEL[c] for c in PERSON]).astype(np.uint8)
+    cv2.fillConvexPoly(keep, cv2.convexHull(np.round(points).astype(np.int32)), 1)  # the face, even where skin is missed
+    r = max(int(round(work_size * MARGIN)), 1)
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    if (h, w) != (work_size, work_size):  # a pixel a quarter covered by the person counts as the person
+        return cv2.resize(keep.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.25
+    return keep.astype(bool)
 
 
 def feather_alpha(mask: np.ndarray, feather: float) -> np.ndarray:
