@@ -113,3 +113,27 @@ def synthetic_label_cache(path: str | os.PathLike, n: int = 480, size: int = 16,
                     val=np.arange(n) % 8 == 0, names=np.array([f"{i}.png" for i in range(n)]))
     data.save(path)
     return data
+
+
+def celeba_crops_data(n: int, held_out: int = 0, size: int = 64):
+    """A :class:`~faceedit.train.data.FaceData` of the first ``n`` alignable CelebA photos of the shared data,
+    FFHQ-aligned at ``size`` px like the training cache (one identity per row, zero attribute labels), the last
+    ``held_out`` rows marked held out; None when the shared data is missing."""
+    import numpy as np
+
+    from .train.data import FaceData, align_record
+
+    folder = data_dir() / "celeba" / "img_89x109"
+    if not folder.is_dir():
+        return None
+    crops = []
+    for f in sorted(folder.iterdir()):
+        if len(crops) >= n:
+            break
+        if f.suffix == ".jpg" and (c := align_record(f, "celeba", size)) is not None:
+            crops.append(c)
+    k = len(crops)
+    nan = np.full(k, np.nan, np.float32)
+    return FaceData(images=np.stack(crops), attrs=np.zeros((k, 40), np.float32), age=nan, gender=nan.copy(),
+                    race=np.full(k, -1), identity=np.arange(k), source=np.array(["celeba"] * k),
+                    val=np.arange(k) >= k - held_out, names=np.array([f"{i}.jpg" for i in range(k)]))

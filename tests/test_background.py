@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from faceedit.background import feather_alpha, replace_background
-from faceedit.testing import data_dir
+from faceedit.testing import celeba_crops_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -16,18 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """Eight real CelebA crops, FFHQ-aligned at 64 px like the training cache."""
-    from faceedit.train.data import FaceData, align_record
-
-    folder = data_dir() / "celeba" / "img_89x109"
-    if not folder.is_dir():
-        pytest.skip(f"data missing: {folder}")
-    crops = [c for f in sorted(folder.iterdir())[:10] if f.suffix == ".jpg"
-             and (c := align_record(f, "celeba", 64)) is not None][:8]
-    n = len(crops)
-    nan = np.full(n, np.nan, np.float32)
-    data = FaceData(images=np.stack(crops), attrs=np.zeros((n, 40), np.float32), age=nan, gender=nan.copy(),
-                    race=np.full(n, -1), identity=np.arange(n), source=np.array(["celeba"] * n),
-                    val=np.zeros(n, bool), names=np.array([f"{i}.jpg" for i in range(n)]))
+    data = celeba_crops_data(8)
+    if data is None:
+        pytest.skip("../shared/data is not available")
     path = tmp_path_factory.mktemp("bg") / "faces.npz"
     data.save(path)
     return path, data

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from faceedit.testing import benchmark_module, data_dir
+from faceedit.testing import benchmark_module, celeba_crops_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 study = benchmark_module("background_study")
@@ -16,18 +15,9 @@ study = benchmark_module("background_study")
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """20 real CelebA crops at 64 px, the last 8 held out (8 people)."""
-    from faceedit.train.data import FaceData, align_record
-
-    folder = data_dir() / "celeba" / "img_89x109"
-    if not folder.is_dir():
-        pytest.skip(f"data missing: {folder}")
-    crops = [c for f in sorted(folder.iterdir())[:24] if f.suffix == ".jpg"
-             and (c := align_record(f, "celeba", 64)) is not None][:20]
-    n = len(crops)
-    nan = np.full(n, np.nan, np.float32)
-    data = FaceData(images=np.stack(crops), attrs=np.zeros((n, 40), np.float32), age=nan, gender=nan.copy(),
-                    race=np.full(n, -1), identity=np.arange(n), source=np.array(["celeba"] * n),
-                    val=np.arange(n) >= n - 8, names=np.array([f"{i}.jpg" for i in range(n)]))
+    data = celeba_crops_data(20, held_out=8)
+    if data is None:
+        pytest.skip("../shared/data is not available")
     path = tmp_path_factory.mktemp("study") / "faces.npz"
     data.save(path)
     return path
