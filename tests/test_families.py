@@ -159,3 +159,22 @@ def test_evaluation_row_of_a_tiny_model():
     model = DCGANGenerator(16, 8, 4).train()
     row = ev(model)
     assert "psnr" not in row and model.training  # the evaluation restores the training mode
+
+
+def test_gan_family_logs_its_evaluation_per_checkpoint_and_resumes(tmp_path):
+    from faceedit.train.families import family
+
+    fam = family("gan")
+    tiny = {"generator": {"resolution": 16, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 0.0078125,
+                          "channel_max": 16},
+            "discriminator": {"resolution": 16, "channel_multiplier": 0.0078125, "channel_max": 16},
+            "train": {"steps": 4, "batch": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+                      "n_samples": 4, "r1_every": 2},
+            "eval": {"every": 2, "n": 3, "detection": False, "components": 2}}
+    data = tiny_data()
+    fam.train(data, tmp_path, merge(fam.defaults(), dict(tiny, train={**tiny["train"], "stop_at": 2})), CPU)
+    fam.train(data, tmp_path, merge(fam.defaults(), tiny), CPU, resume=True)
+    rows = [json.loads(x) for x in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(r["n"] == 3 and r["frechet"] > 0 for r in rows)
+    sampler = load_family_model(tmp_path / "generator.safetensors")
+    assert sampler.family == "gan" and sampler.sample(seeded_latents(2, 32, 0)).shape == (2, 3, 16, 16)

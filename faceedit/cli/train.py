@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train the default models (GAN, encoder, attribute predictor)",
+    parser = subparsers.add_parser("train", help="train the default models and the generative families (gan, dcgan, vae)",
                                    description="Prepare the aligned training data and train the models.")
     sub = parser.add_subparsers(dest="train_command", metavar="MODEL", required=True)
 
