@@ -107,3 +107,30 @@ def test_finetune_runs_resumes_exactly_and_exports(tmp_path):
     for part in ("G", "E", "D", "G_ema"):
         for k in a[part]:
             torch.testing.assert_close(a[part][k], b[part][k], msg=f"{part}.{k}")
+
+
+def test_lowpass_features_ignore_a_per_pixel_pattern_and_warmup_keeps_the_generator():
+    G, E, trunk, size = tiny_models()
+    c = cfg(1, augment=[], d_warmup=3)
+    c["disc"]["feature_lowpass"] = 2
+    D = build_discriminator(c, trunk, size)
+    real = to_tensor(tiny_data(4).images)
+    checker = 0.1 * (torch.arange(16)[:, None] + torch.arange(16)[None, :]).remainder(2).mul(2).sub(1).float()
+    for a, b in zip(D.features(real), D.features(real + checker)):  # a 2-px dither averages out exactly
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    c["disc"]["feature_lowpass"] = 0
+    plain = build_discriminator(c, trunk, size)
+    assert any((a - b).abs().max() > 1e-3 for a, b in zip(plain.features(real), plain.features(real + checker)))
+    # during the discriminator's warm-up the generator and encoder do not move; after it they do
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.01, betas=(0.0, 0.99))
+    opt_e = torch.optim.Adam(E.parameters(), lr=0.01)
+    opt_d = torch.optim.Adam(D.trainable(), lr=0.01)
+    before = copy.deepcopy(G.state_dict())
+    heads = copy.deepcopy(D.heads.state_dict())
+    for s in range(3):
+        out = _step(G, E, D, real, c["train"], [], s, opt_g, opt_e, opt_d, torch.device("cpu"))
+        assert np.isnan(out["g_adv"])
+    assert all(torch.equal(v, before[k]) for k, v in G.state_dict().items())
+    assert any(not torch.equal(v, heads[k]) for k, v in D.heads.state_dict().items())
+    assert np.isfinite(_step(G, E, D, real, c["train"], [], 3, opt_g, opt_e, opt_d, torch.device("cpu"))["g_adv"])
+    assert any(not torch.equal(v, before[k]) for k, v in G.state_dict().items())

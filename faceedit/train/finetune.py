@@ -38,10 +38,11 @@ from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
-    "disc": {"stages": 3, "proj_channels": 32, "head_channels": 32, "patch_channels": 16, "seed": 1234},
+    "disc": {"stages": 3, "proj_channels": 32, "head_channels": 32, "patch_channels": 16, "seed": 1234,
+             "feature_lowpass": 0},
     "train": {"steps": 20000, "batch": 16, "g_lr": 2e-4, "d_lr": 2e-4, "e_lr": 1e-4, "r1_gamma": 0.1, "r1_every": 16,
               "mixing_prob": 0.5, "ema_kimg": 2.0, "augment": ["color", "translation", "cutout"],
-              "rec_weight": 1.0, "feature_weight": 0.1, "rec_halflife_kimg": 20.0,
+              "rec_weight": 1.0, "feature_weight": 0.1, "rec_halflife_kimg": 20.0, "d_warmup": 0,
               "generator": "", "encoder": "", "features": "", "model_id": "faceedit-celeba64-ft",
               "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0,
               "log_every": 25, "sample_every": 250, "checkpoint_every": 250, "n_samples": 32},
@@ -56,8 +57,9 @@ class FrozenFeatures(nn.Module):
     """The stem and the first ``stages`` stages of a :class:`~faceedit.models.resnet.CompactResNet` trunk
     (e.g. the attribute predictor's), frozen and in eval mode; ``forward`` returns one map per stage."""
 
-    def __init__(self, trunk: nn.Module, stages: int, input_size: int) -> None:
+    def __init__(self, trunk: nn.Module, stages: int, input_size: int, lowpass: int = 0) -> None:
         super().__init__()
+        self.lowpass = int(lowpass)  # average the input over lowpass x lowpass pixels first (0/1: off)
         if stages < 1 or stages > len(trunk.stages):
             raise ConfigError(f"disc.stages must be 1..{len(trunk.stages)}; got {stages}")
         self.trunk = copy.deepcopy(trunk).eval()
@@ -76,6 +78,9 @@ class FrozenFeatures(nn.Module):
         from ..models.encoder import resize_input
 
         t = self.trunk
+        if self.lowpass > 1:  # the frozen features see no per-pixel pattern (the patch D judges those)
+            size = x.shape[-2:]
+            x = F.interpolate(F.avg_pool2d(x, self.lowpass), size=size, mode="bilinear", align_corners=False)
         h = t.relu(t.bn1(t.conv1(resize_input(x, self.input_size))))
         maps = []
         for i in range(self.stages):
@@ -130,7 +135,7 @@ def feature_distance(features: FrozenFeatures, a: torch.Tensor, b: torch.Tensor)
 def build_discriminator(cfg: dict, trunk: nn.Module, input_size: int) -> ProjectedDiscriminator:
     """The projected discriminator of ``cfg["disc"]`` on a frozen copy of ``trunk``."""
     dc = cfg["disc"]
-    features = FrozenFeatures(trunk, int(dc["stages"]), input_size)
+    features = FrozenFeatures(trunk, int(dc["stages"]), input_size, int(dc.get("feature_lowpass", 0)))
     return ProjectedDiscriminator(features, dc["proj_channels"], dc["head_channels"], dc["patch_channels"],
                                   dc["seed"])
 
@@ -273,6 +278,10 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
         (tc["r1_gamma"] / 2 * r1 * tc["r1_every"]).backward()
         opt_d.step()
         out["r1"] = r1.item()
+    if step < tc.get("d_warmup", 0):  # the discriminator learns first: no generator / encoder step yet
+        out.update(d_loss=d_loss.item(), d_real=d_real.mean().item(), d_fake=d_fake.mean().item(),
+                   g_adv=float("nan"), rec_mse=float("nan"), rec_feat=float("nan"), rec_weight=0.0)
+        return out
     requires_grad(G, True)
     requires_grad(D.heads, False)
     if D.patch is not None:
