@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "recent": [],
     "last_model_id": "",
     "edit_mode": "transfer",  # "transfer" (the edit carried onto the photo) | "replace" (the render replaces the face)
+    "device": "cpu",  # where the worker renders and projects: cpu | cuda | cuda:N | mps | auto (CUDA, then MPS)
 }
 MAX_RECENT = 10
 

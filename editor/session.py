@@ -97,16 +97,25 @@ class EditSession:
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
     def open(cls, model: str | os.PathLike | None = None, translations_root: str | os.PathLike | None = None,
-             progress: Progress = _no_progress) -> "EditSession":
-        """Load a generator (None: the built-in default) and build the slider catalogue."""
+             progress: Progress = _no_progress, device: str = "cpu") -> "EditSession":
+        """Load a generator (None: the built-in default) on ``device`` (``cpu``, ``cuda``, ``mps`` or
+        ``auto``, see :func:`faceedit.devices.resolve_device`) and build the slider catalogue."""
+        from faceedit.devices import resolve_device
         from faceedit.models.checkpoints import load_generator
 
         progress(-1, f"loading model {model or '(default)'}")
         generator = load_generator(model)
-        generator.eval()
+        generator.eval().to(resolve_device(device))
         session = cls(generator, translations_root)
         session.load_catalogue(progress)
         return session
+
+    @property
+    def device(self) -> Any:
+        """The :class:`torch.device` the generator (and so every render and projection) runs on."""
+        from faceedit.devices import module_device
+
+        return module_device(self.generator)
 
     @property
     def resolution(self) -> int:
@@ -207,12 +216,14 @@ class EditSession:
 
         from faceedit.models.stylegan2 import seeded_z
 
-        z = seeded_z(1, int(self.generator.style_dim), int(seed))
+        from faceedit.devices import module_device
+
+        z = seeded_z(1, int(self.generator.style_dim), int(seed)).to(module_device(self.generator))
         with torch.inference_mode():
             w = self.generator.mapping(z)
             mean = self.generator.mean_latent(4096)
             w = mean + TRUNCATION * (w - mean)
-        return Latent(np.repeat(w.numpy(), self.n_latent, axis=0), self.model_id)
+        return Latent(np.repeat(w.cpu().numpy(), self.n_latent, axis=0), self.model_id)
 
     def set_face(self, latent: Latent, face: Face | None = None, photo: np.ndarray | None = None,
                  original: np.ndarray | None = None) -> None:
@@ -268,7 +279,8 @@ class EditSession:
         projector = self._projectors.get(preset)
         if projector is None:
             settings = ProjectionSettings.from_preset(preset)  # unknown presets raise InvalidInput
-            projector = self._projectors[preset] = Projector(self.generator, self.encoder(), settings)
+            projector = self._projectors[preset] = Projector(self.generator, self.encoder(), settings,
+                                                             device=self.device)
         progress(-1, f"projecting ({preset}, {projector.settings.steps} steps at most)")
 
         def on_step(done: int, total: int) -> None:  # a cancelled task raises here and stops the optimisation
@@ -316,6 +328,7 @@ class EditSession:
         ``quality`` (see :meth:`preview_settings`)."""
         import torch
 
+        from faceedit.devices import module_device
         from faceedit.images import to_image
         from faceedit.models.stylegan2 import SynthesisCache
 
@@ -324,7 +337,8 @@ class EditSession:
             cache = self._caches[preview] = SynthesisCache(self.generator)
         settings = self.preview_settings(quality) if preview else {}
         with torch.inference_mode():
-            x = cache.render(torch.from_numpy(np.asarray(w, np.float32))[None], **settings)
+            w_in = torch.from_numpy(np.asarray(w, np.float32))[None].to(module_device(self.generator))
+            x = cache.render(w_in, **settings)
         return to_image(x)[0]
 
     def preview_settings(self, quality: str = "auto") -> dict[str, Any]:

@@ -371,8 +371,10 @@ class MainWindow(QMainWindow):
         """Load a generator (None: the default model) in a worker, then show a start face."""
         root = self.translations_root
 
+        device = self.prefs.get("device")
+
         def job(progress, token):
-            return EditSession.open(model, root, progress)
+            return EditSession.open(model, root, progress, device=device)
 
         previous = self.session
 
@@ -395,7 +397,10 @@ class MainWindow(QMainWindow):
         self._seq += 1
         self._shown_seq = self._seq  # drop renders of the previous model
         self._setup_sliders()
-        self.setWindowTitle(f"faceedit editor — {session.model_id} ({session.resolution} px)")
+        from faceedit.devices import describe_device
+
+        self.setWindowTitle(f"faceedit editor — {session.model_id} ({session.resolution} px, "
+                            f"{describe_device(session.device)})")
 
     def _setup_sliders(self) -> None:
         s = self.session

@@ -297,9 +297,10 @@ def sample_w(generator: Any, n: int, seed: int = 0, batch_size: int = 256) -> np
     """``n`` W codes ``(n, style_dim)`` from ``generator.mapping`` on seeded Gaussian z."""
     import torch
 
+    from .devices import module_device
     from .models.stylegan2 import seeded_z
 
-    zs = seeded_z(n, generator.style_dim, seed)
+    zs = seeded_z(n, generator.style_dim, seed).to(module_device(generator))
     out = []
     with torch.no_grad():
         for i in range(0, n, batch_size):
@@ -346,14 +347,16 @@ class PCAFinder:
         ``threshold`` times the largest per-row change (shift = ``sigmas`` standard deviations)."""
         import torch
 
-        w = torch.from_numpy(sample_w(generator, n_samples, seed))
+        from .devices import module_device
+
+        w = torch.from_numpy(sample_w(generator, n_samples, seed)).to(module_device(generator))
         n_latent = generator.n_latent
         base = w[:, None, :].repeat(1, n_latent, 1)
         ranges = []
         with torch.no_grad():
             ref = generator.synthesis(base, noise_mode="const")
             for comp, var in zip(self.components_, self.explained_variance_):
-                step = torch.from_numpy(comp) * float(sigmas * np.sqrt(var))
+                step = torch.from_numpy(comp).to(w.device) * float(sigmas * np.sqrt(var))
                 effect = []
                 for layer in range(n_latent):
                     moved = base.clone()

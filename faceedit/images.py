@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import FaceEditError, ImageReadError, InvalidInput
-from .io import atomic_path
+from .io import atomic_path, is_temp_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -164,11 +164,12 @@ def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.
 
 
 def list_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders into a sorted list of image files (folders: non-recursive)."""
+    """Expand files and folders into a sorted list of image files (folders: non-recursive; the temporary
+    files of a killed writer are left out)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not is_temp_file(q)))
         else:
             out.append(p)
     return out

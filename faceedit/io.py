@@ -36,6 +36,50 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+TEMP_MARK = ".tmp"  # temporary files of atomic_path: ``.{stem}.XXXXXXXX.tmp{suffix}``
+
+
+def is_temp_file(path: str | os.PathLike) -> bool:
+    """A temporary file of :func:`atomic_path` (left behind when a writer was killed before its rename)."""
+    name = Path(path).name
+    return name.startswith(".") and (f"{TEMP_MARK}." in name or name.endswith(TEMP_MARK))
+
+
+def remove_temp_files(folder: str | os.PathLike) -> int:
+    """Delete the temporary files a killed writer left under ``folder`` (recursively); their final files
+    were never written, so nothing complete is lost.  Returns how many were removed.  Only for folders no
+    other process is writing to at the same moment."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for path in root.rglob(".*"):
+        if path.is_file() and is_temp_file(path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) for a read-modify-write shared by
+    processes, e.g. Ray workers updating one ``metrics.json`` (POSIX ``flock``; a no-op without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process per output folder there
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def save_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

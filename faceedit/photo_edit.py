@@ -52,7 +52,8 @@ class EditSettings:
     ``domain, segmentation, depth``); ``face``: ``"all"`` or the index of one face (largest first);
     ``cache_dir``: projection cache folder (None: none); ``aligned_min``/``aligned_max``: the clamp of the
     aligned size; ``parser``: face-parsing backend; ``transfer``: the transfer's knobs; ``mixer``: a
-    partial mixup config (see :data:`faceedit.mixups.DEFAULTS`; its ``steps`` are ``mixups``).
+    partial mixup config (see :data:`faceedit.mixups.DEFAULTS`; its ``steps`` are ``mixups``); ``device``:
+    where the generator, encoder and projection run (``cpu``, ``cuda``, ``mps``, ``auto``).
     """
 
     preset: str = "fast"
@@ -65,6 +66,7 @@ class EditSettings:
     parser: str = "landmarks"
     transfer: TransferSettings = field(default_factory=TransferSettings)
     mixer: Mapping[str, Any] | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -81,6 +83,9 @@ class EditSettings:
             raise InvalidInput(f"aligned sizes must satisfy 8 <= min <= max; got {self.aligned_min}..{self.aligned_max}")
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        from .devices import check_device_name
+
+        object.__setattr__(self, "device", check_device_name(self.device))
 
 
 @dataclass
@@ -237,10 +242,13 @@ class PhotoEditor:
 
     def __init__(self, edits: Edits, generator: Any = None, settings: EditSettings | None = None,
                  encoder: Any = "auto", translations: Sequence[str | os.PathLike] = ()) -> None:
+        from .devices import resolve_device
         from .models.checkpoints import load_generator
 
         self.settings = settings or EditSettings()
+        self.device = resolve_device(self.settings.device)
         self.generator = generator if hasattr(generator, "synthesis") else load_generator(generator)
+        self.generator.to(self.device)
         G = self.generator
         self.model_id = G.model_id
         shape = (int(G.n_latent), int(G.style_dim))
@@ -267,7 +275,7 @@ class PhotoEditor:
             from .project import ProjectionSettings, Projector
 
             settings = ProjectionSettings.from_preset(self.settings.preset)
-            self._projector = Projector(self.generator, self.encoder, settings)
+            self._projector = Projector(self.generator, self.encoder, settings, device=self.device)
         return self._projector
 
     # -- one photo -------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class RunReport:
         self.references: dict[str, ReferenceRecord] = {}
         self.seconds: dict[str, float] = defaultdict(float)
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.meta: dict[str, Any] = {}  # how the run ran: device, executor (saved in report.json)
         self._lock = threading.Lock()
         self._start = time.perf_counter()
 
@@ -74,6 +75,24 @@ class RunReport:
         with self._lock:
             for k, v in counts.items():
                 self.counters[group][k] += v
+
+    def export(self) -> dict[str, Any]:
+        """Outputs, failures, seconds and counters as plain data (what a Ray worker sends back)."""
+        with self._lock:
+            return {"references": {n: {"error": r.error, "outputs": dict(r.outputs)} for n, r in self.references.items()},
+                    "seconds": dict(self.seconds), "counters": {g: dict(c) for g, c in self.counters.items()}}
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Add what :meth:`export` gave (another process's part of this run) to this report."""
+        for name, rec in data["references"].items():
+            for translation, entry in rec["outputs"].items():
+                entry = dict(entry)
+                self.output(name, translation, entry.pop("status"), entry.pop("reason", None), **entry)
+            if rec["error"]:
+                self.fail_reference(name, rec["error"])
+        self.add_seconds(data["seconds"])
+        for group, counts in data["counters"].items():
+            self.count(group, counts)
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -116,6 +135,7 @@ class RunReport:
                 "seconds_per_step": {k: round(v, 3) for k, v in self.seconds.items()},
                 **{group: dict(c) for group, c in self.counters.items()},
                 "total_seconds": round(time.perf_counter() - self._start, 3),
+                **self.meta,
             },
             "failures": [{"reference": r, "translation": t, "reason": why} for r, t, why in self.failures()],
             "references": [
@@ -139,6 +159,8 @@ class RunReport:
                 lines.append(f"  ... and {len(fails) - max_failures} more (see report.json)")
         for group, c in self.counters.items():
             lines.append(f"{group}: " + ", ".join(f"{v} {k}" for k, v in c.items()))
+        if self.meta:
+            lines.append("ran on: " + ", ".join(f"{k} {v}" for k, v in self.meta.items() if not isinstance(v, dict)))
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
         lines.append(f"time per step: {steps or '-'}; total {time.perf_counter() - self._start:.1f}s")
         return "\n".join(lines)

@@ -123,6 +123,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key} must be a non-negative integer; got {cfg[section][name]!r}")
     if cfg["output"]["size"] < 1 or cfg["output"]["png_compress_level"] > 9:
         raise ConfigError("output.size must be >= 1 and output.png_compress_level 0-9")
+    check_run_settings(cfg)
     new_mixer(cfg)  # validates the mixup settings
     if cfg["project"]["enabled"]:
         from faceedit.project import ProjectionSettings
@@ -130,6 +131,27 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
         from .steps import projection_options
 
         ProjectionSettings.from_preset(cfg["project"]["preset"], **projection_options(cfg))
+
+
+def check_run_settings(cfg: Mapping[str, Any]) -> None:
+    """``run.device`` is a device this machine has (checked on the Ray workers for ``ray``; here only the
+    name), ``run.executor`` one of :data:`faceedit.distributed.EXECUTORS` (Ray installed for ``ray``), and
+    the ``ray`` numbers are non-negative."""
+    from faceedit.devices import check_device_name, resolve_device
+    from faceedit.distributed import check_executor
+    from faceedit.errors import ConfigError
+
+    executor = check_executor(cfg["run"]["executor"])
+    device = check_device_name(cfg["run"]["device"])
+    if executor == "local":
+        resolve_device(device)
+    rcfg = cfg["ray"]
+    for key in ("num_cpus", "workers", "cpus_per_worker", "gpus_per_worker", "references_per_task", "retries"):
+        if isinstance(rcfg[key], bool) or not isinstance(rcfg[key], (int, float)) or rcfg[key] < 0:
+            raise ConfigError(f"ray.{key} must be a non-negative number; got {rcfg[key]!r}")
+    if executor == "ray" and device.startswith("cuda") and not rcfg["gpus_per_worker"]:
+        raise ConfigError("run.device = 'cuda' on Ray needs ray.gpus_per_worker > 0 (Ray hides GPUs from "
+                          "workers that reserve none)")
 
 
 def check_edit_settings(cfg: Mapping[str, Any]) -> None:
@@ -160,10 +182,14 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
     """
     import torch
 
+    from faceedit.io import remove_temp_files
+
     check_settings(cfg)
     torch.manual_seed(int(cfg["run"]["seed"]))
     layout = Layout(cfg["output"]["dir"])
+    remove_temp_files(layout.root)  # the unfinished writes of a killed run (their outputs are redone)
     report = RunReport()
+    report.meta["executor"] = cfg["run"]["executor"]
     icfg = cfg["input"]
     found = find_references(icfg["dir"], icfg["mode"], icfg["labels_csv"] or None, cfg["translate"]["names"])
     save_config(cfg, layout.config)
@@ -188,21 +214,14 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
 
     state = _RunState(cfg, layout, report)
     try:
-        if pending:
-            from .steps import Engine
+        if pending and cfg["run"]["executor"] == "ray":
+            from .executors import run_on_ray
 
-            with report.timed("load models"):
-                state.engine = Engine(cfg, generator)
-            workers = int(cfg["run"]["workers"])
-            if workers > 0:  # processes: the face parser (dlib) is not thread-safe
-                from .steps import worker_init
-
-                state.pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), worker_init)
-            _process(state, pending, progress)
-            _drain(state, progress)
+            run_on_ray(state, pending, generator, progress)
+        elif pending:
+            _run_local(state, pending, generator, progress)
     except KeyboardInterrupt:
-        if state.pool is not None:
-            state.pool.shutdown(wait=True, cancel_futures=True)
+        _stop_pool(state)
         for ref, _, future in state.futures:  # what finished before the interruption goes in the report
             if future.done() and not future.cancelled() and future.exception() is None:
                 _record(state, ref, future.result())
@@ -210,6 +229,10 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
         raise
     if state.pool is not None:
         state.pool.shutdown(wait=True)
+    if "device" not in report.meta and cfg["run"]["executor"] == "local":  # fully resumed: no model loaded
+        from faceedit.devices import describe_device, resolve_device
+
+        report.meta["device"] = describe_device(resolve_device(cfg["run"]["device"]))
 
     _write_reports(state, references, progress)
     if cfg["output"]["zip"]:
@@ -217,6 +240,38 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
             write_zip(layout, references)
     write_json(report, layout.json)
     return report
+
+
+def _run_local(state: _RunState, pending: list[tuple[Reference, list[str]]], generator: Any, progress: bool) -> None:
+    """This machine: the models in this process, the post-processing on ``run.workers`` processes."""
+    from faceedit.devices import describe_device
+
+    from .steps import Engine
+
+    with state.report.timed("load models"):
+        state.engine = Engine(state.cfg, generator)
+    state.report.meta["device"] = describe_device(state.engine.device)
+    workers = int(state.cfg["run"]["workers"])
+    if workers > 0:  # processes: the face parser (dlib) is not thread-safe
+        from .steps import worker_init
+
+        state.pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), worker_init)
+    _process(state, pending, progress)
+    _drain(state, progress)
+
+
+def _stop_pool(state: _RunState) -> None:
+    """Ctrl-C: cancel the queued post-processing and stop the running jobs at once (their files are
+    written atomically, so a stopped job leaves no partial output; the next run redoes it)."""
+    pool = state.pool
+    if pool is None:
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=1.0)
 
 
 def _process(state: _RunState, pending: list[tuple[Reference, list[str]]], progress: bool) -> None:
@@ -435,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m pipeline.run input.mode=generic 'translate.names=[\"A_2\",\"Be_max\"]' input.dir=photos "
         "align.enabled=true\n"
         "  python -m pipeline.run --config out/config.toml      # the same run again (resumes)\n"
+        "  python -m pipeline.run --executor ray --ray-address auto --device cuda ray.gpus_per_worker=0.5\n"
         "  python -m pipeline.check out/output_images --references input_images",
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. project.preset=fast")
@@ -446,6 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "the render (edit.mode)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="post-processing worker processes, 0 = none (run.workers)")
+    parser.add_argument("--device", metavar="cpu|cuda|mps|auto",
+                        help="where the models run (run.device; default cpu, reproducible across machines)")
+    parser.add_argument("--executor", choices=("local", "ray"),
+                        help="local = this machine's process pool (default); ray = Ray tasks (run.executor)")
+    parser.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                        help="the Ray cluster to use; without it a local Ray instance is started and stopped "
+                        "(ray.address)")
     parser.add_argument("--save-intermediate", action="store_true", default=None,
                         help="keep each step's images under OUT/intermediate/ (output.save_intermediate)")
     parser.add_argument("--zip", action="store_true", default=None, help="also write OUT/submission.zip (output.zip)")
@@ -460,7 +523,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The merged config of the command line (flags win over overrides)."""
     flags = {"input.dir": args.input, "output.dir": args.out, "run.workers": args.workers, "edit.mode": args.edit_mode,
              "output.save_intermediate": args.save_intermediate, "output.zip": args.zip,
-             "run.overwrite": args.overwrite}
+             "run.overwrite": args.overwrite, "run.device": args.device, "run.executor": args.executor,
+             "ray.address": args.ray_address}
     extra = [override(k, v) for k, v in flags.items() if v is not None]
     return load_settings(args.config, [*args.overrides, *extra])
 
@@ -493,6 +557,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(dumps_toml(cfg), end="")
         return 0
+    from faceedit.devices import describe_device, resolve_device
+
+    device = cfg["run"]["device"]
+    where = describe_device(resolve_device(device)) if cfg["run"]["executor"] == "local" else f"{device} (Ray workers)"
+    print(f"device: {where}", file=sys.stderr)
     report = run_pipeline(cfg, progress=not args.quiet)
     print(report.summary_text())
     layout = Layout(cfg["output"]["dir"])

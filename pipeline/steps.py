@@ -124,13 +124,16 @@ class Engine:
     def __init__(self, cfg: Mapping[str, Any], generator: Any = None, encoder: Any = None):
         from faceedit.translations import TranslationStore
 
+        from faceedit.devices import resolve_device
+
         self.cfg = cfg
+        self.device = resolve_device(cfg["run"]["device"])
         builtin = generator is None and not cfg["model"]["generator"]
         if generator is None:
             from faceedit.models.checkpoints import load_generator
 
             generator = load_generator(cfg["model"]["generator"] or None)
-        self.generator = generator.eval()
+        self.generator = generator.eval().to(self.device)
         self.model_id = str(generator.model_id)
         self.encoder = encoder if encoder is not None else _load_encoder(cfg["model"]["encoder"], builtin)
         shape = (int(generator.n_latent), int(generator.style_dim))
@@ -167,7 +170,7 @@ class Engine:
             from faceedit.project import Projector, ProjectionSettings
 
             settings = ProjectionSettings.from_preset(self.cfg["project"]["preset"], **projection_options(self.cfg))
-            self._projector = Projector(self.generator, self.encoder, settings)
+            self._projector = Projector(self.generator, self.encoder, settings, device=self.device)
         return self._projector
 
     def project(

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Callable
+
+from ._executor import add_executor_arguments
 
 EXAMPLES = """\
 examples:
@@ -66,6 +69,9 @@ def register(subparsers) -> None:
                    help="projection cache folder (default $FACEEDIT_HOME/projections)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the projection cache")
     p.add_argument("--timings", action="store_true", help="print the seconds of each stage per photo")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda|mps|auto",
+                   help="where the models run (default cpu: reproducible; auto: CUDA, then MPS, then the CPU)")
+    add_executor_arguments(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -97,12 +103,13 @@ def parse_apply(values: list[str]) -> dict[str, float | None]:
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments (exit 2 on a bad one), build one PhotoEditor, edit every photo (exit 0/1)."""
-    import time
-    import warnings
+    import functools
 
-    from ..errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
+    from ..devices import check_device_name, resolve_device
+    from ..distributed import check_executor
+    from ..errors import ConfigError, DataError, InvalidInput, InvalidTranslationName, ModelMismatch
     from ..images import list_images
-    from ..photo_edit import EditSettings, PhotoEditor, default_cache_dir
+    from ..photo_edit import EditSettings, default_cache_dir
 
     try:
         applied = parse_apply(args.apply)
@@ -114,8 +121,12 @@ def run(args: argparse.Namespace) -> int:
             s.strip() for s in args.mixups.split(",") if s.strip())
         cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
         settings = EditSettings(preset=args.preset, edit_mode=args.edit_mode, mixups=mixups, face=face,
-                                cache_dir=cache)
-    except (InvalidInput, InvalidTranslationName) as e:
+                                cache_dir=cache, device=args.device)
+        if check_executor(args.executor) == "local":
+            resolve_device(args.device)
+        else:  # resolved on each Ray worker
+            check_device_name(args.device)
+    except (InvalidInput, InvalidTranslationName, ConfigError) as e:
         return _usage_error(args, str(e))
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
@@ -128,28 +139,51 @@ def run(args: argparse.Namespace) -> int:
     if clash and not args.overwrite:
         return _usage_error(args, f"--out {out} is the folder of input {clash}: refusing to overwrite the "
                             "originals (pick another folder or pass --overwrite)")
+    names = output_stems(paths)
+    make = functools.partial(photo_process, edits, args.model, settings, list(args.translations), out, names,
+                             bool(args.crops), bool(args.timings))
+    if args.executor == "ray":
+        from ._executor import for_each_image_on_ray
+
+        return for_each_image_on_ray(args, paths, "edit", make)
     try:
-        editor = PhotoEditor(edits, args.model, settings, translations=args.translations)
+        process = make()
     except (DataError, ModelMismatch, InvalidInput, InvalidTranslationName) as e:
         return _usage_error(args, str(e))
-    names = output_stems(paths)
+    print(f"device: {process.device_name}", file=sys.stderr)
 
     from ._batch import for_each_image
+
+    return for_each_image([str(p) for p in paths], "edit", process)
+
+
+def photo_process(edits: Any, model: Any, settings: Any, translations: list[str], out: Path,
+                  names: dict[Path, str], crops: bool, timings: bool) -> Callable[[Path], None]:
+    """One :class:`~faceedit.photo_edit.PhotoEditor` (models loaded here: in this process, or once per Ray
+    worker) and the function that edits and writes one photo with it (``.device_name``: where it runs)."""
+    import time
+    import warnings
+
+    from ..devices import describe_device
+    from ..photo_edit import PhotoEditor
+
+    editor = PhotoEditor(edits, model, settings, translations=translations)
 
     def process(path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the photo's notes are printed below instead
             result = editor.edit(path)
         start = time.perf_counter()
-        _write(result, out, names[path], args.crops)
+        _write(result, out, names[Path(path)], crops)
         result.timings["save"] = time.perf_counter() - start
         for note in result.notes:
             print(f"warning: {path}: {note}", file=sys.stderr)
-        if args.timings:
+        if timings:
             stages = " ".join(f"{k} {v:.2f}" for k, v in result.timings.items())
             print(f"{path}: {len(result.faces)} face(s); seconds: {stages}; total {sum(result.timings.values()):.2f}")
 
-    return for_each_image([str(p) for p in paths], "edit", process)
+    process.device_name = describe_device(editor.device)  # type: ignore[attr-defined]
+    return process
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._executor import add_executor_arguments
+
 
 def register(subparsers) -> None:
     """Add the ``project`` command."""
@@ -32,39 +34,22 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, metavar="TOML", help="a TOML file of projection settings")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any projection setting, e.g. --set optimizer=lbfgs --set noise=true")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda|mps|auto",
+                   help="where the models run (default cpu: reproducible; auto: CUDA, then MPS, then the CPU); "
+                   "printed and saved in metrics.json")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_executor_arguments(p)
     p.set_defaults(func=run, parser=p)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the models, run :func:`faceedit.project.project_files`, print the summary; exit code 0/1/2."""
-    import dataclasses
-
-    from ..config import load_config
-    from ..errors import ConfigError, InvalidInput
-    from ..images import list_images
-    from ..project import ProjectionSettings, Projector, project_files
-
-    try:
-        defaults = dataclasses.asdict(ProjectionSettings.from_preset(args.preset))
-        cfg = load_config(defaults, args.config, args.set)
-        for key in ("steps", "batch_size"):
-            if getattr(args, key) is not None:
-                cfg[key] = getattr(args, key)
-        settings = ProjectionSettings.from_preset(args.preset, **cfg)
-    except (ConfigError, InvalidInput) as e:
-        return _usage_error(args, str(e))
-    missing = [p for p in args.inputs if not Path(p).exists()]
-    if missing:
-        return _usage_error(args, f"no such file or folder: {', '.join(missing)}")
-    if not list_images(args.inputs):
-        return _usage_error(args, "no images found (folders are searched for .png/.jpg/.webp/.bmp/.tif files)")
-
+def make_projector(args: argparse.Namespace, settings, progress: bool = False):
+    """The generator, encoder, discriminator and :class:`~faceedit.project.Projector` the arguments name
+    (run here, or once on each Ray worker)."""
     import torch
 
     from ..models.checkpoints import load_discriminator, load_generator
     from ..models.encoder import load_encoder
+    from ..project import Projector
 
     torch.manual_seed(settings.seed)
     generator = load_generator(args.model)
@@ -75,19 +60,75 @@ def run(args: argparse.Namespace) -> int:
         elif args.model is None:
             encoder = load_encoder(None)
     discriminator = load_discriminator(args.discriminator) if args.discriminator else None
-    projector = Projector(generator, encoder, settings, discriminator=discriminator, device=args.device,
-                          progress=not args.quiet)
-    summary = project_files(args.inputs, args.out, projector, align=args.align, force=args.force,
-                            progress=not args.quiet)
+    return Projector(generator, encoder, settings, discriminator=discriminator, device=args.device, progress=progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the models, run :func:`faceedit.project.project_files`, print the summary; exit code 0/1/2."""
+    import dataclasses
+    import functools
+
+    from ..config import load_config
+    from ..devices import check_device_name, describe_device, resolve_device
+    from ..distributed import check_executor
+    from ..errors import ConfigError, InvalidInput
+    from ..images import list_images
+    from ..project import ProjectionSettings, project_files
+
+    try:
+        defaults = dataclasses.asdict(ProjectionSettings.from_preset(args.preset))
+        cfg = load_config(defaults, args.config, args.set)
+        for key in ("steps", "batch_size"):
+            if getattr(args, key) is not None:
+                cfg[key] = getattr(args, key)
+        settings = ProjectionSettings.from_preset(args.preset, **cfg)
+        check_executor(args.executor)
+        if args.executor == "local":
+            args.device = str(resolve_device(args.device))
+        else:  # resolved on each Ray worker
+            args.device = check_device_name(args.device)
+    except (ConfigError, InvalidInput) as e:
+        return _usage_error(args, str(e))
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        return _usage_error(args, f"no such file or folder: {', '.join(missing)}")
+    files = list_images(args.inputs)
+    if not files:
+        return _usage_error(args, "no images found (folders are searched for .png/.jpg/.webp/.bmp/.tif files)")
+    if args.executor == "ray":
+        if len({f.stem for f in files}) < len(files):
+            return _usage_error(args, "--executor ray needs distinct file names (some inputs share a stem)")
+        from ._executor import project_on_ray
+
+        summary, devices = project_on_ray(args, files, functools.partial(make_projector, args, settings),
+                                          settings.batch_size)
+        where = f"{', '.join(sorted(set(devices))) or args.device} on {len(devices)} Ray worker(s)"
+        perceptual = _saved_perceptual(Path(args.out))
+    else:
+        projector = make_projector(args, settings, progress=not args.quiet)
+        where, perceptual = describe_device(projector.device), projector.perceptual_name
+        print(f"device: {where}", file=sys.stderr)
+        summary = project_files(args.inputs, args.out, projector, align=args.align, force=args.force,
+                                progress=not args.quiet)
     n_ok = len(summary.done) + len(summary.cached)
     print(f"projected {n_ok} image(s) ({len(summary.cached)} from cache) with {args.preset!r} "
-          f"[perceptual: {projector.perceptual_name}] -> {args.out}")
+          f"[perceptual: {perceptual}; device: {where}] -> {args.out}")
     if summary.failures:
         print(f"{len(summary.failures)} failed:", file=sys.stderr)
         for f in summary.failures:
             print(f"  {f['source']}: {f['error']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _saved_perceptual(out: Path) -> str:
+    """The perceptual loss recorded in ``out/metrics.json`` (what the Ray workers used)."""
+    from ..io import load_json
+
+    try:
+        return str(load_json(out / "metrics.json").get("perceptual", "?"))
+    except (OSError, ValueError, AttributeError):
+        return "?"
 
 
 def _usage_error(args: argparse.Namespace, message: str) -> int:
