@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     files = list_images(args.inputs)
     if not files:
         return _usage_error(args, "no images found (folders are searched for .png/.jpg/.webp/.bmp/.tif files)")
+    from ..io import remove_temp_files
+
+    remove_temp_files(args.out)  # the unfinished writes of a killed run (before any worker writes)
     if args.executor == "ray":
         if len({f.stem for f in files}) < len(files):
             return _usage_error(args, "--executor ray needs distinct file names (some inputs share a stem)")
