@@ -28,7 +28,8 @@ setup(
     ],
     extras_require={
         "gui": ["PySide6-Essentials>=6.5,!=6.12.0"],
-        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0", "matplotlib>=3.6"],
+        "test": ["pytest>=7", "pytest-qt>=4.2", "PySide6-Essentials>=6.5,!=6.12.0", "matplotlib>=3.6", "ray>=2.9"],
+        "ray": ["ray>=2.9"],  # --executor ray (pipeline.run, faceedit project / edit): imported only when asked
         "dpt": [],  # the DPT depth backend is plain PyTorch now (no timm); kept so faceedit[dpt] installs
         "plots": ["matplotlib>=3.6"],  # `faceedit runs report` (curves) and the background study's figure
         "facexlib": [],  # the facexlib parsers are plain PyTorch now (no facexlib); kept so faceedit[facexlib] installs
