@@ -35,11 +35,13 @@ from faceedit.directions import encode_images  # noqa: E402
 from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
-    BUILD_DEFAULTS, ENTANGLEMENT_TOP, OWN_OUTPUTS, TranslationBuilder, code_groups, labels_from_facedata, target_measure,
+    BUILD_DEFAULTS, ENTANGLEMENT_TOP, OWN_OUTPUTS, TranslationBuilder, labels_from_facedata, target_measure,
     training_subset,
 )
-from faceedit.acceptance import challenge_jobs, read_edits, record_verdicts, spread, verdicts  # noqa: E402
-from faceedit.translations import CURSOR_CODES, VALUE_CODES, TranslationStore, default_translations_dir  # noqa: E402
+from faceedit.acceptance import (  # noqa: E402
+    acceptance_groups, challenge_jobs, read_edits, record_verdicts, spread, verdicts,
+)
+from faceedit.translations import TranslationStore, default_translations_dir  # noqa: E402
 
 #: plain vs conditional: at least one translation of every code
 COMPARE = ["Sk_2_fr_0", "A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "B_0_fr_1", "D_1_fr_0",
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
     W = encode_images(E, val.images, progress=False)
     base = flatten_predictions(P.predict(synthesize(G, W)))
     labels = labels_from_facedata(val)
-    groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+    groups = acceptance_groups(labels)  # sex edits on adult faces (the validator's gender bar is measured there)
     print(f"model {G.model_id}: {len(val)} held-out faces, {len(store)} translations in {store.folder}")
 
     jobs = challenge_jobs(groups, len(val))

@@ -60,6 +60,19 @@ def spread(idx: np.ndarray, k: int) -> np.ndarray:
     return idx if len(idx) <= k else idx[np.linspace(0, len(idx) - 1, k).round().astype(int)]
 
 
+def acceptance_groups(labels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each code's current value per held-out face (:func:`~faceedit.translation_builder.code_groups`), with
+    sex edits judged on adults only (label age >= :data:`~faceedit.train.attributes.ADULT_AGE` or unknown, i.e.
+    CelebA): the population they are made for, and the one the validator's gender bar is measured on."""
+    from .train.attributes import ADULT_AGE
+    from .translation_builder import code_groups
+
+    groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
+    age = np.asarray(labels.get("age", np.full(len(groups["Se"]), np.nan)), dtype=np.float64)
+    groups["Se"] = np.where(age < ADULT_AGE, np.nan, groups["Se"])  # NaN age compares False: kept
+    return groups
+
+
 def challenge_jobs(groups: Mapping[str, np.ndarray], n: int) -> list[Job]:
     """(target, current value or None, face indices) for every target the challenge asks for, on faces whose
     current value of the code (``groups[code]``) is known; cursors and ``bald`` use every face."""

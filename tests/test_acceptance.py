@@ -73,3 +73,18 @@ def test_accept_translations_reads_the_judge_on_the_selected_translation(tmp_pat
     assert record_verdicts(store, found) == ["A_2", "A_2_fr_0"]
     assert store.get("A_2_fr_0").meta["validation"]["verdict"] == found["A_2_fr_0"].verdict
     np.testing.assert_array_equal(store.get("A_2_fr_0").delta, -delta)
+
+
+def test_sex_edits_are_judged_on_adults_only():
+    from faceedit.acceptance import acceptance_groups
+    from faceedit.train.data import CELEBA_ATTRIBUTES
+
+    n = 5
+    labels = {name: np.full(n, np.nan) for name in CELEBA_ATTRIBUTES}
+    labels.update(age=np.array([np.nan, 8.0, 14.9, 15.0, 60.0]), female=np.array([1.0, 0, 1, 0, 1]),
+                  race=np.full(n, np.nan))
+    g = acceptance_groups(labels)
+    # CelebA (no age label) and UTKFace faces from 15 years keep their sex; children are left out
+    np.testing.assert_array_equal(np.isnan(g["Se"]), [False, True, True, False, False])
+    assert g["Se"][0] == 1 and g["Se"][3] == 0
+    assert g["A"][4] == 2  # age edits are not restricted (a 60-year-old is old)

@@ -120,6 +120,12 @@ def test_judged_outputs_follow_the_bar():
     j = judged_outputs(metrics)
     assert j["judged"] == ["Smiling", "gender"]
     assert set(j["not_judged"]) == {"Oval_Face", "age", "race"} and j["bar"] == BAR
+    assert j["gender_population"] == "all"
+    # measured on adults too: the bar applies there (children's gender is not what sex edits are judged on)
+    j = judged_outputs({**metrics, "gender_acc": 0.90, "gender_acc_adults": 0.945})
+    assert "gender" in j["judged"] and j["gender_population"].startswith("adults")
+    j = judged_outputs({**metrics, "gender_acc": 0.95, "gender_acc_adults": 0.92})
+    assert "gender" not in j["judged"] and "gender_acc_adults 0.92 misses the bar (>= 0.93)" == j["not_judged"]["gender"]
 
 
 def test_train_validator_smoke_resume_and_lowres(tmp_path):
@@ -161,6 +167,8 @@ def test_shipped_validator_sidecar_lists_judged_outputs_and_numbers():
     for name in meta["judged"]:
         if name in CELEBA_ATTRIBUTES:
             assert m["attr_acc"][name] >= BAR["attr_acc"]
-    assert ("gender" in meta["judged"]) == (m["gender_acc"] >= BAR["gender_acc"])
+    # the gender bar is measured on adults (the faces sex edits are made for), all faces reported beside it
+    assert ("gender" in meta["judged"]) == (m["gender_acc_adults"] >= BAR["gender_acc"])
+    assert meta["gender_population"].startswith("adults") and m["gender_acc"] <= m["gender_acc_adults"]
     assert ("age" in meta["judged"]) == (m["age_mae"] <= BAR["age_mae"])
     assert DEFAULT_VALIDATOR.stat().st_size <= 10 * 2**20

@@ -53,9 +53,14 @@ def _labels(data: FaceData, idx: np.ndarray, device: torch.device) -> dict[str, 
             "race": torch.from_numpy(data.race[idx]).to(device)}
 
 
+#: faces at least this old (by label; every CelebA face) are "adults": the population sex edits are made for
+ADULT_AGE = 15.0
+
+
 @torch.no_grad()
 def evaluate(model, data: FaceData, device: torch.device | str = "cpu", batch_size: int = 256) -> dict[str, Any]:
-    """Validation metrics: per-attribute accuracy (+ mean), gender accuracy, age MAE, race accuracy."""
+    """Validation metrics: per-attribute accuracy (+ mean), gender accuracy (all, UTKFace, adults: CelebA and
+    UTKFace faces of at least :data:`ADULT_AGE` years), age MAE, race accuracy."""
     from ..models.attributes import CELEBA_ATTRIBUTES
 
     model.eval()
@@ -77,6 +82,9 @@ def evaluate(model, data: FaceData, device: torch.device | str = "cpu", batch_si
         u = g & (data.source == "utkface")
         if u.any():
             metrics["gender_acc_utkface"] = float(((out["gender"][u] > 0) == (data.gender[u] > 0.5)).mean())
+        adult = g & ((data.source == "celeba") | (data.age >= ADULT_AGE))  # NaN age (CelebA) compares False
+        if adult.any():
+            metrics["gender_acc_adults"] = float(((out["gender"][adult] > 0) == (data.gender[adult] > 0.5)).mean())
     a = ~np.isnan(data.age)
     if a.any():
         metrics["age_mae"] = float(np.abs(out["age"][a] - data.age[a]).mean())

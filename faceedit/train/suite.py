@@ -92,7 +92,7 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
 
     t = time.time()
     latents_file = out / "train_latents.npy"
-    from ..translation_builder import build_default_set, code_groups, labels_from_facedata, training_subset
+    from ..translation_builder import build_default_set, labels_from_facedata, training_subset
 
     if stage("latents", latents_file.is_file()):
         from ..directions import encode_images
@@ -115,18 +115,17 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
     timings["translations"] = time.time() - t
 
     t = time.time()
-    from ..acceptance import accept_translations, record_verdicts
+    from ..acceptance import accept_translations, acceptance_groups, record_verdicts
     from ..models.validator import load_validator
-    from ..translations import CURSOR_CODES, VALUE_CODES, TranslationStore
+    from ..translations import TranslationStore
 
     store = TranslationStore(folder, model_id)
     acceptance_file = out / "acceptance.json"
     if stage("acceptance", acceptance_file.is_file()):
         V = load_validator(s.validator)
         val = data.subset(data.val)
-        labels = labels_from_facedata(val)
-        groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
-        found = accept_translations(G, E, V, val.images, groups, store, s.max_faces, fitting=P)
+        found = accept_translations(G, E, V, val.images, acceptance_groups(labels_from_facedata(val)), store,
+                                    s.max_faces, fitting=P)
         record_verdicts(store, found)
         save_json(acceptance_file, {"validator": str(s.validator or "built-in"), "judged_outputs": V.judged(),
                                     "held_out_faces": int(len(val)),
