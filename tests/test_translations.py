@@ -319,7 +319,15 @@ def test_cli_list_show_check_apply(tmp_path, capsys):
     store.save(_t("Be_max", seed=2))
     assert main(["translations", "list", "--folder", str(folder), "--model-id", "m1"]) == 0
     out = capsys.readouterr().out
-    assert "A_2" in out and "ridge" in out and "2 translations" in out
+    assert "A_2" in out and "ridge" in out and "2 translations" in out and "validator" not in out
+    # the independent validator's verdicts (sidecar `validation`) are listed with a summary
+    t = store.get("A_2")
+    t.meta["validation"] = {"verdict": "rejected (+5.5 years the intended way)"}
+    store.save(t)
+    assert main(["translations", "list", "--folder", str(folder), "--model-id", "m1"]) == 0
+    out = capsys.readouterr().out
+    assert "validator: rejected (+5.5 years the intended way)" in out
+    assert "0 accepted, 1 rejected, 0 not judged, 1 not read" in out
     assert main(["translations", "show", "A_2", "--folder", str(folder), "--model-id", "m1"]) == 0
     out = capsys.readouterr().out
     assert '"attribute": "age"' in out and "produces: A_2" in out

@@ -110,12 +110,22 @@ def run_list(args: argparse.Namespace) -> int:
     if not names:
         print(f"no translations in {store.folder}")
         return 0
+    verdicts: list[str] = []
     for name in names:
         t = store.get(name)
         m = t.meta
+        verdict = str(m.get("validation", {}).get("verdict", ""))
+        verdicts.append(verdict)
         print(f"{name:14s} {m.get('method', '?'):9s} {str(m.get('attribute', '')):16s} "
-              f"|delta| {float((t.delta ** 2).sum() ** 0.5):7.3f}  strength {t.default_strength:g}")
+              f"|delta| {float((t.delta ** 2).sum() ** 0.5):7.3f}  strength {t.default_strength:g}"
+              + (f"  validator: {verdict}" if verdict else ""))
     print(f"{len(names)} translations in {store.folder}")
+    if any(verdicts):
+        judged = [v for v in verdicts if v and not v.startswith("not judged")]
+        print(f"independent validator (held-out faces): {sum(v == 'accepted' for v in judged)} accepted, "
+              f"{sum(v.startswith('rejected') for v in judged)} rejected, "
+              f"{sum(v.startswith('not judged') for v in verdicts)} not judged, "
+              f"{sum(not v for v in verdicts)} not read (no held-out face needs them)")
     return 0
 
 
