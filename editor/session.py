@@ -186,7 +186,9 @@ class EditSession:
                 "from": f"{CODE_NAMES.get(p.code, p.code)}: to value {p.value}, from {p.from_value}",
                 "bald": "make the face bald"}.get(p.kind, "a free translation")
         method = t.meta.get("method")
-        return f"{t.name} — {what}" + (f" ({method})" if method else "")
+        verdict = t.meta.get("validation", {}).get("verdict")
+        return f"{t.name} — {what}" + (f" ({method})" if method else "") + \
+            (f"\nindependent validator, held-out faces: {verdict}" if verdict else "")
 
     @staticmethod
     def _strength_range(t: Any) -> tuple[float, float]:

@@ -619,3 +619,15 @@ def test_qt_binding_does_not_leak_none(qtbot):
         label.setText("x")
         QApplication.processEvents()
     assert sys.getrefcount(None) >= before - 100
+
+
+def test_slider_tooltip_says_what_the_validator_read():
+    from editor.session import EditSession
+    from faceedit.translations import Translation
+
+    t = Translation("A_2_fr_0", np.zeros((4, 8), np.float32), {"method": "ridge",
+                    "validation": {"verdict": "rejected (+5.5 years the intended way)"}})
+    text = EditSession._describe(t)
+    assert text.startswith("A_2_fr_0 — ") and "(ridge)" in text
+    assert text.endswith("independent validator, held-out faces: rejected (+5.5 years the intended way)")
+    assert "validator" not in EditSession._describe(Translation("A_2", np.zeros((4, 8), np.float32), {}))
