@@ -64,8 +64,11 @@ def quality(results, images: np.ndarray, face_dist: bool) -> dict[str, float]:
     if all("lpips" in r.metrics for r in results):
         out["lpips"] = float(np.mean([r.metrics["lpips"] for r in results]))
     out["steps"] = float(np.mean([r.metrics["steps"] for r in results]))
-    if face_dist:
-        out["face_distance"] = float(np.mean(identity_distance(images, [r.image for r in results])))
+    if face_dist:  # issue 19's inversion target is on the median (<= 0.55; the same person is < 0.6)
+        d = identity_distance(images, [r.image for r in results])
+        out["face_distance"] = float(np.mean(d))
+        out["face_distance_median"] = float(np.median(d))
+        out["same_person_share"] = float(np.mean(d < 0.6))
     return out
 
 
