@@ -100,12 +100,13 @@ class EditSession:
              progress: Progress = _no_progress, device: str = "cpu") -> "EditSession":
         """Load a generator (None: the built-in default) on ``device`` (``cpu``, ``cuda``, ``mps`` or
         ``auto``, see :func:`faceedit.devices.resolve_device`) and build the slider catalogue."""
-        from faceedit.devices import resolve_device
+        from faceedit.devices import resolve_device, set_network_device
         from faceedit.models.checkpoints import load_generator
 
         progress(-1, f"loading model {model or '(default)'}")
         generator = load_generator(model)
         generator.eval().to(resolve_device(device))
+        set_network_device(resolve_device(device))  # the parsers / depth network of the transfer and mixups
         session = cls(generator, translations_root)
         session.load_catalogue(progress)
         return session

@@ -192,7 +192,10 @@ def _dpt_depth(image: np.ndarray, weights: str | os.PathLike | None) -> np.ndarr
 
     path = dpt_weights_path(weights)
     stat = path.stat()
-    raw = predict(_cached_dpt(str(path.resolve()), stat.st_mtime_ns, stat.st_size), image)
+    from .devices import network_device
+
+    model = _cached_dpt(str(path.resolve()), stat.st_mtime_ns, stat.st_size).to(network_device())
+    raw = predict(model, image)
     lo, hi = float(raw.min()), float(raw.max())
     if not hi > lo:
         return np.zeros_like(raw)

@@ -62,3 +62,21 @@ def module_device(module: Any) -> Any:
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+_NETWORK_DEVICE: dict[str, Any] = {"name": DEFAULT_DEVICE, "device": None}
+
+
+def set_network_device(name: Any) -> None:
+    """The device of the auxiliary networks that the mixups and the transfer run deep inside (the BiSeNet /
+    ParseNet face parsers, DPT depth): set by whoever sets the run's device (the pipeline's engine and its
+    post-processing workers, :class:`~faceedit.photo_edit.PhotoEditor`, the editor's session), so that
+    ``device`` reaches them without passing through every mixup call.  Resolved on first use."""
+    _NETWORK_DEVICE.update(name=str(name), device=None)
+
+
+def network_device() -> Any:
+    """The :class:`torch.device` the auxiliary networks run on (see :func:`set_network_device`)."""
+    if _NETWORK_DEVICE["device"] is None:
+        _NETWORK_DEVICE["device"] = resolve_device(_NETWORK_DEVICE["name"])
+    return _NETWORK_DEVICE["device"]

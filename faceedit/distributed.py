@@ -85,6 +85,10 @@ class _Worker:
     """One actor: the object ``factory()`` made once (the models), called on each item."""
 
     def __init__(self, factory: Callable[[], Callable[[Any], Any]]) -> None:
+        import signal
+
+        with contextlib.suppress(ValueError):  # Ctrl-C in a terminal reaches the workers of a local instance
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # too: the driver stops them (no half-done "failures")
         self.error: FaceEditError | None = None
         try:
             self.fn = factory()

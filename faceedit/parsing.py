@@ -500,9 +500,13 @@ def _run_parser_net(model, image: np.ndarray, size: int = 512, mean: tuple[float
     h, w = image.shape[:2]
     x = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
     x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
+    from .devices import network_device
+
+    device = network_device()
+    model.to(device)  # the cached network moves once
     with torch.no_grad():
-        out = model(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
-    labels = out[0].argmax(0).to(torch.uint8).numpy()
+        out = model(torch.from_numpy(x).permute(2, 0, 1)[None].to(device))[0]
+    labels = out[0].argmax(0).to(torch.uint8).cpu().numpy()
     if class_order is not None:
         labels = np.array([LABEL[name] for name in class_order], np.uint8)[labels]
     return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)

@@ -242,11 +242,12 @@ class PhotoEditor:
 
     def __init__(self, edits: Edits, generator: Any = None, settings: EditSettings | None = None,
                  encoder: Any = "auto", translations: Sequence[str | os.PathLike] = ()) -> None:
-        from .devices import resolve_device
+        from .devices import resolve_device, set_network_device
         from .models.checkpoints import load_generator
 
         self.settings = settings or EditSettings()
         self.device = resolve_device(self.settings.device)
+        set_network_device(self.device)  # the network parsers / depth of the transfer and the mixups
         self.generator = generator if hasattr(generator, "synthesis") else load_generator(generator)
         self.generator.to(self.device)
         G = self.generator

@@ -124,10 +124,11 @@ class Engine:
     def __init__(self, cfg: Mapping[str, Any], generator: Any = None, encoder: Any = None):
         from faceedit.translations import TranslationStore
 
-        from faceedit.devices import resolve_device
+        from faceedit.devices import resolve_device, set_network_device
 
         self.cfg = cfg
         self.device = resolve_device(cfg["run"]["device"])
+        set_network_device(self.device)  # the parsers / depth network of the mixups and the transfer
         builtin = generator is None and not cfg["model"]["generator"]
         if generator is None:
             from faceedit.models.checkpoints import load_generator
@@ -395,7 +396,10 @@ def post_process(job: PostJob) -> PostResult:
     (:func:`faceedit.transfer.transfer_edit`, with the reference's parsing), then the mixups run at the
     output size too, so the transferred pixels are never resampled.
     """
+    from faceedit.devices import set_network_device
+
     cfg, result = job.cfg, PostResult()
+    set_network_device(cfg["run"]["device"])  # a post-processing worker process: the run's device too
     out_size = int(cfg["output"]["size"])
     transfer = job.reconstruction is not None
     size = out_size if transfer else int(cfg["mixups"]["size"]) or out_size
