@@ -21,7 +21,7 @@ import numpy as np
 
 from .edit_evaluation import flatten_predictions
 from .synthesis import synthesize
-from .translation_builder import AGE_EDIT_YEARS, target_measure
+from .edit_targets import AGE_EDIT_YEARS, target_measure
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names
 
 #: the share of faces an edit must move the intended way (sex: flip) to be accepted
@@ -61,11 +61,11 @@ def spread(idx: np.ndarray, k: int) -> np.ndarray:
 
 
 def acceptance_groups(labels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each code's current value per held-out face (:func:`~faceedit.translation_builder.code_groups`), with
+    """Each code's current value per held-out face (:func:`~faceedit.edit_targets.code_groups`), with
     sex edits judged on adults only (label age >= :data:`~faceedit.train.attributes.ADULT_AGE` or unknown, i.e.
     CelebA): the population they are made for, and the one the validator's gender bar is measured on."""
     from .train.attributes import ADULT_AGE
-    from .translation_builder import code_groups
+    from .edit_targets import code_groups
 
     groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
     age = np.asarray(labels.get("age", np.full(len(groups["Se"]), np.nan)), dtype=np.float64)
