@@ -246,12 +246,14 @@ def parse_renames(specs: Sequence[str], attributes: Sequence[str]) -> dict[str, 
     return out
 
 
-def w_std_along(generator: Any, direction: np.ndarray, samples: int = SAMPLES, seed: int = 0) -> float:
-    """The standard deviation of the generator's W along a unit ``direction`` ``(style_dim,)``."""
+def w_std_along(generator: Any, direction: np.ndarray, samples: int = SAMPLES, seed: int = 0) -> float | np.ndarray:
+    """The standard deviation of the generator's W along a unit ``direction`` ``(style_dim,)``, or along each
+    row of ``(k, style_dim)`` (one set of W samples for all of them)."""
     from .directions import sample_w
 
     w = sample_w(generator, samples, seed)
-    return float(np.std(w @ direction))
+    direction = np.asarray(direction)
+    return float(np.std(w @ direction)) if direction.ndim == 1 else np.std(w @ direction.T, axis=0)
 
 
 def _free_name(fmt: str, attribute: str) -> str:
@@ -281,15 +283,17 @@ def to_translations(fmt: str, directions: Sequence[Direction], generator: Any, m
                       "directions evaluate) or compute directions on this generator", UserWarning, stacklevel=2)
     mapping = parse_renames(renames, [d.attribute for d in directions])
     mask = layer_mask(layers, shape[0])
-    result = []
-    for d in directions:
-        rows = to_rows(d.rows, d.where, "direction", shape)
-        name, sign = mapping.get(d.attribute, (_free_name(fmt, d.attribute), 1.0))
-        mean_row = rows.mean(axis=0)
-        norm = float(np.linalg.norm(mean_row))
+    all_rows = [to_rows(d.rows, d.where, "direction", shape) for d in directions]
+    norms = [float(np.linalg.norm(rows.mean(axis=0))) for rows in all_rows]
+    for d, norm in zip(directions, norms):
         if norm == 0:
             raise InvalidInput(f"{d.where}: direction {d.attribute!r} is zero")
-        std = w_std_along(generator, mean_row / norm, samples)
+    units = np.stack([rows.mean(axis=0) / norm for rows, norm in zip(all_rows, norms)]) if directions else None
+    stds = w_std_along(generator, units, samples) if directions else []  # one W sample set for every direction
+    result = []
+    for d, rows, norm, std in zip(directions, all_rows, norms, stds):
+        name, sign = mapping.get(d.attribute, (_free_name(fmt, d.attribute), 1.0))
+        std = float(std)
         meta = {"model_id": model_id, "method": "imported", "attribute": d.attribute, "mode": "shift",
                 "default_strength": sigmas * std / norm, "w_std_along": std, "strength_sigmas": sigmas,
                 "layers": None if mask.all() else np.flatnonzero(mask).tolist(), "source": d.source,
