@@ -22,15 +22,16 @@ CHECKPOINT_NAME = "checkpoint.pt"
 def pick_device(name: str) -> torch.device:
     """``cpu`` or ``cuda`` (error if CUDA is not available).  Choosing CUDA also turns on TF32 matrix and
     convolution math and cuDNN autotuning for the whole process."""
+    from ..devices import resolve_device
+
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ConfigError(f"unknown device {name!r}; use cpu or cuda")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but CUDA is not available")
-    if name.startswith("cuda"):  # TF32 matrix/convolution units: ~an order of magnitude over fp32 on Ampere+
+    device = resolve_device(name)  # the one availability check (CUDA present, device index exists)
+    if device.type == "cuda":  # TF32 matrix/convolution units: ~an order of magnitude over fp32 on Ampere+
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    return torch.device(name)
+    return device
 
 
 class Deadline:
