@@ -20,8 +20,9 @@ edit (``~Output`` in the sidecar's ``conditioned_on``); one whose full removal w
 ``condition_min_cos`` of the edit is removed in part (``condition_partial``, ``~Output*share``).
 ``layers`` restricts a code's edits (or those towards one value, ``{c}_{v}``, or a hair colour pair) to some
 W+ rows.  Finally each translation's strength is calibrated on training renders until the predictor agrees
-(``calibrate``; the age edits may go further within a bounded W+ step, ``calibration_extra``); with several ``condition_min_cos`` values each translation keeps the conditioning
-whose calibrated edit is least entangled on its calibration faces (``build_calibrated``).
+(``calibrate``; the age edits may go further within a bounded W+ step, ``calibration_extra``); with several
+``condition_min_cos`` values each translation keeps the conditioning whose calibrated edit is least entangled
+on its calibration faces (``build_calibrated``).
 
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
@@ -591,14 +592,13 @@ class TranslationBuilder:
         where = {int(i): k for k, i in enumerate(pool)}
 
         def success(t: Translation, idx: np.ndarray, cur: np.ndarray | None, base: dict,
-                    m: float) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
-            images = synthesize(generator, self.X[idx] + np.float32(m) * t.delta)
-            pred = flatten_predictions(predictor.predict(images))
+                    m: float) -> tuple[float, dict[str, np.ndarray]]:
+            pred = flatten_predictions(predictor.predict(synthesize(generator, self.X[idx] + np.float32(m) * t.delta)))
             ok = np.zeros(len(idx), bool)
             for c in ([None] if cur is None else np.unique(cur)):
                 sel = np.ones(len(idx), bool) if c is None else cur == c
                 ok[sel] = edit_reached(t.parsed.target, None if c is None else int(c), base, pred)[sel]
-            return float(ok.mean()), images, pred
+            return float(ok.mean()), pred
 
         result: dict[str, dict[str, float]] = {}
         for t in tqdm(translations, desc="calibrate", unit="translation"):
@@ -609,7 +609,7 @@ class TranslationBuilder:
             base = {k: v[rows] for k, v in base_all.items()}
             best = (multipliers[0], 0.0)  # no multiplier helps at all: do not amplify
             for m in multipliers:
-                rate_m, _, _ = success(t, idx, cur, base, m)
+                rate_m, _ = success(t, idx, cur, base, m)
                 if rate_m > best[1] or rate_m >= rate:
                     best = (m, rate_m)
                 if rate_m >= rate:
@@ -624,7 +624,7 @@ class TranslationBuilder:
                 for m in extra:
                     if m * norm > max_step:
                         break
-                    rate_m, _, pred = success(t, idx, cur, base, m)
+                    rate_m, pred = success(t, idx, cur, base, m)
                     flips = float(np.mean((pred["gender"] > 0.5) != (base["gender"] > 0.5)))
                     if flips > self.cfg["calibration_max_sex_flips"] or rate_m <= best[1]:
                         break
