@@ -85,9 +85,8 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
 
     t = time.time()
     encoder_file = out / "encoder.safetensors"
-    if stage("encoder", encoder_file.is_file()):
-        _encoder_for(s, G, data, out, encoder_file)
-    E = _check_encoder(encoder_file, G)
+    E = _encoder_for(s, G, data, out, encoder_file) if stage("encoder", encoder_file.is_file()) \
+        else _check_encoder(encoder_file, G)
     timings["encoder"] = time.time() - t
 
     t = time.time()
@@ -160,34 +159,46 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
     return summary
 
 
+def _fits(E: Any, G: Any) -> bool:
+    """Whether the encoder ``E`` makes the W+ codes ``G`` takes."""
+    return (E.n_latent, E.style_dim) == (G.n_latent, G.style_dim)
+
+
 def _check_encoder(path: Path, G: Any) -> Any:
     """The encoder at ``path``, refused unless its codes fit ``G``."""
     from ..errors import ModelMismatch
     from ..models.encoder import load_encoder
 
     E = load_encoder(str(path))
-    if (E.n_latent, E.style_dim) != (G.n_latent, G.style_dim):
+    if not _fits(E, G):
         raise ModelMismatch(f"{path} makes ({E.n_latent}, {E.style_dim}) codes; the generator needs "
                             f"({G.n_latent}, {G.style_dim})")
     return E
 
 
-def _encoder_for(s: SuiteSettings, G: Any, data: Any, out: Path, encoder_file: Path) -> None:
-    """Copy the given encoder, or train one for ``G`` for ``s.encoder_minutes`` into ``out/encoder_run``."""
+def _copy_model_file(src: Path, dst: Path) -> None:
+    """Copy a model file and its JSON sidecar (the sidecar first: a file without one is never left)."""
+    shutil.copyfile(src.with_suffix(".json"), dst.with_suffix(".json"))
+    shutil.copyfile(src, dst)
+
+
+def _encoder_for(s: SuiteSettings, G: Any, data: Any, out: Path, encoder_file: Path) -> Any:
+    """Copy the given encoder, or train one for ``G`` for ``s.encoder_minutes`` into ``out/encoder_run``;
+    returns it (checked against ``G``)."""
     if s.encoder:
         src = Path(s.encoder)
         src = src if src.suffix else src.with_suffix(".safetensors")
         if not src.is_file():
             raise DataError(f"{src}: encoder file not found")
-        _check_encoder(src, G)  # before anything is written
-        shutil.copyfile(src.with_suffix(".json"), encoder_file.with_suffix(".json"))
-        shutil.copyfile(src, encoder_file)
-        return
+        E = _check_encoder(src, G)  # before anything is written
+        _copy_model_file(src, encoder_file)
+        return E
     import torch
 
     from ..config import load_config
     from ..models._files import ASSETS_DIR
     from ..models.checkpoints import save_model
+    from ..models.encoder import load_encoder
     from .encoder import DEFAULTS, train_encoder
 
     run = out / "encoder_run"
@@ -198,15 +209,12 @@ def _encoder_for(s: SuiteSettings, G: Any, data: Any, out: Path, encoder_file: P
     cfg["train"]["max_minutes"] = float(s.encoder_minutes)
     cfg["train"]["steps"] = 10 ** 7  # the minutes decide
     builtin = ASSETS_DIR / "encoder.safetensors"
-    if builtin.is_file():  # warm start from the built-in encoder when its codes fit the generator
-        from ..models.encoder import load_encoder
-
-        old = load_encoder(str(builtin))
-        if (old.n_latent, old.style_dim) == (G.n_latent, G.style_dim):
-            cfg["train"]["init"] = str(builtin)
+    if builtin.is_file() and _fits(load_encoder(str(builtin)), G):  # warm start from the built-in encoder
+        cfg["train"]["init"] = str(builtin)
     train_encoder(data, run, cfg, torch.device("cpu"), resume=(run / "checkpoint.pt").is_file(), generator=str(g_file))
     trained = run / "encoder.safetensors"
     if not trained.is_file():
         raise DataError(f"the encoder run in {run} wrote no encoder.safetensors")
-    shutil.copyfile(trained.with_suffix(".json"), encoder_file.with_suffix(".json"))
-    shutil.copyfile(trained, encoder_file)
+    E = _check_encoder(trained, G)
+    _copy_model_file(trained, encoder_file)
+    return E
