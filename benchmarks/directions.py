@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from faceedit.directions import encode_images  # noqa: E402
 from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
+from faceedit.edit_targets import OWN_OUTPUTS, labels_from_facedata, target_measure  # noqa: E402
 from faceedit.translation_builder import (  # noqa: E402
-    BUILD_DEFAULTS, ENTANGLEMENT_TOP, OWN_OUTPUTS, TranslationBuilder, labels_from_facedata, target_measure,
-    training_subset,
+    BUILD_DEFAULTS, ENTANGLEMENT_TOP, TranslationBuilder, training_subset,
 )
 from faceedit.acceptance import (  # noqa: E402
     acceptance_groups, challenge_jobs, read_edits, record_verdicts, spread, verdicts,

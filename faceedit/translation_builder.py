@@ -27,8 +27,7 @@ on its calibration faces (``build_calibrated``).
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
 
-How labels map to codes and how an edit is measured: :mod:`faceedit.edit_targets` (its names are re-exported
-here).
+How labels map to codes and how an edit is measured: :mod:`faceedit.edit_targets`.
 """
 from __future__ import annotations
 
@@ -38,9 +37,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .directions import coordinates, is_binary, make_finder, orthogonalize, unit
-from .edit_targets import (  # noqa: F401  (re-exported: the label and target semantics used to live here)
-    AGE_EDIT_YEARS, AGE_GROUPS, BINARY_CODES, CURSOR_ATTRIBUTES, HAIR_COLOURS, HAIR_SHAPES, ORDINAL_CODES, OWN_OUTPUTS,
-    RACE_SKIN, RACE_SKIN_SCORE, _col, code_groups, edit_reached, labels_from_facedata, target_measure,
+from .edit_targets import (
+    AGE_GROUPS, BINARY_CODES, CURSOR_ATTRIBUTES, HAIR_COLOURS, HAIR_SHAPES, ORDINAL_CODES, OWN_OUTPUTS, _col,
+    code_groups, edit_reached, labels_from_facedata, target_measure,
 )
 from .errors import DataError, InvalidInput
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation

@@ -44,7 +44,7 @@ def _label_columns(records: Sequence[Any], predicted: dict[str, np.ndarray] | No
 
 def demo_labels(records: Sequence[Any], predicted: dict[str, np.ndarray] | None = None) -> list[dict[str, int] | None]:
     """Challenge labels of CelebA records (None where hair colour/shape is ambiguous); see the module doc."""
-    from faceedit.translation_builder import code_groups
+    from faceedit.edit_targets import code_groups
 
     cols = _label_columns(records, predicted)
     groups = {code: code_groups(cols, code) for code in LABEL_CODES}

@@ -188,7 +188,7 @@ def run_fit(args: argparse.Namespace) -> int:
             images, y = load_labelled_images(args.csv, encoder.input_size)
         else:
             from ..train.data import load_cache
-            from ..translation_builder import labels_from_facedata
+            from ..edit_targets import labels_from_facedata
 
             data = load_cache(args.cache)
             data = data.subset(~data.val)

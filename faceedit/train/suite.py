@@ -91,7 +91,8 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
 
     t = time.time()
     latents_file = out / "train_latents.npy"
-    from ..translation_builder import build_default_set, labels_from_facedata, training_subset
+    from ..edit_targets import labels_from_facedata
+    from ..translation_builder import build_default_set, training_subset
 
     if stage("latents", latents_file.is_file()):
         from ..directions import encode_images
