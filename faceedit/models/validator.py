@@ -138,16 +138,13 @@ def judged_outputs(metrics: Mapping[str, Any], bar: Mapping[str, float] = BAR) -
     # sex edits are made for, and judged on, adults: the gender bar applies to adult faces when measured
     # (children's gender is read far less reliably by any 128 px model, and no edit targets them)
     gender_key = "gender_acc_adults" if metrics.get("gender_acc_adults") is not None else "gender_acc"
-    for name, key, ok in (("gender", gender_key, lambda v: v >= bar["gender_acc"]),
-                          ("age", "age_mae", lambda v: v <= bar["age_mae"]),
-                          ("race", "race_acc", lambda v: v >= bar["race_acc"])):
-        value = metrics.get(key)
-        if value is not None and ok(value):
+    for name, key, bar_key, sign in (("gender", gender_key, "gender_acc", ">="), ("age", "age_mae", "age_mae", "<="),
+                                     ("race", "race_acc", "race_acc", ">=")):
+        value, limit = metrics.get(key), bar[bar_key]
+        if value is not None and (value >= limit if sign == ">=" else value <= limit):
             judged.append(name)
         else:
-            limit = bar["gender_acc"] if name == "gender" else bar[key]
-            why[name] = f"{key} {value if value is None else round(float(value), 4)} misses the bar " \
-                        f"({'<=' if key == 'age_mae' else '>='} {limit})"
+            why[name] = f"{key} {value if value is None else round(float(value), 4)} misses the bar ({sign} {limit})"
     return {"judged": judged, "not_judged": why, "bar": dict(bar),
             "gender_population": "adults (CelebA, UTKFace >= 15 years)" if gender_key == "gender_acc_adults" else "all"}
 
