@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from faceedit.cli import CommandParser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m editor",
         description="faceedit desktop editor: open a photo, move attribute sliders, undo, save the edit.",
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from faceedit.cli import CommandParser
 from faceedit.errors import FaceEditError, InvalidInput, InvalidTranslationName
 
 OUTPUT_SIZE = 512
@@ -161,7 +162,7 @@ def format_report(problems: Iterable[Problem], limit: int | None = None) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pipeline.check`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pipeline.check",
         description="Validate a Ceteris Paribus Face Challenge submission: exactly the required "
         "REFERENCE/TRANSLATION.png files (from the naming rules), each a 512x512 RGB PNG, nothing extra. "

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from faceedit.cli import CommandParser
 from faceedit.errors import FaceEditError
 
 LABEL_CODES = ("Sk", "A", "Se", "B", "Hc", "D", "Hs")
@@ -161,7 +162,7 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pipeline.demo`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pipeline.demo",
         description="Build a challenge-like set of reference faces from the shared data (CelebA, labels from "
         "its attributes), run the whole pipeline on it with the default model and check the result.",

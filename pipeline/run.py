@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from faceedit.config import load_config, read_toml, save_config
+from faceedit.cli import CommandParser
 from faceedit.errors import FaceEditError
 from faceedit.io import atomic_path
 
@@ -462,7 +463,7 @@ def write_zip(layout: Layout, references: list[Reference]) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pipeline.run`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pipeline.run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Edit every reference face of a folder into the Ceteris Paribus Face Challenge outputs "

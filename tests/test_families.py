@@ -129,9 +129,11 @@ def test_family_files_are_refused_by_the_stylegan_loader_and_unknown_families(tm
     assert main(["generate", "--checkpoint", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "DCGAN generator" in err[0]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as e:
         main(["train", "flow", "--out", str(tmp_path / "x")])
-    assert "invalid choice: 'flow'" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("error: faceedit train: ")
+    assert "invalid choice: 'flow'" in err[0] and "dcgan" in err[0]
 
 
 def test_pca_attribute_correlation_finds_the_planted_attribute():

@@ -16,9 +16,17 @@ from typing import Callable, Sequence
 from ..errors import FaceEditError
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error:`` line (with where to find help) and exit
+    code 2, like every other bad input of the command line; its sub-parsers are of the same class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every discovered sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="faceedit",
         description="Edit faces in the latent space of a StyleGAN2 generator: align photos, project them "
         "into W+, move them along attribute directions, mix the result back, and train the models.",
