@@ -59,9 +59,11 @@ def register(subparsers) -> None:
             p.add_argument("--discriminator", help="discriminator for the perceptual loss")
         p.set_defaults(func=run_train, model=name)
 
+    from ._train_embedding import register as register_embedding_mapper
     from .suite import register as register_suite
 
     register_suite(sub)
+    register_embedding_mapper(sub)
 
 
 def run_prepare(args: argparse.Namespace) -> int:

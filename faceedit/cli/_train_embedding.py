@@ -1,0 +1,59 @@
+"""``faceedit train embedding-mapper``: make the training pairs (if missing) and train the dlib descriptor →
+W+ mapper (:mod:`faceedit.train.embedding_mapper`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    """Add ``embedding-mapper`` to the ``faceedit train`` subcommands."""
+    p = sub.add_parser(
+        "embedding-mapper", help="128-d dlib descriptor → W+ mapper (for faceedit from-embedding)",
+        description="Make training pairs (encoded training faces and sampled W+ renders, each with dlib "
+                    "descriptors; the cache's held-out identities are never used; resumable chunks in --pairs), "
+                    "then train an MLP from the descriptor to W+ with a latent loss. Writes OUT/"
+                    "embedding_mapper.safetensors + .json, OUT/log.csv and OUT/checkpoint.pt.")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--pairs", help="folder of the pair chunks (default: OUT/pairs)")
+    p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
+    p.add_argument("--latents", help="the encoded training faces (rebuild-suite's train_latents.npy; default: "
+                                     "encode them with --encoder into PAIRS/train_latents.npy)")
+    p.add_argument("--generator", help="generator (default: the built-in one)")
+    p.add_argument("--encoder", help="encoder used when --latents is not given (default: the built-in one)")
+    p.add_argument("--n-real", type=int, default=6000, help="encoded real faces as pairs (default 6000)")
+    p.add_argument("--n-samples", type=int, default=6000, help="sampled W+ renders as pairs (default 6000)")
+    p.add_argument("--target", choices=("render", "photo", "both"), default="render",
+                   help="descriptor paired with a real face's code: of its render (default), its photo, or both")
+    p.add_argument("--no-samples", action="store_true", help="train on the real pairs only")
+    p.add_argument("--steps", type=int, default=20000, help="optimisation steps (default 20000)")
+    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget of the training (0 = none)")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--desc-noise", type=float, default=0.0, help="input noise (share of each coordinate's std)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..train.data import default_cache_dir
+    from ..train.embedding_mapper import MapperSettings, train_embedding_mapper
+    from ..train.embedding_pairs import PairSettings, make_pairs
+
+    pairs = args.pairs or str(Path(args.out) / "pairs")
+    make_pairs(PairSettings(out=pairs, n_real=args.n_real, n_samples=args.n_samples, seed=args.seed),
+               cache=args.cache or str(default_cache_dir() / "faces64.npz"), latents=args.latents,
+               generator=args.generator, encoder=args.encoder, threads=args.threads)
+    path = train_embedding_mapper(MapperSettings(
+        pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
+        minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
+        dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
+        threads=args.threads))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,240 @@
+"""A face from an identity embedding (issue 22): dlib descriptor → W+ → faces of that identity.
+
+The one embedding faceedit reads is the project's **canonical dlib descriptor** (:func:`faceedit.identity.
+descriptor`: dlib's 128-d face-recognition ResNet on the FFHQ-aligned face, after ``faceedit.align``).
+Descriptors made the usual ``face_recognition`` way (dlib's own 150 px chip of the raw photo) are close to it
+but not equal (``benchmarks/embedding.py convention`` measures how close); 512-d embeddings (ArcFace and the
+like) are refused.
+
+:func:`from_embedding` maps the descriptor to W+ with the embedding mapper
+(:mod:`faceedit.models.embedding_mapper`), then makes ``n`` faces: the mapper's code, and ``n - 1`` variants
+whose rows that identity does not fix (:data:`VARY_ROWS`, measured by ``benchmarks/embedding.py``) come from
+seeded samples of the generator.  ``refine=True`` searches the mapper's neighbourhood for a code whose render's
+descriptor is closer to the target (:func:`refine_latent`, scored by dlib itself).
+
+The default generator renders 64 px: images are upscaled to ``size`` (default 128) with a Lanczos filter, which
+adds pixels, not detail.  The faces are synthetic: :func:`save_synthetic_png` tags them so in the PNG.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InvalidInput
+
+#: W+ rows whose content the descriptor does not fix (64 px generator: the 32 px and 64 px layers, which
+#: carry colour, light and texture); the variants of :func:`from_embedding` take them from random samples
+VARY_ROWS: tuple[int, ...] = (6, 7, 8, 9)
+#: default side of the output images (the 64 px generator's renders are upscaled)
+OUTPUT_SIZE = 128
+SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "
+             "face_encodings), as (128,) or (N, 128)")
+
+
+@dataclass
+class RefineSettings:
+    """Derivative-free search around a W+ code, scored by dlib's descriptor distance to the target: each
+    iteration renders ``population`` codes ``best + sigma * std * noise`` (noise on ``rows`` only, ``std`` the
+    mapper's per-coordinate W+ spread), keeps the best so far and shrinks ``sigma`` by ``decay``."""
+
+    iterations: int = 6
+    population: int = 8
+    sigma: float = 0.35
+    decay: float = 0.8
+    rows: tuple[int, ...] = field(default_factory=lambda: tuple(range(6)))
+    seed: int = 0
+
+
+def check_embedding(vec: Any, name: str = "embedding") -> np.ndarray:
+    """A descriptor ``(128,)`` or batch ``(N, 128)`` as float32 ``(N, 128)``; InvalidInput for anything else
+    (512-d embeddings, wrong length, non-finite values, all-zero vectors)."""
+    from .identity import DIM
+
+    try:
+        arr = np.asarray(vec, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name}: not a numeric array; expected {SUPPORTED}") from None
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InvalidInput(f"{name}: shape {np.shape(vec)}; expected {SUPPORTED}")
+    if arr.shape[1] == 512:
+        raise InvalidInput(f"{name}: 512-d embeddings (ArcFace, FaceNet-512 and the like) are not supported; "
+                           f"faceedit reads {SUPPORTED}")
+    if arr.shape[1] != DIM:
+        raise InvalidInput(f"{name}: {arr.shape[1]} values per embedding; expected {SUPPORTED}")
+    if not np.isfinite(arr).all():
+        raise InvalidInput(f"{name}: holds NaN or infinite values")
+    norms = np.linalg.norm(arr, axis=1)
+    if (norms < 1e-6).any():
+        raise InvalidInput(f"{name}: embedding {int(np.argmax(norms < 1e-6))} is all zeros (no identity in it)")
+    return arr.astype(np.float32)
+
+
+def load_embedding_file(path: str | os.PathLike) -> np.ndarray:
+    """The descriptors ``(N, 128)`` of a ``.npy`` file (see :func:`check_embedding`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"{p}: no such file")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"{p}: not a readable .npy array ({e})") from None
+    return check_embedding(arr, str(p))
+
+
+def photo_descriptor(photo: np.ndarray | str | os.PathLike, face: int = 0) -> np.ndarray:
+    """The canonical descriptor ``(128,)`` of face ``face`` (largest first) of a photo: ``faceedit.align`` at
+    256 px, then :func:`faceedit.identity.descriptor`.  NoFaceFound when dlib finds no face."""
+    from .alignment import align
+    from .identity import WORK_SIZE, descriptor
+
+    return descriptor(align(photo, size=WORK_SIZE, face=face)[0].image)
+
+
+def embeddings_of(source: Any) -> np.ndarray:
+    """Descriptors ``(N, 128)`` of a vector/array, a ``.npy`` file, or a photo (path or RGB uint8 array)."""
+    if isinstance(source, (str, os.PathLike)):
+        if Path(source).suffix.lower() == ".npy":
+            return load_embedding_file(source)
+        return photo_descriptor(source)[None]
+    arr = np.asarray(source)
+    if arr.ndim == 3 and arr.dtype == np.uint8:
+        return photo_descriptor(arr)[None]
+    return check_embedding(arr)
+
+
+def map_embeddings(desc: np.ndarray, mapper: Any = None) -> np.ndarray:
+    """W+ codes ``(N, n_latent, style_dim)`` of descriptors ``(N, 128)`` by the mapper (default built-in)."""
+    import torch
+
+    from .models.embedding_mapper import load_embedding_mapper
+
+    mapper = mapper if mapper is not None else load_embedding_mapper()
+    x = torch.from_numpy(check_embedding(desc))
+    with torch.inference_mode():
+        return mapper.eval()(x).numpy().astype(np.float32)
+
+
+def vary(w: np.ndarray, n: int, generator: Any, rng_seed: int = 0,
+         rows: Sequence[int] = VARY_ROWS) -> np.ndarray:
+    """``n`` codes ``(n, L, D)``: ``w`` itself, then ``n - 1`` copies whose ``rows`` come from seeded samples
+    of ``generator`` (W of seeded z; the same seed gives the same variants)."""
+    from .directions import sample_w
+
+    if n < 1:
+        raise InvalidInput(f"n must be at least 1, got {n}")
+    out = np.repeat(np.asarray(w, np.float32)[None], n, axis=0)
+    if n > 1 and len(rows):
+        other = sample_w(generator, n - 1, seed=10_000 + int(rng_seed))
+        out[1:, list(rows)] = other[:, None, :]
+    return out
+
+
+def refine_latent(w: np.ndarray, target: np.ndarray, generator: Any, settings: RefineSettings | None = None,
+                  scale: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
+    """Search around ``w`` ``(L, D)`` for a code whose render's dlib descriptor is closer to ``target``
+    ``(128,)``; returns the best code and the best distance after each iteration (the first entry: ``w``'s).
+    ``scale`` ``(L, D)`` is the spread of the noise (default: 1 on every coordinate)."""
+    from tqdm import tqdm
+
+    from .identity import descriptors
+    from .synthesis import synthesize
+
+    s = settings or RefineSettings()
+    target = check_embedding(target)[0]
+    best = np.asarray(w, np.float32).copy()
+    scale = np.ones_like(best) if scale is None else np.asarray(scale, np.float32)
+    mask = np.zeros(best.shape[0], np.float32)
+    mask[[r for r in s.rows if r < best.shape[0]]] = 1.0
+    best_d = float(np.linalg.norm(descriptors(synthesize(generator, best[None]))[0] - target))
+    history = [best_d]
+    rng = np.random.default_rng(s.seed)
+    sigma = s.sigma
+    for _ in tqdm(range(s.iterations), desc="refine (dlib search)", unit="it", leave=False):
+        noise = rng.standard_normal((s.population, *best.shape)).astype(np.float32)
+        cands = best[None] + sigma * scale[None] * mask[None, :, None] * noise
+        d = np.linalg.norm(descriptors(synthesize(generator, cands)) - target, axis=1)
+        i = int(np.argmin(d))
+        if d[i] < best_d:
+            best, best_d = cands[i], float(d[i])
+        else:
+            sigma *= s.decay
+        history.append(best_d)
+    return best, history
+
+
+def upscale(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB uint8 image resized to ``size`` × ``size`` with PIL's Lanczos filter (no new detail)."""
+    from PIL import Image
+
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
+
+
+def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = None, mapper: Any = None,
+                   refine: bool | RefineSettings = False, size: int | None = OUTPUT_SIZE) -> list[tuple[np.ndarray, Any]]:
+    """Faces of the identity of ``source`` (one 128-d descriptor, a ``.npy`` file of one, or a photo):
+    ``n`` pairs ``(image, Latent)`` — the mapper's code (refined when ``refine``), then ``n - 1`` variants on
+    :data:`VARY_ROWS`.  Images are RGB uint8 at ``size`` px (the generator's renders upscaled by Lanczos when
+    it is smaller; ``None`` keeps the generator's size).  A batch file ``(N, 128)`` needs
+    :func:`embeddings_of` + a loop: here it is refused."""
+    from .models.checkpoints import load_generator
+    from .models.embedding_mapper import load_embedding_mapper
+    from .synthesis import synthesize
+    from .types import Latent
+
+    desc = embeddings_of(source)
+    if len(desc) != 1:
+        raise InvalidInput(f"from_embedding takes one embedding, got {len(desc)}: call it once per row")
+    G = generator if generator is not None else load_generator().eval()
+    M = mapper if mapper is not None else load_embedding_mapper()
+    _check_models(M, G)
+    w = map_embeddings(desc, M)[0]
+    if refine:
+        settings = refine if isinstance(refine, RefineSettings) else RefineSettings(seed=rng_seed)
+        w, _ = refine_latent(w, desc[0], G, settings, scale=M.w_std.numpy())
+    codes = vary(w, n, G, rng_seed)
+    images = synthesize(G, codes)
+    if size:
+        images = np.stack([upscale(im, size) for im in images])
+    model_id = G.model_id or "unknown"
+    return [(img, Latent(code, model_id)) for img, code in zip(images, codes)]
+
+
+def _check_models(mapper: Any, generator: Any) -> None:
+    from .errors import ModelMismatch
+
+    if (mapper.n_latent, mapper.style_dim) != (generator.n_latent, generator.style_dim):
+        raise ModelMismatch(f"the embedding mapper makes ({mapper.n_latent}, {mapper.style_dim}) codes, the "
+                            f"generator takes ({generator.n_latent}, {generator.style_dim})")
+    made_for = mapper.meta.get("generator_model_id")
+    if made_for and generator.model_id and made_for != generator.model_id:
+        raise ModelMismatch(f"the embedding mapper was trained for generator {made_for!r}, not "
+                            f"{generator.model_id!r}")
+
+
+def save_synthetic_png(path: str | os.PathLike, image: np.ndarray, info: dict[str, str] | None = None) -> None:
+    """Write a generated face as PNG, atomically, with text chunks ``synthetic=true``, ``Software`` and
+    ``info`` (e.g. how it was made), so that it can be told apart from a photo."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from . import __version__
+    from .images import check_image
+    from .io import atomic_path
+
+    meta = PngInfo()
+    meta.add_text("synthetic", "true")
+    meta.add_text("Software", f"faceedit {__version__} (from-embedding)")
+    meta.add_text("Description", "Synthetic face generated by a GAN from an identity embedding; not a photo.")
+    for k, v in (info or {}).items():
+        meta.add_text(str(k), str(v))
+    with atomic_path(Path(path).with_suffix(".png")) as tmp:
+        Image.fromarray(check_image(image)).save(tmp, pnginfo=meta)
+

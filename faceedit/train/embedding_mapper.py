@@ -1,0 +1,165 @@
+"""``faceedit train embedding-mapper``: train the 128-d dlib descriptor → W+ mapper (issue 22).
+
+Pairs come from :mod:`faceedit.train.embedding_pairs` (encoded real training faces and sampled W+ renders, each
+with dlib descriptors; the held-out ``val`` identities of the data cache are never among them).  The loss is the
+latent loss: mean squared error between the predicted and the paired W+ code in standardised coordinates
+(:meth:`~faceedit.models.embedding_mapper.EmbeddingMapper.normalized`).  A cycle loss through the descriptor
+needs a differentiable stand-in for dlib's descriptor, which the project does not have (yet): it is not used.
+
+The loop follows the other trainers: a seeded batch order that depends only on the step (so ``--resume`` from
+``checkpoint.pt`` continues exactly), a wall-clock budget (``minutes``), a progress bar, ``log.csv`` /
+``log.jsonl`` rows every ``log_every`` steps (training and held-out-pair latent loss), and the final model
+``embedding_mapper.safetensors`` + ``.json`` (with how it was made in ``meta``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+
+TARGETS = ("render", "photo", "both")
+MODEL_NAME = "embedding_mapper.safetensors"
+
+
+@dataclass
+class MapperSettings:
+    """One training run of the mapper."""
+
+    pairs: str  # folder of the pair chunks (embedding_pairs.build_pairs)
+    out: str  # run folder
+    target: str = "render"  # descriptor of real pairs: of the render of the code, of the photo, or both
+    use_samples: bool = True
+    steps: int = 20000
+    minutes: float = 0.0  # wall-clock budget (0: none)
+    batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    hidden: int = 512
+    depth: int = 3
+    dropout: float = 0.1
+    desc_noise: float = 0.0  # Gaussian noise on the standardised input descriptor (augmentation)
+    holdout: float = 0.05  # share of the pairs kept out of training for the held-out latent loss
+    log_every: int = 250
+    checkpoint_every: int = 2000
+    seed: int = 0
+    resume: bool = False
+    threads: int | None = None
+    half: bool = True  # save the final weights as float16
+
+
+def training_arrays(s: MapperSettings, limits: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``(descriptors (N, 128), codes (N, L, D), counts)`` of the run's pairs; ``limits`` (the counts a resumed
+    run started with) keeps only the first pairs of each kind."""
+    from .embedding_pairs import load_kind
+
+    if s.target not in TARGETS:
+        raise ConfigError(f"unknown target {s.target!r}; use one of {', '.join(TARGETS)}")
+    real = load_kind(s.pairs, "real")
+    samples = load_kind(s.pairs, "samples") if s.use_samples else {}
+    counts = {"real": len(real.get("w", ())), "samples": len(samples.get("w", ()))}
+    if limits:
+        counts = {k: min(counts[k], int(limits.get(k, 0))) for k in counts}
+    if not counts["real"] and not counts["samples"]:
+        raise ConfigError(f"{s.pairs}: no training pairs there yet (make them first)")
+    descs, ws = [], []
+    if counts["real"]:
+        w = real["w"][:counts["real"]]
+        if s.target in ("render", "both"):
+            descs.append(real["render_desc"][:counts["real"]])
+            ws.append(w)
+        if s.target in ("photo", "both"):
+            descs.append(real["photo_desc"][:counts["real"]])
+            ws.append(w)
+    if counts["samples"]:
+        descs.append(samples["render_desc"][:counts["samples"]])
+        ws.append(samples["w"][:counts["samples"]])
+    return np.concatenate(descs).astype(np.float32), np.concatenate(ws).astype(np.float32), counts
+
+
+def train_embedding_mapper(s: MapperSettings, progress: bool = True,
+                           log: Callable[[str], None] | None = None) -> Path:
+    """Train (or resume) a mapper into ``s.out``; returns the path of the final model file."""
+    import torch
+    from tqdm import tqdm
+
+    from ..io import load_json
+    from ..models._files import save_model_file
+    from ..models.embedding_mapper import KIND, EmbeddingMapper
+    from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state,
+                       save_checkpoint, seed_everything, training_state)
+
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
+    desc, w, counts = training_arrays(s, ckpt["config"]["counts"] if ckpt else None)
+    n = len(desc)
+    order = np.random.default_rng(s.seed).permutation(n)
+    n_hold = int(round(s.holdout * n))
+    hold, train = order[:n_hold], order[n_hold:]
+    seed_everything(s.seed)
+    model = EmbeddingMapper(w.shape[1], w.shape[2], desc.shape[1], s.hidden, s.depth, s.dropout)
+    model.set_statistics(torch.from_numpy(desc[train]), torch.from_numpy(w[train]))
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    config = {**asdict(s), "counts": counts}
+    start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
+    logger = MetricLog(out, resume_step=start if ckpt else None)
+    deadline = Deadline(s.minutes)
+    desc_t, w_t = torch.from_numpy(desc), torch.from_numpy(w)
+    w_norm = (w_t - model.w_mean) / model.w_std
+
+    def held_out_loss() -> float:
+        if not n_hold:
+            return float("nan")
+        model.eval()
+        with torch.no_grad():
+            loss = torch.nn.functional.mse_loss(model.normalized(desc_t[hold]), w_norm[hold]).item()
+        model.train()
+        return loss
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(out / CHECKPOINT_NAME, training_state(step, config, model=model, opt=opt))
+
+    model.train()
+    bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="embedding mapper", unit="step",
+               disable=not progress)
+    done, running = start, []
+    for step in bar:
+        idx = train[np.random.default_rng((s.seed, step)).integers(0, len(train), s.batch)]
+        x = desc_t[idx]
+        if s.desc_noise:
+            x = x + s.desc_noise * model.desc_std * torch.randn_like(x)
+        lr = s.lr * 0.5 * (1 + np.cos(np.pi * step / s.steps))  # cosine decay over the planned steps
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = torch.nn.functional.mse_loss(model.normalized(x), w_norm[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running.append(loss.item())
+        done = step + 1
+        out_of_time = deadline.passed()
+        if done % s.log_every == 0 or done == s.steps or out_of_time:
+            row = {"step": done, "latent_loss": float(np.mean(running)), "held_out_latent_loss": held_out_loss(),
+                   "lr": lr}
+            running = []
+            logger.write(row)
+            bar.set_postfix(loss=f"{row['latent_loss']:.4f}", held_out=f"{row['held_out_latent_loss']:.4f}")
+        if done % s.checkpoint_every == 0 or done == s.steps or out_of_time:
+            checkpoint(done)
+        if out_of_time:
+            (log or print)(f"time budget of {s.minutes} min reached at step {done}; continue with --resume")
+            break
+    model.eval()
+    made = Path(s.pairs) / "pairs.json"
+    pairs_info = load_json(made) if made.is_file() else {}
+    meta = {"trained_steps": done, "generator_model_id": pairs_info.get("generator_model_id"),
+            "data_cache": pairs_info.get("cache"), "pairs": counts, "target": s.target, "use_samples": s.use_samples,
+            "held_out_latent_loss": held_out_loss(), "settings": asdict(s),
+            "embedding": "dlib 128-d face descriptor, faceedit.identity.descriptor (FFHQ-aligned face)"}
+    return save_model_file(model, out / MODEL_NAME, KIND, meta, half=s.half)
