@@ -43,16 +43,13 @@ def person_mask(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray:
     """Boolean ``(H, W)`` mask of face + hair + neck of one FFHQ-aligned RGB uint8 face."""
     import cv2
 
-    from .alignment import landmarks_in_box
-    from .identity import FFHQ_FACE_BOX
-    from .images import check_image, resize
-    from .parsing import LABEL, parse
+    from .images import check_image
+    from .parsing import LABEL, parse_aligned
 
     image = check_image(image)
     h, w = image.shape[:2]
-    big = image if (h, w) == (work_size, work_size) else resize(image, work_size)
-    points = landmarks_in_box(big, [v * work_size for v in FFHQ_FACE_BOX])
-    keep = np.isin(parse(big, landmarks=points), [LABEL[c] for c in PERSON]).astype(np.uint8)
+    labels, points = parse_aligned(image, work_size)
+    keep = np.isin(labels, [LABEL[c] for c in PERSON]).astype(np.uint8)
     cv2.fillConvexPoly(keep, cv2.convexHull(np.round(points).astype(np.int32)), 1)  # the face, even where skin is missed
     r = max(int(round(work_size * MARGIN)), 1)
     keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))

@@ -510,3 +510,35 @@ def _run_parser_net(model, image: np.ndarray, size: int = 512, mean: tuple[float
     if class_order is not None:
         labels = np.array([LABEL[name] for name in class_order], np.uint8)[labels]
     return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+# ------------------------------------------------------------------------------------- aligned faces
+def parse_aligned(image: np.ndarray, work_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one FFHQ-aligned RGB uint8 face (any square size, e.g. a 64 px crop or render) with the
+    ``landmarks`` backend, the 68 landmarks predicted on the known face box of an aligned face (no detection,
+    as :mod:`faceedit.identity` does).  Returns ``(labels, points)`` at ``work_size`` px."""
+    from .alignment import landmarks_in_box
+    from .identity import FFHQ_FACE_BOX
+    from .images import resize
+
+    image = check_image(image)
+    big = image if image.shape[:2] == (work_size, work_size) else resize(image, work_size)
+    points = landmarks_in_box(big, [v * work_size for v in FFHQ_FACE_BOX])
+    return parse(big, landmarks=points), points
+
+
+def majority_resize(labels: np.ndarray, size: int) -> np.ndarray:
+    """Shrink a square ``(S, S)`` label map to ``(size, size)``: each output pixel takes the most frequent
+    class of its block (``S`` a multiple of ``size``; other sizes fall back to nearest neighbour)."""
+    import cv2
+
+    labels = np.asarray(labels)
+    s = labels.shape[0]
+    if s == size:
+        return labels.astype(np.uint8)
+    if s % size or labels.shape[1] != s:
+        return cv2.resize(labels.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+    k = s // size
+    blocks = labels.reshape(size, k, size, k).transpose(0, 2, 1, 3).reshape(size, size, k * k)
+    counts = (blocks[..., None] == np.arange(len(CLASSES), dtype=labels.dtype)).sum(2)
+    return counts.argmax(-1).astype(np.uint8)

@@ -1,8 +1,10 @@
-"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator|rebuild-suite``: the training framework's
-command line (``gan``, ``dcgan`` and ``vae`` are the generative families of :mod:`faceedit.train.families`)."""
+"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator|rebuild-suite|map-encoder``:
+the training framework's command line (``gan``, ``dcgan`` and ``vae`` are the generative families of
+:mod:`faceedit.train.families`)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(subparsers) -> None:
@@ -60,9 +62,11 @@ def register(subparsers) -> None:
         p.set_defaults(func=run_train, model=name)
 
     from ._train_embedding import register as register_embedding_mapper
+    from ._map_train import register as register_map_encoder
     from .suite import register as register_suite
 
     register_suite(sub)
+    register_map_encoder(sub)
     register_embedding_mapper(sub)
 
 
@@ -118,16 +122,26 @@ def _config(args: argparse.Namespace, defaults: dict) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..train.data import default_cache_dir, load_cache
-    from ..train.loop import pick_device
-
+    """Train one model; under ``torchrun --nproc-per-node N`` the N processes train it together (DDP)."""
     import torch
+
+    from ..train.ddp import init_world, leave_world
+    from ..train.loop import pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    world, device_name = init_world(args.device)  # under torchrun: join the other processes
+    try:
+        return _train(args, world, pick_device(device_name))
+    finally:
+        leave_world()
+
+
+def _train(args: argparse.Namespace, world: Any, device: Any) -> int:
+    from pathlib import Path
+
+    from ..train.data import default_cache_dir, load_cache
+
     size = 128 if args.model == "validator" else 64
     data = load_cache(args.cache or default_cache_dir() / f"faces{size}.npz")
     out = Path(args.out)
@@ -153,6 +167,8 @@ def run_train(args: argparse.Namespace) -> int:
 
         metrics = train_encoder(data, out, _config(args, DEFAULTS), device, resume=args.resume,
                                 generator=args.generator, discriminator=args.discriminator)
+    if not world.main:
+        return 0
     for k, v in metrics.items():
         if not isinstance(v, dict):
             print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")

@@ -126,9 +126,9 @@ class CompactResNet(nn.Module):
     Used by the default encoder and attribute predictor (not a torchvision layout).
     """
 
-    def __init__(self, width: int = 32, blocks: tuple[int, ...] = (1, 2, 2, 2)) -> None:
+    def __init__(self, width: int = 32, blocks: tuple[int, ...] = (1, 2, 2, 2), in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = conv3x3(3, width)
+        self.conv1 = conv3x3(in_channels, width)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         cin = width

@@ -1,0 +1,59 @@
+"""``faceedit train map-encoder``: the segmentation-map encoder and its tiny parser (issue 21)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    """Add ``map-encoder`` to the ``faceedit train`` sub-commands."""
+    p = sub.add_parser("map-encoder", help="map encoder (19-class map -> W+) and the tiny parser of its map loss",
+                       description="Trains the tiny differentiable parser, then the map encoder, on map pairs "
+                       "parsed with the project's parser (--build-pairs makes them; slow: ~10 faces/s per core).")
+    p.add_argument("--pairs", required=True, help="folder of the map pairs (maps/pairs chunks)")
+    p.add_argument("--out", required=True, help="run folder (checkpoint, logs, map_encoder/tiny_parser files)")
+    p.add_argument("--build-pairs", action="store_true", help="parse the missing pairs first (resumable)")
+    p.add_argument("--cache", help="data cache for --build-pairs (default: $FACEEDIT_HOME/data/faces64.npz)")
+    p.add_argument("--latents", help="train_latents.npy for --build-pairs (the encoded training split, as "
+                   "`faceedit train rebuild-suite` writes it)")
+    p.add_argument("--real", type=int, default=2000, help="--build-pairs: training photos (and their renders)")
+    p.add_argument("--samples", type=int, default=1000, help="--build-pairs: sampled renders")
+    p.add_argument("--workers", type=int, default=2, help="--build-pairs: parser processes")
+    p.add_argument("--generator", help="generator checkpoint (default: the built-in one)")
+    p.add_argument("--minutes", type=float, help="wall-clock budget (continue later with --resume)")
+    p.add_argument("--steps", type=int, help="map-encoder steps (train.steps)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--config", help="TOML file with settings")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..config import load_config
+    from ..train.map_encoder import DEFAULTS, train_map_encoder
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(DEFAULTS, args.config, args.set)
+    for key, value in (("seed", args.seed), ("max_minutes", args.minutes), ("steps", args.steps)):
+        if value is not None:
+            cfg["train"][key] = value
+    if args.build_pairs:
+        from ..errors import ConfigError
+        from ..maps.pairs import PairSettings, build_pairs
+        from ..models.checkpoints import load_generator
+        from ..train.data import default_cache_dir
+
+        if not args.latents:
+            raise ConfigError("--build-pairs needs --latents (the encoded training split)")
+        build_pairs(PairSettings(cache=str(args.cache or default_cache_dir() / "faces64.npz"), latents=args.latents,
+                                 out=args.pairs, real=args.real, samples=args.samples, workers=args.workers),
+                    G=load_generator(args.generator).eval())
+    result = train_map_encoder(args.pairs, args.out, cfg, resume=args.resume, generator=args.generator)
+    for k, v in result.items():
+        print(f"  {k}: {v:.3f}")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,184 @@
+"""``faceedit train map-encoder``: the tiny differentiable parser, then the map encoder (map → W+), one run.
+
+Data: the map pairs of :mod:`faceedit.maps.pairs` (``--pairs``; made with ``--build-pairs`` if missing):
+parsed training photos with their built-in-encoder W+, parsed renders of those W+ and of sampled W+.  Held-out
+identities are only used for the evaluation.
+
+1. ``train.parser_steps`` steps: :class:`~faceedit.models.map_encoder.TinyParser` learns the project parser's
+   labels (``landmarks`` backend) on photos and renders alike (class-balanced cross-entropy, flips with the
+   left/right classes swapped).
+2. ``train.steps`` steps: :class:`~faceedit.models.map_encoder.MapEncoder` with a latent loss (W+ of the pair),
+   an image loss (the render of the predicted W+ against the photo / render of the pair) and a *map loss* (the
+   frozen tiny parser's reading of that render against the input map); the first ``train.latent_only_steps``
+   steps use the latent loss alone (cheap: no render).
+
+One checkpoint holds both networks, their optimisers, the batch orders and the RNGs (exact ``--resume``);
+``--minutes`` stops, checkpoints and exports.  Logs: ``parser_log`` and ``log`` (``.csv``/``.jsonl``),
+``eval.jsonl`` (held-out maps: IoU per class group of the learned parser's reading of the face made from the
+map; and the parser's own IoU on held-out photos).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import save_config
+from ..errors import DataError
+from .data import Batches
+from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, requires_grad, restore_training_state,
+                   save_checkpoint, training_state)
+
+DEFAULTS: dict[str, Any] = {
+    "encoder": {"width": 16, "blocks": [1, 1, 2, 2], "head_channels": 32},
+    "parser": {"width": 16},
+    "train": {"parser_steps": 600, "steps": 1500, "latent_only_steps": 300, "batch": 16, "lr": 1e-3,
+              "parser_lr": 2e-3, "latent_weight": 1.0, "image_weight": 1.0, "map_weight": 0.05, "seed": 0,
+              "max_minutes": 0.0, "log_every": 25, "checkpoint_every": 100, "eval_maps": 64,
+              "kinds": ["real", "recon", "sample"]},
+}
+
+
+def _pairs(folder: str | Path, kinds: list[str]) -> dict[str, np.ndarray]:
+    """The cached training pairs of ``kinds``, concatenated (``maps``, ``images``, ``w``)."""
+    from ..maps.pairs import load_pairs
+
+    parts = [load_pairs(folder, k) for k in kinds]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("maps", "images", "w")}
+
+
+def class_weights(maps: np.ndarray, n_classes: int = 19) -> torch.Tensor:
+    """Cross-entropy weights ∝ frequency^-1/2 (small parts count), mean 1 over the pixels."""
+    freq = np.bincount(maps.ravel(), minlength=n_classes).astype(np.float64) / maps.size
+    w = np.where(freq > 0, (freq + 1e-4) ** -0.5, 0.0)
+    w /= (w * freq).sum()
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _batch(p: dict[str, np.ndarray], idx: np.ndarray, flip: np.ndarray, table: np.ndarray):
+    """(maps (N,S,S) long, images NCHW [-1, 1], w) of the rows ``idx``, the rows of ``flip`` mirrored."""
+    from ..images import to_tensor
+
+    maps, images = p["maps"][idx].copy(), p["images"][idx].copy()
+    maps[flip] = table[maps[flip][:, :, ::-1]]
+    images[flip] = images[flip][:, :, ::-1]
+    return torch.from_numpy(maps).long(), to_tensor(images), torch.from_numpy(p["w"][idx].astype(np.float32))
+
+
+@torch.no_grad()
+def evaluate(E, P, G, val: dict[str, np.ndarray], n: int) -> dict[str, float]:
+    """Held-out maps → E → G → P: mean IoU per class group against the input map; and P on the photos."""
+    from ..images import to_tensor
+    from ..maps.measure import GROUPS, group_iou
+
+    maps, photos = val["maps"][:n], val["images"][:n]
+    made = P(G.synthesis(E(torch.from_numpy(maps).long()), noise_mode="const")).argmax(1).numpy()
+    direct = P(to_tensor(photos)).argmax(1).numpy()
+    out = {}
+    for name, pred in (("from_map", made), ("parser", direct)):
+        ious = [group_iou(a, b) for a, b in zip(pred, maps)]
+        for g in GROUPS:
+            out[f"{name}_{g}"] = float(np.nanmean([r[g] for r in ious]))
+    return out
+
+
+def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume: bool = False,
+                      generator: str | None = None) -> dict[str, Any]:
+    """Train (or resume) the tiny parser and the map encoder (module docstring); writes ``map_encoder`` and
+    ``tiny_parser`` (``.safetensors`` + ``.json``) into ``out_dir``; returns the last evaluation."""
+    from tqdm import tqdm
+
+    from ..maps.measure import flip_table
+    from ..maps.pairs import load_pairs
+    from ..models.checkpoints import load_generator
+    from ..models.map_encoder import MapEncoder, TinyParser, save_map_model
+
+    tc, device = cfg["train"], torch.device("cpu")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.toml")
+    train = _pairs(pairs, list(tc["kinds"]))
+    val = load_pairs(pairs, "val")
+    if not len(train["maps"]):
+        raise DataError(f"{pairs}: no parsed training pairs")
+    torch.manual_seed(tc["seed"])
+    G = load_generator(generator).eval()
+    requires_grad(G, False)
+    E = MapEncoder(G.n_latent, G.style_dim, size=train["maps"].shape[1], width=cfg["encoder"]["width"],
+                   blocks=tuple(cfg["encoder"]["blocks"]), head_channels=cfg["encoder"]["head_channels"])
+    with torch.no_grad():
+        E.mean_latent.copy_(torch.from_numpy(train["w"].mean((0, 1))))
+    P = TinyParser(cfg["parser"]["width"])
+    opt_e = torch.optim.Adam(E.parameters(), lr=tc["lr"], betas=(0.9, 0.99))
+    opt_p = torch.optim.Adam(P.parameters(), lr=tc["parser_lr"], betas=(0.9, 0.99))
+    batches = Batches(len(train["maps"]), tc["batch"], tc["seed"])
+    flips = np.random.default_rng(tc["seed"] + 1)
+    objects = {"E": E, "P": P, "opt_e": opt_e, "opt_p": opt_p, "batches": batches}
+    step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), **objects) if resume else 0
+    if resume:
+        flips = np.random.default_rng([tc["seed"] + 1, step])
+    logs = {"parser": MetricLog(out_dir, step if resume else None, "parser_log"),
+            "encoder": MetricLog(out_dir, step if resume else None, "log"),
+            "eval": MetricLog(out_dir, step if resume else None, "eval")}
+    weights = class_weights(train["maps"])
+    table = flip_table()
+    n_p, end = tc["parser_steps"], tc["parser_steps"] + tc["steps"]
+    deadline, t0, last = Deadline(tc["max_minutes"]), time.time(), {}
+    bar = tqdm(total=end, initial=step, desc="map-encoder", unit="step")
+    while step < end:
+        idx = next(batches)
+        maps, images, w = _batch(train, idx, flips.random(len(idx)) < 0.5, table)
+        if step < n_p:  # phase 1: the tiny parser
+            P.train()
+            losses = {"ce": F.cross_entropy(P(images), maps, weight=weights)}
+            opt = opt_p
+        else:  # phase 2: the map encoder through the frozen parser
+            P.eval()
+            requires_grad(P, False)
+            E.train()
+            pred = E(maps)
+            losses = {"latent": tc["latent_weight"] * F.mse_loss(pred, w)}
+            if step - n_p >= tc["latent_only_steps"]:
+                render = G.synthesis(pred, noise_mode="const")
+                losses["image"] = tc["image_weight"] * F.mse_loss(render, images)
+                losses["map"] = tc["map_weight"] * F.cross_entropy(P(render), maps, weight=weights)
+            else:
+                losses["image"] = losses["map"] = torch.zeros(())
+            opt = opt_e
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        last = {k: float(v) for k, v in losses.items()}
+        phase = "parser" if step <= n_p else "encoder"
+        if step % tc["log_every"] == 0 or step in (n_p, end):
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
+            logs[phase].write({"step": step, **last, "seconds": time.time() - t0})
+        out_of_time = deadline.passed()
+        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, **objects))
+            flips = np.random.default_rng([tc["seed"] + 1, step])  # resumable: reseeded at each checkpoint
+            if step > n_p:
+                E.eval()
+                logs["eval"].write({"step": step, **evaluate(E, P.eval(), G, val, tc["eval_maps"])})
+        if out_of_time:
+            break
+    bar.close()
+    E.eval(), P.eval()
+    result = evaluate(E, P, G, val, tc["eval_maps"]) if step > n_p else {}
+    made = {"pairs": str(pairs), "kinds": list(tc["kinds"]), "train_pairs": int(len(train["maps"])),
+            "labels": "faceedit.parsing landmarks backend on aligned faces at 128 px, block majority to 64 px",
+            "trained_steps": step, "parser_steps": min(step, n_p), "encoder_steps": max(0, step - n_p),
+            "generator_model_id": getattr(G, "model_id", "unnamed"), "val_eval": result,
+            "val_eval_note": "IoU read by this tiny parser (it shaped the loss): not an independent measure"}
+    save_map_model(P, out_dir / "tiny_parser.safetensors", {**made, "role": "differentiable parser of the map loss"},
+                   half=True)
+    if step > n_p:
+        save_map_model(E, out_dir / "map_encoder.safetensors", {**made, "role": "map -> W+"}, half=True)
+    return result
