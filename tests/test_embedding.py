@@ -1,0 +1,246 @@
+"""A face from an identity embedding (issue 22): input checks, the CLI's bad inputs, the shipped mapper against
+the mean face on held-out photos, refinement, variants, the trainer's exact resume."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from faceedit.cli import main
+from faceedit.errors import InvalidInput
+from faceedit.testing import data_dir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+HELD_OUT = 8
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """``(crops (N, 64, 64, 3), canonical descriptors (N, 128))`` of CelebA photos of held-out identities."""
+    from faceedit.identity import descriptors
+    from faceedit.train.data import _celeba_records, align_record
+
+    folder = data_dir() / "celeba"
+    if not (folder / "img_89x109").is_dir():
+        pytest.skip("shared data missing")
+    records = [r for r in _celeba_records(folder / "img_89x109", folder / "img_89x109.csv", 0.1) if r.val]
+    crops, seen = [], set()
+    for r in records:
+        if r.identity in seen:
+            continue
+        c = align_record(r.path, "celeba", 64)
+        if c is not None:
+            crops.append(c)
+            seen.add(r.identity)
+        if len(crops) == HELD_OUT:
+            break
+    crops = np.stack(crops)
+    return crops, descriptors(crops)
+
+
+@pytest.fixture(scope="module")
+def models():
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.models.embedding_mapper import DEFAULT_MAPPER, load_embedding_mapper
+
+    if not DEFAULT_MAPPER.is_file():
+        pytest.skip("no built-in embedding mapper")
+    return load_generator().eval(), load_embedding_mapper()
+
+
+# ----------------------------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize("vec, words", [
+    (np.ones(512), "512-d embeddings"),
+    (np.ones(100), "100 values"),
+    (np.r_[np.ones(127), np.nan], "NaN"),
+    (np.zeros(128), "all zeros"),
+    (np.ones((2, 3, 128)), "shape"),
+])
+def test_check_embedding_refuses(vec, words):
+    from faceedit.embedding import check_embedding
+
+    with pytest.raises(InvalidInput, match=words):
+        check_embedding(vec)
+
+
+def test_check_embedding_shapes():
+    from faceedit.embedding import check_embedding
+
+    assert check_embedding(np.ones(128)).shape == (1, 128)
+    assert check_embedding(np.ones((3, 128))).shape == (3, 128)
+
+
+def _bad_inputs(tmp_path):
+    from faceedit.images import save_image
+
+    files = {}
+    for name, arr in (("arcface", np.ones(512, np.float32)), ("short", np.ones(100, np.float32)),
+                      ("nan", np.r_[np.ones(127), np.inf].astype(np.float32)), ("zero", np.zeros(128, np.float32))):
+        files[name] = tmp_path / f"{name}.npy"
+        np.save(files[name], arr)
+    files["noface"] = tmp_path / "noface.png"
+    save_image(files["noface"], np.full((120, 120, 3), 128, np.uint8))
+    files["missing"] = tmp_path / "missing.npy"
+    return files
+
+
+def test_cli_bad_inputs_one_error_line_nothing_written(tmp_path, capsys):
+    files = _bad_inputs(tmp_path)
+    for name, path in files.items():
+        out = tmp_path / f"out_{name}"
+        code = main(["from-embedding", str(path), "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0, name
+        assert len(err) == 1 and err[0].startswith("error:"), (name, err)
+        assert not out.exists(), name
+    main(["from-embedding", str(files["arcface"]), "--out", str(tmp_path / "o")])
+    assert "not supported" in capsys.readouterr().err
+    code = main(["identity", str(files["noface"]), "--out", str(tmp_path / "e.npy")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "no face" in err[0]
+    assert not (tmp_path / "e.npy").exists()
+
+
+# ------------------------------------------------------------------------------------- the shipped mapper
+def test_mapper_beats_mean_face_on_held_out(held_out, models):
+    from faceedit.embedding import map_embeddings
+    from faceedit.identity import descriptors
+    from faceedit.synthesis import synthesize
+
+    G, M = models
+    _, target = held_out
+    mapped = descriptors(synthesize(G, map_embeddings(target, M)))
+    mean = descriptors(synthesize(G, M.w_mean.numpy()[None]))[0]
+    d_map = np.linalg.norm(mapped - target, axis=1)
+    d_mean = np.linalg.norm(mean - target, axis=1)
+    assert np.median(d_map) < np.median(d_mean) - 0.02
+    assert (d_map < d_mean).mean() >= 0.6
+
+
+def test_refinement_lowers_descriptor_distance(held_out, models):
+    from faceedit.embedding import RefineSettings, map_embeddings, refine_latent
+
+    G, M = models
+    _, target = held_out
+    w = map_embeddings(target[:2], M)
+    for i in range(2):
+        _, hist = refine_latent(w[i], target[i], G, RefineSettings(iterations=3, population=4),
+                                scale=M.w_std.numpy())
+        assert all(b <= a for a, b in zip(hist, hist[1:]))
+        assert hist[-1] < hist[0]
+
+
+def test_four_faces_differ_but_share_identity(held_out, models):
+    from faceedit.embedding import from_embedding
+    from faceedit.identity import descriptors
+    from faceedit.realism import generator_samples
+
+    G, M = models
+    _, target = held_out
+    within, images = [], []
+    for t in target[:3]:
+        faces = from_embedding(t, n=4, rng_seed=1, generator=G, mapper=M, size=None)
+        ims = np.stack([f[0] for f in faces])
+        assert ims.shape == (4, 64, 64, 3)
+        assert all(f[1].model_id == G.model_id for f in faces)
+        for i in range(1, 4):  # the variants really differ from the mapper's face
+            assert np.abs(ims[i].astype(float) - ims[0]).mean() > 3
+        d = descriptors(ims)
+        within += [np.linalg.norm(d[i] - d[j]) for i in range(4) for j in range(i + 1, 4)]
+        images.append(ims)
+    rand = descriptors(generator_samples(G, 8, seed=77))
+    between = [np.linalg.norm(rand[i] - rand[j]) for i in range(8) for j in range(i + 1, 8)]
+    assert np.mean(within) < np.mean(between) - 0.05
+    again = from_embedding(target[0], n=4, rng_seed=1, generator=G, mapper=M, size=None)
+    assert np.array_equal(np.stack([f[0] for f in again]), images[0])  # seeded
+
+
+def test_cli_from_embedding_writes_tagged_128px_faces(tmp_path, held_out, models, capsys):
+    from PIL import Image
+
+    _, target = held_out
+    emb = tmp_path / "emb.npy"
+    np.save(emb, target[:2])
+    assert main(["from-embedding", str(emb), "--n", "2", "--out", str(tmp_path / "out")]) == 0
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    assert [p.name for p in pngs] == ["emb0_0.png", "emb0_1.png", "emb1_0.png", "emb1_1.png"]
+    im = Image.open(pngs[0])
+    assert im.size == (128, 128) and im.text["synthetic"] == "true"
+    assert np.load(tmp_path / "out" / "emb1_1.npy").shape == (10, 128)
+    assert "upscaled to 128 px" in capsys.readouterr().out
+
+
+def test_cli_identity_on_a_photo(tmp_path):
+    from faceedit.embedding import photo_descriptor
+
+    photo = sorted((data_dir() / "wild" / "images").glob("*.jpg"))[0]
+    assert main(["identity", str(photo), "--out", str(tmp_path / "e.npy")]) == 0
+    d = np.load(tmp_path / "e.npy")
+    assert d.shape == (128,) and np.isfinite(d).all()
+    assert np.allclose(d, photo_descriptor(photo), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- the trainer
+def _tiny_pairs(folder, n=96, seed=0):
+    from faceedit.train.embedding_pairs import _save_npz
+
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(128, 4 * 8)).astype(np.float32)
+    desc = rng.normal(size=(n, 128)).astype(np.float32) * 0.1
+    w = (desc @ basis).reshape(n, 4, 8)
+    folder.mkdir(parents=True, exist_ok=True)
+    half = n // 2
+    _save_npz(folder / "real_0000.npz", {"index": np.arange(half), "w": w[:half], "render_desc": desc[:half],
+                                         "photo_desc": desc[:half] + 0.01})
+    _save_npz(folder / "samples_0000.npz", {"index": np.arange(n - half), "w": w[half:],
+                                            "render_desc": desc[half:]})
+
+
+def _settings(tmp_path, out, steps, resume=False):
+    from faceedit.train.embedding_mapper import MapperSettings
+
+    return MapperSettings(pairs=str(tmp_path / "pairs"), out=str(tmp_path / out), steps=steps, batch=16,
+                          hidden=32, depth=2, lr=0.01, log_every=5, checkpoint_every=10, resume=resume,
+                          half=False)
+
+
+def test_trainer_learns_and_resumes_exactly(tmp_path, monkeypatch):
+    from faceedit.models.embedding_mapper import load_embedding_mapper
+    from faceedit.train import loop
+    from faceedit.train.embedding_mapper import train_embedding_mapper
+
+    _tiny_pairs(tmp_path / "pairs")
+    full = load_embedding_mapper(train_embedding_mapper(_settings(tmp_path, "a", 40), progress=False))
+    calls = iter(range(10 ** 6))
+    with monkeypatch.context() as m:  # the time budget runs out after 20 steps
+        m.setattr(loop.Deadline, "passed", lambda self: next(calls) >= 19)
+        train_embedding_mapper(_settings(tmp_path, "b", 40), progress=False, log=lambda msg: None)
+    assert load_embedding_mapper(tmp_path / "b" / "embedding_mapper").meta["trained_steps"] == 20
+    s = _settings(tmp_path, "b", 40, resume=True)
+    resumed = load_embedding_mapper(train_embedding_mapper(s, progress=False))
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert float(rows[-1]["latent_loss"]) < float(rows[0]["latent_loss"])
+    assert full.meta["pairs"] == {"real": 48, "samples": 48} and full.meta["trained_steps"] == 40
+
+
+def test_trainer_targets(tmp_path):
+    from faceedit.errors import ConfigError
+    from faceedit.train.embedding_mapper import training_arrays
+
+    _tiny_pairs(tmp_path / "pairs")
+    s = _settings(tmp_path, "c", 10)
+    desc, w, counts = training_arrays(s)
+    assert desc.shape == (96, 128) and w.shape == (96, 4, 8)
+    s.target = "both"
+    assert training_arrays(s)[0].shape == (144, 128)
+    s.target = "photo"
+    assert np.allclose(training_arrays(s)[0][:48], training_arrays(_settings(tmp_path, "c", 10))[0][:48] + 0.01)
+    s.target = "nope"
+    with pytest.raises(ConfigError):
+        training_arrays(s)
