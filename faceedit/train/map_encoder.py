@@ -155,7 +155,7 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
         opt.step()
         step += 1
         bar.update(1)
-        last = {k: float(v) for k, v in losses.items()}
+        last = {k: float(v.detach()) for k, v in losses.items()}
         phase = "parser" if step <= n_p else "encoder"
         if step % tc["log_every"] == 0 or step in (n_p, end):
             bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})

@@ -1,0 +1,141 @@
+"""Segmentation maps (issue 21): map I/O and validation, the from-map command's errors, the map encoder's
+training (resume is exact) and a real photo's round trip parse → from_map → parse."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from faceedit.errors import InvalidInput
+from faceedit.maps.io import as_map, labels_from_rgb, read_map, save_map
+from faceedit.parsing import LABEL, PALETTE, colorize
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def face_map(size: int = 64, dx: int = 0) -> np.ndarray:
+    """A cartoon face map: hair, skin, brows, eyes, nose, lips."""
+    import cv2
+
+    m = np.zeros((size, size), np.uint8)
+    s = size / 64
+    c = lambda x, y: (int((x + dx) * s), int(y * s))  # noqa: E731
+    cv2.ellipse(m, c(32, 30), (int(22 * s), int(26 * s)), 0, 0, 360, LABEL["hair"], -1)
+    cv2.ellipse(m, c(32, 36), (int(16 * s), int(21 * s)), 0, 0, 360, LABEL["skin"], -1)
+    for name, x in (("l_brow", 25), ("r_brow", 39)):
+        cv2.rectangle(m, c(x - 4, 26), c(x + 4, 27), LABEL[name], -1)
+    for name, x in (("l_eye", 25), ("r_eye", 39)):
+        cv2.ellipse(m, c(x, 31), (int(3 * s), int(1.5 * s)), 0, 0, 360, LABEL[name], -1)
+    cv2.rectangle(m, c(30, 31), c(34, 41), LABEL["nose"], -1)
+    cv2.ellipse(m, c(32, 47), (int(6 * s), int(1.5 * s)), 0, 180, 360, LABEL["u_lip"], -1)
+    cv2.ellipse(m, c(32, 47), (int(6 * s), int(2 * s)), 0, 0, 180, LABEL["l_lip"], -1)
+    return m
+
+
+def test_index_and_palette_png_read_the_same(tmp_path):
+    m = face_map(128)
+    save_map(tmp_path / "ids.png", m)
+    save_map(tmp_path / "colours.png", m, colour=True)
+    a, b = read_map(tmp_path / "ids.png", 64), read_map(tmp_path / "colours.png", 64)
+    assert a.shape == (64, 64) and np.array_equal(a, b)
+    assert np.array_equal(a, m[::2, ::2])  # nearest neighbour
+    assert np.array_equal(read_map(tmp_path / "colours.png"), m)
+    assert np.array_equal(labels_from_rgb(PALETTE[m]), m)
+    assert np.array_equal(as_map(colorize(m), 32), as_map(m, 32))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((64, 64), 25, np.uint8), "unknown class id"),
+    (np.zeros((64, 64), np.uint8), "empty"),
+    (np.where(face_map() == LABEL["skin"], LABEL["hair"], face_map()).astype(np.uint8), "no skin"),
+    (face_map()[:, :40], "square"),
+])
+def test_bad_maps_are_refused(bad, message):
+    with pytest.raises(InvalidInput, match=message):
+        as_map(bad)
+
+
+def test_unknown_colour_is_refused():
+    rgb = colorize(face_map())
+    rgb[0, 0] = (1, 2, 3)
+    with pytest.raises(InvalidInput, match=r"not in the 19-class palette, e.g. \(1, 2, 3\)"):
+        labels_from_rgb(rgb)
+
+
+def _bad_files(tmp_path):
+    from faceedit.images import save_image
+
+    files = {}
+    rgb = colorize(face_map())
+    rgb[5:9, 5:9] = (10, 200, 30)
+    save_image(tmp_path / "colour.png", rgb)
+    files["colour"] = (tmp_path / "colour.png", "palette")
+    import cv2
+
+    for name, arr, msg in (("ids", np.full((64, 64), 40, np.uint8), "unknown class id"),
+                           ("empty", np.zeros((64, 64), np.uint8), "empty"),
+                           ("noskin", np.where(face_map() == 1, 17, face_map()).astype(np.uint8), "no skin"),
+                           ("wide", np.zeros((32, 64), np.uint8) + 1, "square")):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), arr)
+        files[name] = (tmp_path / f"{name}.png", msg)
+    (tmp_path / "text.png").write_text("not an image")
+    files["text"] = (tmp_path / "text.png", "not an image")
+    return files
+
+
+def test_from_map_cli_bad_input_is_one_error_line_and_writes_nothing(tmp_path):
+    for name, (path, msg) in _bad_files(tmp_path).items():
+        out, lat = tmp_path / f"out_{name}.png", tmp_path / f"w_{name}.npy"
+        r = subprocess.run([sys.executable, "-m", "faceedit", "from-map", str(path), "--out", str(out),
+                            "--latent-out", str(lat)], capture_output=True, text=True)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0, name
+        assert len(lines) == 1 and lines[0].startswith("error:") and msg in lines[0], (name, r.stderr)
+        assert not out.exists() and not lat.exists()
+
+
+def _tiny_pairs(folder, n: int = 24, seed: int = 0):
+    """A pairs folder of cartoon maps (shifted), their colours as images and random W+ codes."""
+    from faceedit.models.checkpoints import load_generator
+
+    G = load_generator()
+    rng = np.random.default_rng(seed)
+    maps = np.stack([face_map(64, int(d)) for d in rng.integers(-4, 5, n)])
+    w = rng.normal(size=(n, G.n_latent, G.style_dim)).astype(np.float32) * 0.3
+    folder.mkdir()
+    for kind, sl in (("real", slice(0, n - 8)), ("val", slice(n - 8, n))):
+        np.savez(folder / f"{kind}_000.npz", maps=maps[sl], ok=np.ones(len(maps[sl]), bool), w=w[sl],
+                 index=np.arange(n)[sl], images=PALETTE[maps[sl]])
+
+
+def _cfg(steps: int):
+    from faceedit.config import load_config
+    from faceedit.train.map_encoder import DEFAULTS
+
+    return load_config(DEFAULTS, None, ["train.parser_steps=2", f"train.steps={steps}", "train.latent_only_steps=1",
+                                        "train.batch=4", "train.checkpoint_every=2", "train.log_every=1",
+                                        "train.eval_maps=4", 'train.kinds=["real"]', "encoder.width=8",
+                                        "parser.width=8"])
+
+
+def test_map_encoder_training_runs_and_resume_is_exact(tmp_path):
+    import torch
+
+    from faceedit.models.map_encoder import load_map_encoder, load_tiny_parser
+    from faceedit.train.map_encoder import train_map_encoder
+
+    _tiny_pairs(tmp_path / "pairs")
+    result = train_map_encoder(tmp_path / "pairs", tmp_path / "a", _cfg(4))
+    assert set(result) >= {"from_map_skin", "parser_hair"}
+    train_map_encoder(tmp_path / "pairs", tmp_path / "b", _cfg(2))
+    train_map_encoder(tmp_path / "pairs", tmp_path / "b", _cfg(4), resume=True)
+    ea, eb = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False), \
+        torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ea["step"] == eb["step"] == 6
+    for k in ea["E"]:
+        assert torch.equal(ea["E"][k], eb["E"][k]), k
+    rows = [r for r in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    E = load_map_encoder(tmp_path / "a" / "map_encoder.safetensors")
+    assert E(torch.from_numpy(face_map()[None]).long()).shape[1:] == (E.n_latent, E.style_dim)
+    assert load_tiny_parser(tmp_path / "a" / "tiny_parser").meta["parser_steps"] == 2
