@@ -45,16 +45,22 @@ class PairSettings:
     work_size: int = WORK_SIZE
 
 
-def _parse_worker(job: tuple[np.ndarray, int]) -> tuple[np.ndarray, bool]:
+def parse_face_map(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray | None:
+    """The ``landmarks`` parser's map of one aligned face at the face's own size (parsed at ``work_size`` px,
+    shrunk by block majority); None when the parser cannot read it."""
     from ..parsing import majority_resize, parse_aligned
 
-    image, work_size = job
-    size = image.shape[0]
     try:
         labels, _ = parse_aligned(image, work_size)
-        return majority_resize(labels, size), True
-    except Exception:  # noqa: BLE001 - a face the parser cannot read is kept, flagged
-        return np.zeros(image.shape[:2], np.uint8), False
+    except Exception:  # noqa: BLE001 - a face the parser cannot read (no landmarks fit, too small)
+        return None
+    return majority_resize(labels, image.shape[0])
+
+
+def _parse_worker(job: tuple[np.ndarray, int]) -> tuple[np.ndarray, bool]:
+    image, work_size = job
+    labels = parse_face_map(image, work_size)
+    return (labels, True) if labels is not None else (np.zeros(image.shape[:2], np.uint8), False)
 
 
 def parse_faces(images: Sequence[np.ndarray], workers: int = 1, progress: bool = True, desc: str = "parse",
