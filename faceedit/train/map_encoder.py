@@ -87,9 +87,10 @@ def evaluate(E, P, G, val: dict[str, np.ndarray], n: int) -> dict[str, float]:
 
 
 def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume: bool = False,
-                      generator: str | None = None) -> dict[str, Any]:
+                      generator: Any = None) -> dict[str, Any]:
     """Train (or resume) the tiny parser and the map encoder (module docstring); writes ``map_encoder`` and
-    ``tiny_parser`` (``.safetensors`` + ``.json``) into ``out_dir``; returns the last evaluation."""
+    ``tiny_parser`` (``.safetensors`` + ``.json``) into ``out_dir``; returns the last evaluation.  ``generator``:
+    a generator, its file, or None for the built-in one."""
     from tqdm import tqdm
 
     from ..maps.measure import flip_table
@@ -106,7 +107,7 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     if not len(train["maps"]):
         raise DataError(f"{pairs}: no parsed training pairs")
     torch.manual_seed(tc["seed"])
-    G = load_generator(generator).eval()
+    G = (generator if isinstance(generator, torch.nn.Module) else load_generator(generator)).eval()
     requires_grad(G, False)
     E = MapEncoder(G.n_latent, G.style_dim, size=train["maps"].shape[1], width=cfg["encoder"]["width"],
                    blocks=tuple(cfg["encoder"]["blocks"]), head_channels=cfg["encoder"]["head_channels"])
@@ -182,3 +183,30 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     if step > n_p:
         save_map_model(E, out_dir / "map_encoder.safetensors", {**made, "role": "map -> W+"}, half=True)
     return result
+
+
+MIN_PARSE_SIZE = 32  # smaller faces are too small for the landmarks parser that labels the pairs
+
+
+def rebuild_stage(out: Path, G: Any, cache: str, latents_file: Path, minutes: float,
+                  log: Any = print) -> Path | None:
+    """The ``map_encoder`` stage of ``faceedit train rebuild-suite``: parse the pairs (``out/map_pairs``, kept
+    across runs), train for ``minutes`` (``out/map_encoder_run``, resumed if there), copy ``map_encoder`` and
+    ``tiny_parser`` (+ sidecars) into ``out``.  Returns the map encoder's path (None when ``G`` is too small)."""
+    import shutil
+
+    from ..config import load_config
+    from ..maps.pairs import PairSettings, build_pairs
+
+    if G.resolution < MIN_PARSE_SIZE:
+        log(f"map encoder skipped: {G.resolution} px faces are too small for the landmarks parser")
+        return None
+    pairs, run = out / "map_pairs", out / "map_encoder_run"
+    build_pairs(PairSettings(cache=str(cache), latents=str(latents_file), out=str(pairs)), G=G, log=log)
+    cfg = load_config(DEFAULTS)
+    cfg["train"]["max_minutes"] = float(minutes)
+    train_map_encoder(pairs, run, cfg, resume=(run / CHECKPOINT_NAME).is_file(), generator=G)
+    for name in ("tiny_parser", "map_encoder"):  # sidecars first: a model file never lacks its JSON
+        shutil.copyfile(run / f"{name}.json", out / f"{name}.json")
+        shutil.copyfile(run / f"{name}.safetensors", out / f"{name}.safetensors")
+    return out / "map_encoder.safetensors"
