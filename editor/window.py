@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         self.act_redo = self._action(e, "&Redo", self.redo, QKeySequence.StandardKey.Redo)
         e.addSeparator()
         self._action(e, "Reset &all sliders", self.reset_all, "Ctrl+R")
+        self._action(e, "&Map mode…", self.action_map_mode, "Ctrl+M")
 
         v = mb.addMenu("&View")
         self.act_in_photo = self._action(v, "Show edit &in photo", self._on_in_photo, "P", True)
@@ -809,6 +810,22 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.save_translation(name)
+
+    def action_map_mode(self) -> None:
+        """Edit the current face's parsing map and re-render the face from it (:mod:`editor.map_mode`)."""
+        from editor.map_mode import map_mode_dialog
+        from faceedit.errors import FaceEditError
+
+        if self.session is None or self.session.base is None:
+            return
+        w = self.session.latent_for(self.state())
+        try:
+            dialog = map_mode_dialog(self, self.session.render(w), w, self.session.generator,
+                                     lambda latent, render: self._set_face(latent, render))
+        except FaceEditError as e:
+            self.show_error(str(e))
+            return
+        dialog.open()
 
     def action_save_recipe(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save edit recipe", self.prefs.get("last_dir"), "JSON (*.json)")
