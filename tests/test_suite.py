@@ -35,7 +35,8 @@ def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
     args = ["train", "rebuild-suite", "--generator", str(tmp_path / "gen.safetensors"), "--out", str(out),
             "--cache", str(tmp_path / "cache.npz"), "--encoder", str(tmp_path / "enc.safetensors"),
             "--predictor", str(tmp_path / "p.safetensors"), "--validator", str(tmp_path / "v.safetensors"),
-            "--threads", "1", "--max-faces", "8", "min_group=5", "calibration_faces=8",
+            "--threads", "1", "--max-faces", "8", "--embedding-pairs", "6", "--embedding-minutes", "0.05",
+            "min_group=5", "calibration_faces=8",
             "calibration_multipliers=[1.0, 2.0]", "condition_min_cos=[0.9]"]
     assert main(args) == 0
     summary = json.loads((out / "suite.json").read_text())
@@ -61,12 +62,18 @@ def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
     from faceedit.realism import generator_samples
 
     np.testing.assert_array_equal(load_image(out / "samples.png"), image_grid(generator_samples(G, 32, seed=0), ncol=8))
+    # the embedding mapper of the new generator, with its sidecar
+    from faceedit.models.embedding_mapper import load_embedding_mapper
+
+    mapper = load_embedding_mapper(out / "embedding_mapper.safetensors")
+    assert (mapper.n_latent, mapper.style_dim) == (G.n_latent, 16)
+    assert mapper.meta["generator_model_id"] == "tiny-new" and mapper.meta["pairs"] == {"real": 6, "samples": 6}
     # a re-run keeps every finished stage (nothing rebuilt, files untouched)
     stamp = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already built, kept") == 5
+    assert printed.count("already built, kept") == 6
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")} == stamp
 
 

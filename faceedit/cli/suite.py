@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--validator", help="validator (default: the shipped one or $FACEEDIT_VALIDATOR)")
     p.add_argument("--max-faces", type=int, default=200, help="held-out faces per target and current value")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--embedding-pairs", type=int, default=6000,
+                   help="real and sampled pairs each for the embedding mapper (default 6000; 0 = no mapper)")
+    p.add_argument("--embedding-minutes", type=float, default=10.0, help="embedding mapper training budget")
     p.add_argument("--force", action="store_true", help="redo the finished stages too")
     p.add_argument("options", nargs="*", metavar="KEY=VALUE",
                    help="translation build options, as `faceedit directions build-defaults` takes them (default: "
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         generator=args.generator, out=args.out, cache=args.cache or str(default_cache_dir() / "faces64.npz"),
         model_id=args.model_id, encoder=args.encoder, encoder_minutes=args.encoder_minutes,
         predictor=args.predictor, validator=args.validator, build_options=load_config(BUILD_DEFAULTS, None, args.options or BUILT_IN_OPTIONS),
-        max_faces=args.max_faces, force=args.force, threads=args.threads)
+        max_faces=args.max_faces, force=args.force, threads=args.threads, embedding_pairs=args.embedding_pairs,
+        embedding_minutes=args.embedding_minutes)
     rebuild_suite(settings)
     return 0

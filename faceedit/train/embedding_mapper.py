@@ -163,3 +163,20 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
             "held_out_latent_loss": held_out_loss(), "settings": asdict(s),
             "embedding": "dlib 128-d face descriptor, faceedit.identity.descriptor (FFHQ-aligned face)"}
     return save_model_file(model, out / MODEL_NAME, KIND, meta, half=s.half)
+
+
+
+def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int = 6000, minutes: float = 10.0,
+                threads: int | None = None) -> Path:
+    """The ``embedding-mapper`` stage of ``faceedit train rebuild-suite``: make ``n_pairs`` real and ``n_pairs``
+    sampled pairs for ``generator`` (in ``out/embedding_pairs``, resumable) and train a mapper for at most
+    ``minutes`` (``out/embedding_mapper_run``, resumed when interrupted); returns the trained model file."""
+    from .embedding_pairs import PairSettings, make_pairs
+
+    root = Path(out)
+    pairs = root / "embedding_pairs"
+    make_pairs(PairSettings(out=str(pairs), n_real=n_pairs, n_samples=n_pairs, n_val=0), cache=cache,
+               latents=latents, generator=generator, threads=threads)
+    run = root / "embedding_mapper_run"
+    return train_embedding_mapper(MapperSettings(pairs=str(pairs), out=str(run), minutes=minutes,
+                                                 resume=(run / "checkpoint.pt").is_file(), threads=threads))

@@ -63,6 +63,8 @@ def real_rows(n_train: int, n: int, seed: int) -> np.ndarray:
 def val_rows(data: Any, n: int, seed: int) -> np.ndarray:
     """Indices into ``data`` of ``n`` held-out faces (``data.val``), at most 2 per identity (seeded)."""
     index = np.flatnonzero(data.val)
+    if n <= 0:
+        return index[:0]
     rng = np.random.default_rng(seed + 1)
     index = index[rng.permutation(len(index))]
     taken: dict[int, int] = {}

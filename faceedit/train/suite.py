@@ -13,7 +13,10 @@ already there (so an interrupted rebuild resumes; ``--force`` redoes them):
 4. ``acceptance.json`` + each sidecar's ``validation``: the independent validator's verdict on held-out faces
    (:func:`faceedit.acceptance.accept_translations`; it never feeds back into the calibration);
 5. ``samples.png``: 32 samples from seeded latents;
-6. ``suite.json``: what was made, the validator summary and how to install the suite.
+6. ``embedding_mapper.safetensors``: the dlib descriptor → W+ mapper of ``faceedit from-embedding``, trained on
+   pairs made for this generator (:func:`faceedit.train.embedding_mapper.suite_stage`; ``embedding_pairs`` 0
+   skips it);
+7. ``suite.json``: what was made, the validator summary and how to install the suite.
 
 The validator itself is a measuring instrument trained on real photos only (``faceedit train validator``);
 it does not depend on the generator and is reused as it is.
@@ -30,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 
-STAGES = ("encoder", "latents", "translations", "acceptance", "samples")
+STAGES = ("encoder", "latents", "translations", "acceptance", "samples", "embedding-mapper")
 
 
 @dataclass
@@ -47,6 +50,8 @@ class SuiteSettings:
     validator: str | None = None  # the judge (default: the shipped validator or $FACEEDIT_VALIDATOR)
     build_options: dict[str, Any] = field(default_factory=dict)  # BUILD_DEFAULTS overrides
     max_faces: int = 200  # held-out faces per target and current value in the acceptance
+    embedding_pairs: int = 6000  # real and sampled pairs each of the embedding mapper (0: no mapper)
+    embedding_minutes: float = 10.0  # training budget of the embedding mapper
     force: bool = False
     threads: int | None = None
 
@@ -141,6 +146,14 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
         from ..realism import generator_samples
 
         save_image(samples_file, image_grid(generator_samples(G, 32, seed=0), ncol=8))
+    mapper_file = out / "embedding_mapper.safetensors"
+    if s.embedding_pairs and stage("embedding-mapper", mapper_file.is_file()):
+        from .embedding_mapper import suite_stage
+
+        t = time.time()
+        _copy_model_file(suite_stage(s.generator, s.cache, str(latents_file), str(out), s.embedding_pairs,
+                                     s.embedding_minutes, s.threads), mapper_file)
+        timings["embedding-mapper"] = time.time() - t
     summary = {
         "model_id": model_id, "generator": str(s.generator), "encoder": str(encoder_file),
         "translations": str(folder), "n_translations": len(store),
