@@ -33,6 +33,8 @@ class MapperSettings:
     out: str  # run folder
     target: str = "render"  # descriptor of real pairs: of the render of the code, of the photo, or both
     use_samples: bool = True
+    max_real: int = 0  # use at most this many real / sampled pairs (0: all there are)
+    max_samples: int = 0
     steps: int = 20000
     minutes: float = 0.0  # wall-clock budget (0: none)
     batch: int = 256
@@ -61,6 +63,8 @@ def training_arrays(s: MapperSettings, limits: dict[str, int] | None = None) -> 
     real = load_kind(s.pairs, "real")
     samples = load_kind(s.pairs, "samples") if s.use_samples else {}
     counts = {"real": len(real.get("w", ())), "samples": len(samples.get("w", ()))}
+    for kind, most in (("real", s.max_real), ("samples", s.max_samples)):
+        counts[kind] = min(counts[kind], most) if most > 0 else counts[kind]
     if limits:
         counts = {k: min(counts[k], int(limits.get(k, 0))) for k in counts}
     if not counts["real"] and not counts["samples"]:
