@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--embedding-pairs", type=int, default=6000,
                    help="real and sampled pairs each for the embedding mapper (default 6000; 0 = no mapper)")
     p.add_argument("--embedding-minutes", type=float, default=10.0, help="embedding mapper training budget")
+    p.add_argument("--map-encoder-minutes", type=float, default=20.0,
+                   help="map encoder training budget (default 20; its pairs are parsed first; 0 = no map encoder)")
     p.add_argument("--force", action="store_true", help="redo the finished stages too")
     p.add_argument("options", nargs="*", metavar="KEY=VALUE",
                    help="translation build options, as `faceedit directions build-defaults` takes them (default: "
@@ -50,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         model_id=args.model_id, encoder=args.encoder, encoder_minutes=args.encoder_minutes,
         predictor=args.predictor, validator=args.validator, build_options=load_config(BUILD_DEFAULTS, None, args.options or BUILT_IN_OPTIONS),
         max_faces=args.max_faces, force=args.force, threads=args.threads, embedding_pairs=args.embedding_pairs,
-        embedding_minutes=args.embedding_minutes)
+        embedding_minutes=args.embedding_minutes, map_encoder_minutes=args.map_encoder_minutes)
     rebuild_suite(settings)
     return 0

@@ -16,7 +16,10 @@ already there (so an interrupted rebuild resumes; ``--force`` redoes them):
 6. ``embedding_mapper.safetensors``: the dlib descriptor → W+ mapper of ``faceedit from-embedding``, trained on
    pairs made for this generator (:func:`faceedit.train.embedding_mapper.suite_stage`; ``embedding_pairs`` 0
    skips it);
-7. ``suite.json``: what was made, the validator summary and how to install the suite.
+7. ``map_encoder.safetensors`` + ``tiny_parser.safetensors``: the segmentation-map encoder and the tiny parser of
+   its map loss (:func:`faceedit.train.map_encoder.rebuild_stage`: pairs parsed into ``map_pairs/``, trained for
+   ``map_encoder_minutes``; 0 skips it, and so does a generator under 32 px);
+8. ``suite.json``: what was made, the validator summary and how to install the suite.
 
 The validator itself is a measuring instrument trained on real photos only (``faceedit train validator``);
 it does not depend on the generator and is reused as it is.
@@ -33,7 +36,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 
-STAGES = ("encoder", "latents", "translations", "acceptance", "samples", "embedding-mapper")
+STAGES = ("encoder", "latents", "translations", "acceptance", "samples", "embedding-mapper", "map-encoder")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SuiteSettings:
     max_faces: int = 200  # held-out faces per target and current value in the acceptance
     embedding_pairs: int = 6000  # real and sampled pairs each of the embedding mapper (0: no mapper)
     embedding_minutes: float = 10.0  # training budget of the embedding mapper
+    map_encoder_minutes: float = 20.0  # training budget of the map encoder (its pairs are parsed first; 0: none)
     force: bool = False
     threads: int | None = None
 
@@ -154,6 +158,12 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
         _copy_model_file(suite_stage(s.generator, s.cache, str(latents_file), str(out), s.embedding_pairs,
                                      s.embedding_minutes, s.threads), mapper_file)
         timings["embedding-mapper"] = time.time() - t
+    if s.map_encoder_minutes and stage("map-encoder", (out / "map_encoder.safetensors").is_file()):
+        from .map_encoder import rebuild_stage
+
+        t = time.time()
+        rebuild_stage(out, G, s.cache, latents_file, s.map_encoder_minutes, lambda m: _log(progress, f"  {m}"))
+        timings["map-encoder"] = time.time() - t
     summary = {
         "model_id": model_id, "generator": str(s.generator), "encoder": str(encoder_file),
         "translations": str(folder), "n_translations": len(store),
