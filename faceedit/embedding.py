@@ -168,6 +168,50 @@ def refine_latent(w: np.ndarray, target: np.ndarray, generator: Any, settings: R
     return best, history
 
 
+
+@dataclass
+class StudentRefineSettings:
+    """Gradient refinement through a :class:`~faceedit.models.descriptor_student.DescriptorStudent`: ``steps``
+    of Adam (``lr``) on a W+ offset (``rows`` only, in units of the mapper's W+ spread) minimising the student's
+    descriptor distance to the target + ``reg`` × the offset's mean square."""
+
+    steps: int = 40
+    lr: float = 0.05
+    reg: float = 0.05
+    rows: tuple[int, ...] = field(default_factory=lambda: tuple(range(10)))
+
+
+def refine_latent_student(w: np.ndarray, target: np.ndarray, generator: Any, student: Any,
+                          settings: StudentRefineSettings | None = None,
+                          scale: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
+    """Optimise ``w`` ``(L, D)`` by gradient through ``generator`` and the ``student`` towards ``target``
+    ``(128,)``; dlib measures the start and the end, and the refined code is kept only if dlib agrees it is
+    closer.  Returns ``(code, [dlib distance before, dlib distance of the returned code])``."""
+    import torch
+
+    from .identity import descriptors
+    from .synthesis import synthesize
+
+    s = settings or StudentRefineSettings()
+    t = torch.from_numpy(check_embedding(target))
+    w0 = torch.from_numpy(np.asarray(w, np.float32))[None]
+    sc = torch.from_numpy(np.ones_like(w) if scale is None else np.asarray(scale, np.float32))[None]
+    mask = torch.zeros(1, w0.shape[1], 1)
+    mask[0, [r for r in s.rows if r < w0.shape[1]]] = 1.0
+    delta = torch.zeros_like(w0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=s.lr)
+    student.eval()
+    for _ in range(s.steps):
+        img = generator.synthesis(w0 + sc * mask * delta)
+        loss = (student(img) - t).pow(2).sum() + s.reg * (mask * delta).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=[delta])  # no gradients for the generator's or the student's weights
+        opt.step()
+    refined = (w0 + sc * mask * delta).detach()[0].numpy()
+    d = np.linalg.norm(descriptors(synthesize(generator, np.stack([np.asarray(w, np.float32), refined])))
+                       - t.numpy(), axis=1)
+    return (refined, [float(d[0]), float(d[1])]) if d[1] < d[0] else (np.asarray(w, np.float32), [float(d[0])] * 2)
+
 def upscale(image: np.ndarray, size: int) -> np.ndarray:
     """An RGB uint8 image resized to ``size`` × ``size`` with PIL's Lanczos filter (no new detail)."""
     from PIL import Image

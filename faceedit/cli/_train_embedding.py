@@ -38,6 +38,22 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(func=run)
 
+    p = sub.add_parser(
+        "descriptor-student", help="differentiable imitation of dlib's descriptor (for from-embedding --refine)",
+        description="Train a small CNN to predict dlib's 128-d descriptor of 64 px aligned faces, on the "
+                    "embedding mapper's pairs (photos and renders with their descriptors; no held-out identity). "
+                    "Writes OUT/descriptor_student.safetensors + .json, OUT/log.csv, OUT/checkpoint.pt.")
+    p.add_argument("--pairs", required=True, help="pair folder of `faceedit train embedding-mapper`")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
+    p.add_argument("--generator", help="generator (default: the built-in one)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget (0 = none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=run_student)
+
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -54,6 +70,18 @@ def run(args: argparse.Namespace) -> int:
         pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
         minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
         dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
+        threads=args.threads))
+    print(f"wrote {path}")
+    return 0
+
+
+def run_student(args: argparse.Namespace) -> int:
+    from ..train.data import default_cache_dir
+    from ..train.descriptor_student import StudentSettings, train_descriptor_student
+
+    path = train_descriptor_student(StudentSettings(
+        pairs=args.pairs, cache=args.cache or str(default_cache_dir() / "faces64.npz"), out=args.out,
+        generator=args.generator, steps=args.steps, minutes=args.minutes, seed=args.seed, resume=args.resume,
         threads=args.threads))
     print(f"wrote {path}")
     return 0

@@ -1,0 +1,128 @@
+"""``faceedit train descriptor-student``: a differentiable imitation of dlib's descriptor for the refinement of
+``faceedit from-embedding`` (:class:`~faceedit.models.descriptor_student.DescriptorStudent`).
+
+Trained on the embedding mapper's pairs (:mod:`faceedit.train.embedding_pairs`): the real training photos with
+their descriptors, and the renders of the encoded and sampled W+ codes with theirs (never a held-out
+identity).  Loss: mean squared error of the descriptor; logged: the held-out pairs' median L2 error.  Same loop
+conventions as the mapper's trainer (step-seeded batches, exact resume, wall-clock budget, log.csv).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+MODEL_NAME = "descriptor_student.safetensors"
+
+
+@dataclass
+class StudentSettings:
+    """One training run of the student."""
+
+    pairs: str
+    cache: str
+    out: str
+    generator: str | None = None
+    steps: int = 6000
+    minutes: float = 0.0
+    batch: int = 64
+    lr: float = 2e-3
+    width: int = 16
+    holdout: float = 0.05
+    log_every: int = 100
+    checkpoint_every: int = 500
+    seed: int = 0
+    resume: bool = False
+    threads: int | None = None
+
+
+def student_data(s: StudentSettings) -> tuple[np.ndarray, np.ndarray]:
+    """``(images (N, S, S, 3) uint8, descriptors (N, 128))``: real photos, renders of their codes, renders of
+    the sampled codes."""
+    from ..models.checkpoints import load_generator
+    from ..synthesis import synthesize
+    from ..translation_builder import training_subset
+    from .data import load_cache
+    from .embedding_pairs import load_kind
+
+    real, samples = load_kind(s.pairs, "real"), load_kind(s.pairs, "samples")
+    if not real:
+        raise DataError(f"{s.pairs}: no real pairs")
+    G = load_generator(s.generator).eval()
+    train = training_subset(load_cache(s.cache))
+    images = [train.images[real["index"]], synthesize(G, real["w"])]
+    descs = [real["photo_desc"], real["render_desc"]]
+    if samples:
+        images.append(synthesize(G, samples["w"]))
+        descs.append(samples["render_desc"])
+    return np.concatenate(images), np.concatenate(descs).astype(np.float32)
+
+
+def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
+    """Train (or resume) a student into ``s.out``; returns the final model file."""
+    import torch
+    from tqdm import tqdm
+
+    from ..images import to_tensor
+    from ..models._files import save_model_file
+    from ..models.descriptor_student import KIND, DescriptorStudent
+    from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state,
+                       save_checkpoint, seed_everything, training_state)
+
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images, desc = student_data(s)
+    x_all, y_all = to_tensor(images), torch.from_numpy(desc)
+    order = np.random.default_rng(s.seed).permutation(len(desc))
+    n_hold = int(round(s.holdout * len(desc)))
+    hold, train = order[:n_hold], order[n_hold:]
+    seed_everything(s.seed)
+    model = DescriptorStudent(images.shape[1], s.width)
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
+    start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
+    logger = MetricLog(out, resume_step=start if ckpt else None)
+    deadline, config = Deadline(s.minutes), {**asdict(s), "n": len(desc)}
+
+    def held_out_error() -> float:
+        model.eval()
+        with torch.no_grad():
+            err = torch.cat([(model(x_all[hold[i:i + 256]]) - y_all[hold[i:i + 256]]).norm(dim=1)
+                             for i in range(0, n_hold, 256)])
+        model.train()
+        return float(err.median()) if n_hold else float("nan")
+
+    model.train()
+    done, running = start, []
+    for step in tqdm(range(start, s.steps), initial=start, total=s.steps, desc="descriptor student",
+                     disable=not progress):
+        rng = np.random.default_rng((s.seed, step))
+        idx = train[rng.integers(0, len(train), s.batch)]
+        x = x_all[idx]
+        if rng.random() < 0.5:
+            x = x.flip(3)
+        for g in opt.param_groups:
+            g["lr"] = s.lr * 0.5 * (1 + np.cos(np.pi * step / s.steps))
+        loss = (model(x) - y_all[idx]).pow(2).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running.append(loss.item())
+        done = step + 1
+        out_of_time = deadline.passed()
+        if done % s.log_every == 0 or done == s.steps or out_of_time:
+            logger.write({"step": done, "loss": float(np.mean(running)), "held_out_median_l2": held_out_error()})
+            running = []
+        if done % s.checkpoint_every == 0 or done == s.steps or out_of_time:
+            save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt))
+        if out_of_time:
+            break
+    model.eval()
+    meta = {"trained_steps": done, "n_faces": len(desc), "held_out_median_l2": held_out_error(),
+            "settings": asdict(s), "imitates": "faceedit.identity.descriptor (dlib 128-d) on 64 px aligned faces"}
+    return save_model_file(model, out / MODEL_NAME, KIND, meta)
