@@ -36,7 +36,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "faceedit=faceedit.cli:main",
+            "faceedit=faceedit.cli:run",
         ],
         "gui_scripts": [
             "faceedit-editor=editor.__main__:main",

@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .errors import ConfigError, FaceEditError
@@ -70,10 +71,59 @@ def ray_session(address: str = "", num_cpus: int = 0) -> Iterator[RaySession]:
                  include_dashboard=False, log_to_driver=True, logging_level="WARNING")
     except ConnectionError as e:
         raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
+    interrupted = False
     try:
         yield _session(ray, started, time.perf_counter() - t0, address or "local")
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
+        if interrupted and started:
+            stop_local_instance_now(ray)
+        else:
+            ray.shutdown()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The process ids below ``pid`` (children, grandchildren, ...), read from ``/proc`` ([] without it)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # after "pid (name) state": ppid
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def stop_local_instance_now(ray: Any, grace: float = 0.3) -> None:
+    """Ctrl-C: stop the local Ray instance this process started at once.  Its processes (raylet, GCS, agents,
+    workers: this process's descendants) get SIGTERM, and SIGKILL ``grace`` seconds later; Ray's own
+    ``shutdown()`` (SIGTERM and a wait per process, 1.5 s here, then seconds of tearing down the driver's
+    connections to the dead instance) finishes in a daemon thread, which an exiting process does not wait for.
+    Without ``/proc`` (not Linux): ``ray.shutdown()``."""
+    import atexit
+    import signal
+    import threading
+
+    pids = _descendants(os.getpid())
+    if not pids:
         ray.shutdown()
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        if sig == signal.SIGTERM:
+            time.sleep(grace)
+    atexit.unregister(ray.shutdown)  # its exit-time shutdown would wait on the dead instance
+    threading.Thread(target=ray.shutdown, daemon=True, name="ray-shutdown").start()
 
 
 def _session(ray: Any, started: bool, seconds: float, address: str) -> RaySession:

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from faceedit.config import load_config, read_toml, save_config
-from faceedit.cli import CommandParser
+from faceedit.cli import CommandParser, exit_process
 from faceedit.errors import FaceEditError
 from faceedit.io import atomic_path
 
@@ -572,4 +572,4 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if rejected else 0
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from ..errors import FaceEditError
 
@@ -52,6 +53,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     return guarded(lambda: args.func(args))
+
+
+def run() -> NoReturn:
+    """The ``faceedit`` program: :func:`main`, then :func:`exit_process` with its code."""
+    exit_process(main())
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process with ``code``.  After Ctrl-C (130) it ends at once: by then every output is written
+    (atomically) or cleaned up and every worker stopped, and the interpreter's teardown (torch's, a stopped
+    Ray instance's connections) can take seconds more than the 2 s a stop may take."""
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def guarded(action: Callable[[], int | None], interrupted: str = "interrupted") -> int:

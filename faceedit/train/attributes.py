@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from ..config import save_config
 from ..images import to_tensor
 from .augment import diff_augment, random_flip
-from .data import FaceData, Batches
+from .data import FaceData
+from .ddp import current_world
 from .loop import CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state, save_checkpoint, training_state
 
 DEFAULTS: dict[str, Any] = {
@@ -136,27 +137,38 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.toml")
+    world = current_world()
+    if world.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.toml")
     tc = cfg["train"]
     train, val = data.split()
     opt = torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
     steps = tc["steps"]
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / tc["warmup"]) * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
-    batches = Batches(len(train), tc["batch"], tc["seed"])
+    batches = world.batches(len(train), tc["batch"], tc["seed"])
     state = {"model": model, "opt": opt, "sched": sched, "batches": batches, **(extra_state or {})}
+    world.distribute(state)
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), **state)
-    log = MetricLog(out_dir, resume_step=step if resume else None)
-    eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, **state)
+        world.restore_rng(ckpt)
+    elif world.distributed:  # each rank its own augmentations (a single process keeps its stream as it was)
+        world.seed(tc["seed"] + 2)
+    log = eval_log = None
+    if world.main:
+        log = MetricLog(out_dir, resume_step=step if resume else None)
+        eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, **state))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, **state), **rngs})
 
     t0, seen = time.time(), 0
-    bar = tqdm(total=steps, initial=step, desc=desc, unit="step")
+    bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not world.main)
     metrics: dict[str, Any] = {}
     metrics_step = -1
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
@@ -172,15 +184,15 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
         opt.step()
         sched.step()
         step += 1
-        out_of_time = deadline.passed()
-        seen += len(idx)
+        out_of_time = world.agree(deadline.passed())
+        seen += len(idx) * world.size
         bar.update(1)
-        if step % tc["log_every"] == 0 or step == steps:
+        if log is not None and (step % tc["log_every"] == 0 or step == steps):
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}", img_s=f"{ips:.0f}")
             log.write({"step": step, **{k: v.item() for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
                        "images_per_s": ips})
-        if len(val) and (step % tc["eval_every"] == 0 or step == steps):
+        if eval_log is not None and len(val) and (step % tc["eval_every"] == 0 or step == steps):
             metrics, metrics_step = evaluate(model, val, device), step
             eval_log.write({"step": step, **{k: v for k, v in metrics.items() if not isinstance(v, dict)}})
         if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
@@ -188,9 +200,11 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
         if out_of_time:
             break
     bar.close()
+    if not world.main:
+        return {}
     if metrics_step != step and len(val):  # the exported numbers are those of the exported weights
         metrics = evaluate(model, val, device)
-    meta = {"trained_steps": step, "train_images": len(train), "val_images": len(val),
+    meta = {"trained_steps": step, "train_images": len(train), "val_images": len(val), "processes": world.size,
             "val_metrics": metrics, "resolution": data.resolution,
             "images_per_s": seen / max(time.time() - t0, 1e-9) if seen else None}
     export(model, meta)

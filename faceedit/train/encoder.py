@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from ..config import save_config
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
-from .data import Batches, FaceData
+from .data import FaceData
+from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
 from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, load_checkpoint, requires_grad,
@@ -143,8 +144,10 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
 
         raise ConfigError(f"train.mode must be 'encoder' or 'joint', got {tc['mode']!r}")
     out_dir = Path(out_dir)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.toml")
+    world = current_world()
+    if world.main:
+        (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.toml")
     keep = np.isin(data.source, list(tc["sources"]))
     train, val = data.subset(keep & ~data.val), data.subset(keep & data.val)
     torch.manual_seed(tc["seed"])
@@ -178,17 +181,27 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
         G.eval()
         requires_grad(G, False)
     opt = torch.optim.Adam(params, betas=(0.9, 0.99))
-    batches = Batches(len(train), tc["batch"], tc["seed"])
+    batches = world.batches(len(train), tc["batch"], tc["seed"])
+    objects = dict(E=E, G=G, opt=opt)
+    world.distribute(objects)
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), E=E, G=G, opt=opt, batches=batches)
-    log = MetricLog(out_dir, resume_step=step if resume else None)
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, batches=batches, **objects)
+        world.restore_rng(ckpt)
+    elif world.distributed:  # each rank its own noise (a single process keeps its stream as it was)
+        world.seed(tc["seed"] + 2)
+    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     eval_images = val.images[:tc["eval_images"]]
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, E=E, G=G, opt=opt, batches=batches))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
 
     def samples() -> None:
+        if not world.main:
+            return
         with torch.no_grad():
             x = to_tensor(eval_images[:16]).to(device)
             w = E(x)
@@ -199,7 +212,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     steps = tc["steps"]
     t0, seen = time.time(), 0
     last: dict[str, float] = {}
-    bar = tqdm(total=steps, initial=step, desc=f"encoder ({tc['mode']})", unit="step")
+    bar = tqdm(total=steps, initial=step, desc=f"encoder ({tc['mode']})", unit="step", disable=not world.main)
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
     deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
@@ -230,20 +243,23 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
         loss.backward()
         opt.step()
         step += 1
-        out_of_time = deadline.passed()
-        seen += len(idx)
+        out_of_time = world.agree(deadline.passed())
+        seen += len(idx) * world.size
         bar.update(1)
         last = {k: v.item() for k, v in losses.items()}
-        if step % tc["log_every"] == 0 or step == steps:
+        if log is not None and (step % tc["log_every"] == 0 or step == steps):
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "loss": loss.item(), **last, "images_per_s": ips})
         if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
+    if not world.main:
+        return {}
     E.eval()
     G.eval()
-    meta: dict[str, Any] = {"trained_steps": step, "mode": tc["mode"], "train_images": len(train)}
+    meta: dict[str, Any] = {"trained_steps": step, "mode": tc["mode"], "train_images": len(train),
+                            "processes": world.size}
     if joint:
         with torch.no_grad():
             codes = torch.cat([E(to_tensor(train.images[i:i + 100]).to(device)).mean(1)

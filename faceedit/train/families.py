@@ -25,7 +25,8 @@ from ..config import save_config
 from ..errors import ConfigError, DataError
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
-from .data import Batches, FaceData
+from .data import FaceData
+from .ddp import current_world
 from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, load_checkpoint, restore_training_state,
                    save_checkpoint, training_state)
 
@@ -95,52 +96,63 @@ def run_family(trainer: FamilyTrainer, data: FaceData, out_dir: str | Path, cfg:
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    world = current_world()
     tc = cfg["train"]
     model = trainer.image_model()
     images = train_images(data, tc, model.resolution)
-    save_config(cfg, out_dir / "config.toml")
-    batches = Batches(len(images), tc["batch"], tc["seed"])
+    objects = trainer.objects()
+    world.distribute(objects)
+    if world.main:
+        (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.toml")
+    batches = world.batches(len(images), tc["batch"], tc["seed"])
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), batches=batches,
-                                      **trainer.objects())
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, batches=batches, **objects)
+        world.restore_rng(ckpt)
     else:
-        torch.manual_seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None)
+        world.seed(tc["seed"] + 2)
+    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     evaluate = evaluation_hook(data, cfg, out_dir, step if resume else None, device)
+    kimg = tc["batch"] * world.size / 1000  # thousands of images per step, all ranks together
     steps = tc["steps"]
     end = min(steps, tc["stop_at"] or steps)
 
     def samples() -> None:
-        save_image(out_dir / "samples" / f"step{step:07d}.png", image_grid(to_image(trainer.grid().cpu()), ncol=8))
+        if world.main:
+            save_image(out_dir / "samples" / f"step{step:07d}.png",
+                       image_grid(to_image(trainer.grid().cpu()), ncol=8))
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, batches=batches, **trainer.objects()))
-        evaluate(step, model, step >= end or deadline.passed())
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
+            evaluate(step, model, step >= end or deadline.passed())
 
     last: dict[str, float] = {}
     deadline = Deadline(tc["max_minutes"])
     t0, seen = time.time(), 0
-    bar = tqdm(total=steps, initial=step, desc=trainer.name, unit="step")
+    bar = tqdm(total=steps, initial=step, desc=trainer.name, unit="step", disable=not world.main)
     while step < end:
         real = to_tensor(images[next(batches)]).to(device)
         if tc["flip"]:
             real = random_flip(real)
         last = trainer.step(real)
         step += 1
-        seen += real.shape[0]
-        out_of_time = deadline.passed()
+        seen += real.shape[0] * world.size
+        out_of_time = world.agree(deadline.passed())
         bar.update(1)
-        if step % tc["log_every"] == 0 or step == end:
+        if log is not None and (step % tc["log_every"] == 0 or step == end):
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(last.items())[:2]} | {"img_s": f"{ips:.1f}"})
-            log.write({"step": step, "kimg": step * tc["batch"] / 1000, **last, "images_per_s": ips})
+            log.write({"step": step, "kimg": step * kimg, **last, "images_per_s": ips})
         if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
-    trainer.export(out_dir, {"family": trainer.name, "trained_steps": step,
-                             "trained_kimg": step * tc["batch"] / 1000, "train_images": len(images), "config": cfg})
+    if world.main:
+        trainer.export(out_dir, {"family": trainer.name, "trained_steps": step, "trained_kimg": step * kimg,
+                                 "train_images": len(images), "processes": world.size, "config": cfg})
     return last
 
 

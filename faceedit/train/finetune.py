@@ -32,7 +32,8 @@ from ..config import save_config
 from ..errors import ConfigError, DataError
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
-from .data import Batches, FaceData
+from .data import FaceData
+from .ddp import current_world
 from .gan import sample_w_plus
 from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
@@ -187,7 +188,9 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     from ..models.stylegan2 import seeded_z
 
     out_dir = Path(out_dir)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    world = current_world()
+    if world.main:
+        (out_dir / "samples").mkdir(parents=True, exist_ok=True)
     tc = cfg["train"]
     torch.manual_seed(tc["seed"])
     G, E, trunk, size = models if models is not None else _load_models(cfg, device)
@@ -204,21 +207,30 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     opt_g = torch.optim.Adam([p for n, p in G.named_parameters()], lr=tc["g_lr"], betas=(0.0, 0.99))
     opt_e = torch.optim.Adam(E.parameters(), lr=tc["e_lr"], betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(D.trainable(), lr=tc["d_lr"] * c, betas=(0.0, 0.99 ** c))
-    batches = Batches(len(train_images), tc["batch"], tc["seed"])
+    batches = world.batches(len(train_images), tc["batch"], tc["seed"])
+    objects = dict(G=G, E=E, D=D, G_ema=G_ema, opt_g=opt_g, opt_e=opt_e, opt_d=opt_d)
+    world.distribute(objects)
     fixed_z = seeded_z(tc["n_samples"], G.style_dim, tc["seed"] + 1)
-    save_config(cfg, out_dir / "config.toml")
+    if world.main:
+        save_config(cfg, out_dir / "config.toml")
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), G=G, E=E, D=D, G_ema=G_ema,
-                                      opt_g=opt_g, opt_e=opt_e, opt_d=opt_d, batches=batches)
-    log = MetricLog(out_dir, resume_step=step if resume else None)
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, batches=batches, **objects)
+        world.restore_rng(ckpt)
+    elif world.distributed:  # each rank its own fakes and augmentations (a single process keeps its stream)
+        world.seed(tc["seed"] + 2)
+    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     policy = list(tc["augment"])
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, G=G, E=E, D=D, G_ema=G_ema, opt_g=opt_g,
-                                                                  opt_e=opt_e, opt_d=opt_d, batches=batches))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
 
     def samples() -> None:
+        if not world.main:
+            return
         with torch.no_grad():
             w = G_ema.mapping(fixed_z.to(device))
             imgs = G_ema.synthesis(w[:, None].repeat(1, G_ema.n_latent, 1), noise_mode="const")
@@ -228,26 +240,28 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     end = min(steps, tc["stop_at"] or steps)
     deadline = Deadline(tc["max_minutes"])
     t0, seen = time.time(), 0
-    bar = tqdm(total=steps, initial=step, desc="finetune", unit="step")
+    bar = tqdm(total=steps, initial=step, desc="finetune", unit="step", disable=not world.main)
     while step < end:
         real = random_flip(to_tensor(train_images[next(batches)]).to(device))
-        n = real.shape[0]
+        n = real.shape[0] * world.size  # the global batch
         last.update(_step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device))
         ema_nimg = min(tc["ema_kimg"] * 1000, (step + 1) * n * 0.05)
         ema_update(G_ema, G, 0.5 ** (n / max(ema_nimg, 1e-8)))
         step += 1
         seen += n
-        out_of_time = deadline.passed()
+        out_of_time = world.agree(deadline.passed())
         bar.update(1)
-        if step % tc["log_every"] == 0 or step == end:
+        if log is not None and (step % tc["log_every"] == 0 or step == end):
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_adv']:.3f}", img_s=f"{ips:.1f}")
             log.write({"step": step, "kimg": step * n / 1000, **last, "images_per_s": ips})
         if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
-    meta = {"trained_steps": step, "trained_kimg": step * tc["batch"] / 1000, "train_images": len(train_images),
-            "stage": "finetune", "config": cfg}
+    if not world.main:
+        return last
+    meta = {"trained_steps": step, "trained_kimg": step * tc["batch"] * world.size / 1000,
+            "train_images": len(train_images), "stage": "finetune", "processes": world.size, "config": cfg}
     G_out = G_ema.cpu().eval()
     G_out.model_id = tc["model_id"] or G_out.model_id
     with torch.no_grad():
@@ -288,7 +302,7 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
         requires_grad(D.patch, False)
     fake = G.synthesis(sample_w_plus(G, n, tc["mixing_prob"], device), noise_mode="random")
     g_adv = F.softplus(-D(diff_augment(fake, policy))).mean()
-    weight = rec_weight(tc, step * n / 1000)
+    weight = rec_weight(tc, step * n * current_world().size / 1000)  # kimg of the global batch
     rec = G.synthesis(E(real), noise_mode="const")
     rec_mse = F.mse_loss(rec, real)
     rec_feat = feature_distance(D.features, rec, real)

@@ -21,7 +21,8 @@ from ..config import save_config
 from ..errors import DataError
 from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
-from .data import Batches, FaceData
+from .data import FaceData
+from .ddp import current_world
 from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
@@ -89,10 +90,12 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    world = current_world()
     tc = cfg["train"]
     G, D = build_models(cfg, device)
-    save_config(cfg, out_dir / "config.toml")
+    if world.main:
+        (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.toml")
     if data.resolution != G.resolution:
         raise DataError(f"the data cache holds {data.resolution}-px crops, the generator makes {G.resolution} px; "
                         f"run `faceedit train prepare-data --size {G.resolution}`")
@@ -103,29 +106,36 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     c = tc["r1_every"] / (tc["r1_every"] + 1)
     opt_g = torch.optim.Adam(G.parameters(), lr=tc["g_lr"], betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=tc["d_lr"] * c, betas=(0.0, 0.99 ** c))
-    batches = Batches(len(train_images), tc["batch"], tc["seed"])
+    batches = world.batches(len(train_images), tc["batch"], tc["seed"])
+    objects = dict(G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d)
+    world.distribute(objects)
     from ..models.stylegan2 import seeded_z
 
     fixed_z = seeded_z(tc["n_samples"], G.style_dim, tc["seed"] + 1)
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), G=G, D=D, G_ema=G_ema, opt_g=opt_g,
-                                      opt_d=opt_d, batches=batches)
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, batches=batches, **objects)
+        world.restore_rng(ckpt)
     else:
-        torch.manual_seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None)
+        world.seed(tc["seed"] + 2)
+    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     policy = list(tc["augment"])
 
     def checkpoint() -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, G=G, D=D, G_ema=G_ema, opt_g=opt_g,
-                                                                  opt_d=opt_d, batches=batches))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if not world.main:
+            return
+        save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
         if on_checkpoint is not None:
             from ..models.families import StyleGANSampler
 
             on_checkpoint(step, StyleGANSampler(G_ema), step >= end or deadline.passed())
 
     def samples() -> None:
+        if not world.main:
+            return
         with torch.no_grad():
             w = G_ema.mapping(fixed_z.to(device))
             imgs = G_ema.synthesis(w[:, None].repeat(1, G_ema.n_latent, 1), noise_mode="const")
@@ -134,7 +144,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     steps = tc["steps"]
     last: dict[str, float] = {}
     t0, seen = time.time(), 0
-    bar = tqdm(total=steps, initial=step, desc="gan", unit="step")
+    bar = tqdm(total=steps, initial=step, desc="gan", unit="step", disable=not world.main)
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
     deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
     while step < end:
@@ -168,23 +178,25 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
         g_loss.float().backward()
         opt_g.step()
         # EMA with a ramp-up of its horizon (as in StyleGAN2-ADA)
-        ema_nimg = min(tc["ema_kimg"] * 1000, (step + 1) * n * tc["ema_rampup"])
-        ema_update(G_ema, G, 0.5 ** (n / max(ema_nimg, 1e-8)))
+        n_all = n * world.size  # the global batch: the EMA horizon counts images of every rank
+        ema_nimg = min(tc["ema_kimg"] * 1000, (step + 1) * n_all * tc["ema_rampup"])
+        ema_update(G_ema, G, 0.5 ** (n_all / max(ema_nimg, 1e-8)))
         step += 1
-        out_of_time = deadline.passed()
-        seen += n
+        out_of_time = world.agree(deadline.passed())
+        seen += n * world.size
         bar.update(1)
         last.update(d_loss=d_loss.item(), g_loss=g_loss.item(), d_real=d_real.float().mean().item(),
                     d_fake=d_fake.float().mean().item())
-        if step % tc["log_every"] == 0 or step == steps:
+        if log is not None and (step % tc["log_every"] == 0 or step == steps):
             ips = seen / max(time.time() - t0, 1e-9)
             bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}", img_s=f"{ips:.1f}")
-            log.write({"step": step, "kimg": step * n / 1000, **last, "images_per_s": ips})
+            log.write({"step": step, "kimg": step * n * world.size / 1000, **last, "images_per_s": ips})
         if after_step(step, end, out_of_time, tc, samples, checkpoint):
             break
     bar.close()
-    export_gan(G_ema, D, out_dir, {"trained_steps": step, "trained_kimg": step * tc["batch"] / 1000,
-                                   "train_images": len(train_images), "config": cfg})
+    if world.main:
+        export_gan(G_ema, D, out_dir, {"trained_steps": step, "trained_kimg": step * tc["batch"] * world.size / 1000,
+                                       "train_images": len(train_images), "processes": world.size, "config": cfg})
     return last
 
 
