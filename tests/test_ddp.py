@@ -119,10 +119,34 @@ def tiny_cache(tmp_path_factory) -> Path:
     return path
 
 
-def _train(tmp: Path, cache: Path, out: Path, nproc: int, batch: int, steps: int, *extra: str) -> None:
-    config = tmp / f"vae_b{batch}.toml"
-    config.write_text(TINY_VAE.format(batch=batch))
-    args = ["-m", "faceedit", "train", "vae", "--cache", str(cache), "--out", str(out), "--config", str(config),
+TINY_GAN = """
+[generator]
+resolution = 16
+style_dim = 32
+n_mlp = 2
+channel_multiplier = 0.0078125
+channel_max = 16
+[discriminator]
+resolution = 16
+channel_multiplier = 0.0078125
+channel_max = 16
+[train]
+batch = {batch}
+r1_every = 2
+log_every = 1
+sample_every = 2
+checkpoint_every = 2
+n_samples = 4
+[eval]
+every = 0
+"""
+
+
+def _train(tmp: Path, cache: Path, out: Path, nproc: int, batch: int, steps: int, *extra: str,
+           family: str = "vae") -> None:
+    config = tmp / f"{family}_b{batch}.toml"
+    config.write_text((TINY_GAN if family == "gan" else TINY_VAE).format(batch=batch))
+    args = ["-m", "faceedit", "train", family, "--cache", str(cache), "--out", str(out), "--config", str(config),
             "--steps", str(steps), "--threads", "1", *extra]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
@@ -138,10 +162,10 @@ def _log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
-def _weights(out: Path) -> dict[str, torch.Tensor]:
+def _weights(out: Path, name: str = "vae") -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return load_file(out / "vae.safetensors")
+    return load_file(out / f"{name}.safetensors")
 
 
 def test_torchrun_two_processes_train_resume_exactly_and_only_rank0_writes(tmp_path, tiny_cache):
@@ -160,6 +184,18 @@ def test_torchrun_two_processes_train_resume_exactly_and_only_rank0_writes(tmp_p
     assert [r["step"] for r in _log(paused)] == list(range(1, 13))
     a, b = _weights(straight), _weights(paused)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_torchrun_stylegan2_with_lazy_r1_and_ema_resumes_exactly(tmp_path, tiny_cache):
+    straight, paused = tmp_path / "straight", tmp_path / "paused"
+    _train(tmp_path, tiny_cache, straight, 2, 4, 4, family="gan")
+    _train(tmp_path, tiny_cache, paused, 2, 4, 4, "--set", "train.stop_at=2", family="gan")
+    _train(tmp_path, tiny_cache, paused, 2, 4, 4, "--resume", family="gan")
+    assert [r["step"] for r in _log(paused)] == [1, 2, 3, 4]
+    for name in ("generator", "discriminator"):
+        a, b = _weights(straight, name), _weights(paused, name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert json.loads((straight / "generator.json").read_text())["meta"]["processes"] == 2
 
 
 def test_two_processes_follow_the_loss_curve_of_one_with_the_doubled_batch(tmp_path, tiny_cache):
