@@ -35,9 +35,8 @@ from faceedit.directions import encode_images  # noqa: E402
 from faceedit.synthesis import synthesize  # noqa: E402
 from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
 from faceedit.edit_targets import OWN_OUTPUTS, labels_from_facedata, target_measure  # noqa: E402
-from faceedit.translation_builder import (  # noqa: E402
-    BUILD_DEFAULTS, ENTANGLEMENT_TOP, TranslationBuilder, training_subset,
-)
+from faceedit.calibration import ENTANGLEMENT_TOP  # noqa: E402
+from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder, training_subset  # noqa: E402
 from faceedit.acceptance import (  # noqa: E402
     acceptance_groups, challenge_jobs, read_edits, record_verdicts, spread, verdicts,
 )

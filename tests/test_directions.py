@@ -321,7 +321,8 @@ def test_calibration_scales_until_the_predictor_agrees():
 def test_calibration_extra_multipliers_while_success_grows_and_the_step_is_bounded(monkeypatch):
     from faceedit.directions import sample_w, synthesize
     from faceedit.edit_evaluation import flatten_predictions
-    from faceedit.translation_builder import TranslationBuilder, edit_reached
+    from faceedit.edit_targets import edit_reached
+    from faceedit.translation_builder import TranslationBuilder
     from faceedit.translations import Translation
 
     G, P = _tiny_models()
@@ -382,7 +383,7 @@ def test_repeated_w_rows_are_fitted_in_w():
 
 
 def test_edit_reached_rules():
-    from faceedit.translation_builder import edit_reached
+    from faceedit.edit_targets import edit_reached
 
     base = {"gender": np.array([0.2, 0.2, 0.8]), "age": np.array([30.0, 30.0, 30.0]),
             "Bangs": np.array([0.1, 0.5, 0.9])}
@@ -417,7 +418,8 @@ def test_relabel_from_renders():
 def test_a_target_value_may_have_rows_of_its_own(tmp_path):
     """layers.Se_1 restricts the edits towards Se 1 (Se_1, Se_1_fr_0) to their rows; Se_0 keeps Se's; both
     come from the one plain Se direction."""
-    from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder, labels_from_facedata
+    from faceedit.edit_targets import labels_from_facedata
+    from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder
 
     data = _synthetic_cache(tmp_path / "cache.npz")
     rng = np.random.default_rng(0)
@@ -444,7 +446,8 @@ def test_a_target_value_may_have_rows_of_its_own(tmp_path):
 def test_build_calibrated_keeps_the_least_entangled_conditioning(tmp_path):
     """With several condition_min_cos values each translation is made and calibrated with each and keeps the
     one whose calibrated edit moves the outputs most moved by the calibrated plain edit least."""
-    from faceedit.translation_builder import TranslationBuilder, labels_from_facedata
+    from faceedit.edit_targets import labels_from_facedata
+    from faceedit.translation_builder import TranslationBuilder
 
     G, P = _tiny_models()
     data = _synthetic_cache(tmp_path / "cache.npz")

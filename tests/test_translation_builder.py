@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from faceedit.directions import coordinates, unit
-from faceedit.translation_builder import OWN_OUTPUTS, TranslationBuilder, _Edit
+from faceedit.edit_targets import OWN_OUTPUTS
+from faceedit.translation_builder import TranslationBuilder, _Edit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
