@@ -31,6 +31,10 @@ from .errors import InvalidInput
 VARY_ROWS: tuple[int, ...] = (6, 7, 8, 9)
 #: default side of the output images (the 64 px generator's renders are upscaled)
 OUTPUT_SIZE = 128
+#: refinement methods: ``search`` (derivative-free, scored by dlib) and ``student`` (gradient through the
+#: descriptor student, checked by dlib); the default is the one ``benchmarks/embedding.py`` measured better
+REFINE_METHODS = ("search", "student")
+DEFAULT_REFINE = "search"
 SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "
              "face_encodings), as (128,) or (N, 128)")
 
@@ -222,9 +226,12 @@ def upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = None, mapper: Any = None,
-                   refine: bool | RefineSettings = False, size: int | None = OUTPUT_SIZE) -> list[tuple[np.ndarray, Any]]:
+                   refine: bool | str = False, size: int | None = OUTPUT_SIZE,
+                   student: Any = None) -> list[tuple[np.ndarray, Any]]:
     """Faces of the identity of ``source`` (one 128-d descriptor, a ``.npy`` file of one, or a photo):
-    ``n`` pairs ``(image, Latent)`` — the mapper's code (refined when ``refine``), then ``n - 1`` variants on
+    ``n`` pairs ``(image, Latent)`` — the mapper's code (refined when ``refine``: ``True`` is
+    :data:`DEFAULT_REFINE`, else a method of :data:`REFINE_METHODS`; ``student`` is the descriptor student of
+    the ``student`` method, default the built-in one), then ``n - 1`` variants on
     :data:`VARY_ROWS`.  Images are RGB uint8 at ``size`` px (the generator's renders upscaled by Lanczos when
     it is smaller; ``None`` keeps the generator's size).  A batch file ``(N, 128)`` needs
     :func:`embeddings_of` + a loop: here it is refused."""
@@ -241,14 +248,25 @@ def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = 
     _check_models(M, G)
     w = map_embeddings(desc, M)[0]
     if refine:
-        settings = refine if isinstance(refine, RefineSettings) else RefineSettings(seed=rng_seed)
-        w, _ = refine_latent(w, desc[0], G, settings, scale=M.w_std.numpy())
+        w = _refined(w, desc[0], G, M, DEFAULT_REFINE if refine is True else refine, rng_seed, student)
     codes = vary(w, n, G, rng_seed)
     images = synthesize(G, codes)
     if size:
         images = np.stack([upscale(im, size) for im in images])
     model_id = G.model_id or "unknown"
     return [(img, Latent(code, model_id)) for img, code in zip(images, codes)]
+
+
+def _refined(w: np.ndarray, target: np.ndarray, G: Any, M: Any, method: Any, seed: int, student: Any) -> np.ndarray:
+    """``w`` refined towards ``target`` by ``method`` (see :data:`REFINE_METHODS`)."""
+    if method == "search":
+        return refine_latent(w, target, G, RefineSettings(seed=seed), scale=M.w_std.numpy())[0]
+    if method == "student":
+        from .models.descriptor_student import load_descriptor_student
+
+        S = student if student is not None else load_descriptor_student()
+        return refine_latent_student(w, target, G, S, scale=M.w_std.numpy())[0]
+    raise InvalidInput(f"unknown refinement {method!r}; use one of {', '.join(REFINE_METHODS)}")
 
 
 def _check_models(mapper: Any, generator: Any) -> None:

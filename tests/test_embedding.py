@@ -244,3 +244,46 @@ def test_trainer_targets(tmp_path):
     s.target = "nope"
     with pytest.raises(ConfigError):
         training_arrays(s)
+
+
+def test_student_refinement_never_worse_by_dlib(held_out, models):
+    from faceedit.embedding import StudentRefineSettings, map_embeddings, refine_latent_student
+    from faceedit.models.descriptor_student import DescriptorStudent
+
+    G, M = models
+    _, target = held_out
+    torch.manual_seed(0)
+    student = DescriptorStudent(width=4, blocks=(1, 1))
+    w = map_embeddings(target[:1], M)[0]
+    code, hist = refine_latent_student(w, target[0], G, student, StudentRefineSettings(steps=3),
+                                       scale=M.w_std.numpy())
+    assert hist[1] <= hist[0] and code.shape == w.shape
+    assert not any(p.grad is not None for p in G.parameters())  # only the code was optimised
+
+
+def test_descriptor_student_trainer(tmp_path):
+    from faceedit.models.descriptor_student import load_descriptor_student
+    from faceedit.testing import synthetic_label_cache
+    from faceedit.train.descriptor_student import StudentSettings, train_descriptor_student
+    from faceedit.train.embedding_pairs import _save_npz
+    from faceedit.translation_builder import training_subset
+    from faceedit.models.checkpoints import save_model
+    from faceedit.models.stylegan2 import Generator
+
+    data = synthetic_label_cache(tmp_path / "cache.npz", n=48, size=16)
+    n_train = len(training_subset(data))
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=16, n_mlp=2, channel_multiplier=1, channel_max=16, model_id="tiny").eval()
+    save_model(G, tmp_path / "g.safetensors")
+    rng = np.random.default_rng(0)
+    k = min(12, n_train)
+    _save_npz(tmp_path / "pairs" / "real_0000.npz", {
+        "index": np.arange(k), "w": rng.normal(size=(k, G.n_latent, 16)).astype(np.float32),
+        "photo_desc": rng.normal(size=(k, 128)).astype(np.float32) * 0.1,
+        "render_desc": rng.normal(size=(k, 128)).astype(np.float32) * 0.1})
+    s = StudentSettings(pairs=str(tmp_path / "pairs"), cache=str(tmp_path / "cache.npz"), out=str(tmp_path / "s"),
+                        generator=str(tmp_path / "g.safetensors"), steps=6, batch=4, width=4, log_every=2,
+                        checkpoint_every=3)
+    S = load_descriptor_student(train_descriptor_student(s, progress=False))
+    assert S.meta["trained_steps"] == 6 and S.meta["n_faces"] == 2 * k
+    assert S(torch.zeros(2, 3, 16, 16)).shape == (2, 128)

@@ -18,8 +18,10 @@ def register(subparsers) -> None:
     p.add_argument("source", metavar="EMB.npy|PHOTO", help="descriptor file or photo")
     p.add_argument("--n", type=int, default=4, help="faces per embedding (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the variants and of --refine (default 0)")
-    p.add_argument("--refine", action="store_true",
-                   help="search around the mapper's code for a render whose dlib descriptor is closer (slower)")
+    p.add_argument("--refine", nargs="?", const=True, default=False, choices=(True, "search", "student"),
+                   metavar="METHOD", help="move the mapper's code so that its render's dlib descriptor is closer "
+                   "(slower): 'search' (derivative-free, scored by dlib) or 'student' (gradient through the "
+                   "descriptor student); bare --refine uses the measured better one")
     p.add_argument("--size", type=int, default=128, help="output side in pixels (default 128; 0 = the generator's)")
     p.add_argument("--mapper", help="embedding mapper file (default: the built-in one)")
     p.add_argument("--checkpoint", help="generator file (default: the built-in one)")
@@ -29,7 +31,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check and compute everything, then write the files (each atomically)."""
-    from ..embedding import embeddings_of, from_embedding, save_synthetic_png
+    from ..embedding import DEFAULT_REFINE, embeddings_of, from_embedding, save_synthetic_png
     from ..errors import InvalidInput
     from ..io import save_npy
     from ..models.checkpoints import load_generator
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     M = load_embedding_mapper(args.mapper)
     results = [from_embedding(d, args.n, args.seed, G, M, args.refine, args.size or None) for d in desc]
     out = Path(args.out)
+    refined = (DEFAULT_REFINE if args.refine is True else args.refine) or "no"
     if args.size and args.size != G.resolution:
         print(f"note: the generator renders {G.resolution} px; faces upscaled to {args.size} px (Lanczos)")
     for k, faces in enumerate(results):
@@ -52,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
             save_npy(stem.with_suffix(".npy"), latent.w)
             save_synthetic_png(stem.with_suffix(".png"), image,
                                {"model_id": latent.model_id, "source": Path(args.source).name,
-                                "variant": str(i), "refined": str(bool(args.refine))})
+                                "variant": str(i), "refined": refined})
             print(stem.with_suffix(".png"))
     return 0

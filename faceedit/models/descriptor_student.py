@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ._files import build_from_safetensors
+from ._files import ASSETS_DIR, build_from_safetensors
 from .resnet import CompactResNet
 
 KIND = "descriptor_student"
+DEFAULT_STUDENT = ASSETS_DIR / "descriptor_student.safetensors"
 
 
 class DescriptorStudent(nn.Module):
@@ -41,10 +42,11 @@ class DescriptorStudent(nn.Module):
         return self.head(h.mean((2, 3)))
 
 
-def load_descriptor_student(path: str | os.PathLike) -> DescriptorStudent:
-    """Load a student (``.safetensors`` + ``.json``) in eval mode; CheckpointError when missing or bad."""
-    p = Path(path)
+def load_descriptor_student(path: str | os.PathLike | None = None) -> DescriptorStudent:
+    """Load a student (``.safetensors`` + ``.json``; ``None``: the built-in one) in eval mode; CheckpointError
+    when missing or bad."""
+    p = Path(path) if path is not None else DEFAULT_STUDENT
     p = p if p.suffix else p.with_suffix(".safetensors")
     if not p.is_file():
-        raise CheckpointError(f"no descriptor student at {p}")
+        raise CheckpointError(f"no descriptor student at {p}: train one with `faceedit train descriptor-student`")
     return build_from_safetensors(p, KIND, {"DescriptorStudent": DescriptorStudent})
