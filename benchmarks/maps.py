@@ -76,19 +76,26 @@ def centroid_error(labels: np.ndarray, lm: np.ndarray) -> float:
 
 
 def enlarge_lips(labels: np.ndarray, area: float = 1.3) -> np.ndarray:
-    """The lips (mouth + both lips) scaled about their centroid so that their area grows by ``area``."""
+    """The lips (mouth + both lips) scaled about their centroid until their area has grown by ``area`` (at
+    64 px nearest-neighbour scaling by sqrt(area) falls short, so the factor is raised in small steps)."""
     import cv2
 
     from faceedit.parsing import LABEL
 
-    lips = np.isin(labels, [LABEL[c] for c in ("mouth", "u_lip", "l_lip")])
+    ids = [LABEL[c] for c in ("mouth", "u_lip", "l_lip")]
+    lips = np.isin(labels, ids)
     ys, xs = np.nonzero(lips)
-    cx, cy, s = xs.mean(), ys.mean(), np.sqrt(area)
-    M = np.array([[s, 0, cx * (1 - s)], [0, s, cy * (1 - s)]], np.float32)
-    big = cv2.warpAffine(np.where(lips, labels, 0).astype(np.uint8), M, labels.shape[::-1], flags=cv2.INTER_NEAREST)
-    out = labels.copy()
-    out[lips] = LABEL["skin"]
-    out[big > 0] = big[big > 0]
+    cx, cy = xs.mean(), ys.mean()
+    out = labels
+    for s in np.arange(np.sqrt(area), 2.0, 0.02):
+        M = np.array([[s, 0, cx * (1 - s)], [0, s, cy * (1 - s)]], np.float32)
+        big = cv2.warpAffine(np.where(lips, labels, 0).astype(np.uint8), M, labels.shape[::-1],
+                             flags=cv2.INTER_NEAREST)
+        out = labels.copy()
+        out[lips] = LABEL["skin"]
+        out[big > 0] = big[big > 0]
+        if np.isin(out, ids).sum() >= area * lips.sum():
+            break
     return out
 
 
@@ -126,6 +133,9 @@ def main() -> None:
     ap.add_argument("--map-encoder", help="map encoder file (default: built-in)")
     ap.add_argument("--splits", action="store_true", help="also sweep the style-row split")
     ap.add_argument("--no-edits", action="store_true")
+    ap.add_argument("--no-style", action="store_true")
+    ap.add_argument("--steps", type=int, default=0, help="from_map optimisation steps (default 0: encoder only)")
+    ap.add_argument("--strength", type=float, default=1.0, help="from_map strength with --steps (default 1)")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -145,8 +155,12 @@ def main() -> None:
 
     # round trip, no style
     rows, made = [], []
-    for m in maps:
-        r = from_map(m, models=models)
+    from tqdm import tqdm
+
+    opt = {"steps": args.steps, "strength": args.strength}
+    report["from_map"] = opt
+    for m in tqdm(maps, desc="round trip"):
+        r = from_map(m, models=models, **opt)
         made.append(r)
         parsed = parse64(r.image)
         found, lm = dlib_read(r.image)
@@ -161,28 +175,33 @@ def main() -> None:
 
     # style = the photo itself
     proj = np.stack([lat.w for lat in project(G, photos, preset="fast")])
+    if args.no_style:
+        maps_style = []
+    else:
+        maps_style = maps
     proj_images = synthesize(G, proj)
     rows = []
     styled = []
-    for m, w in zip(maps, proj):
-        r = from_map(m, style=w, models=models)
+    for m, w in tqdm(list(zip(maps_style, proj)), desc="styled"):
+        r = from_map(m, style=w, models=models, **opt)
         styled.append(r.image)
         parsed = parse64(r.image)
         rows.append(group_iou(parsed, m) if parsed is not None else {g: 0.0 for g in GROUPS})
-    d_styled = identity_distance(photos, np.stack(styled))
-    d_proj = identity_distance(photos, proj_images)
-    report["styled"] = {**summary(rows), "identity_photo_result": float(np.median(d_styled)),
-                        "identity_photo_projection": float(np.median(d_proj)),
-                        "identity_excess_median": float(np.median(d_styled - d_proj))}
+    if styled:
+        d_styled = identity_distance(photos, np.stack(styled))
+        d_proj = identity_distance(photos, proj_images)
+        report["styled"] = {**summary(rows), "identity_photo_result": float(np.median(d_styled)),
+                            "identity_photo_projection": float(np.median(d_proj)),
+                            "identity_excess_median": float(np.median(d_styled - d_proj))}
 
     if not args.no_edits:
         edits = {"lips": [], "hair": []}
-        for m, r in zip(maps, made):
+        for m, r in tqdm(list(zip(maps, made)), desc="edits"):
             base = parse64(r.image)
             if base is None:
                 continue
             for name, edited, group in (("lips", enlarge_lips(m), "lips"), ("hair", lower_hairline(m), "hair")):
-                out = parse64(from_map(edited, style=r.latent.w, models=models).image)
+                out = parse64(from_map(edited, style=r.latent.w, models=models, **opt).image)
                 if out is None or area(base, group) == 0:
                     continue
                 others = [g for g in GROUPS if g != group]
