@@ -1,8 +1,8 @@
 """Networks of the segmentation-map path (issue 21): a map encoder (map → W+) and a tiny face parser.
 
-- :class:`MapEncoder`: the map as 19 one-hot channels (:func:`one_hot`) → a
-  :class:`~faceedit.models.resnet.CompactResNet` trunk → 1x1 reduction → flatten (the layout of the parts
-  matters) → a linear head predicting a W+ offset from the buffer ``mean_latent`` (pSp's idea, small).
+- :class:`MapEncoder`: the map as 19 one-hot channels (:func:`one_hot`) → the compact W+ encoder's layout
+  (:class:`~faceedit.models.encoder.Encoder`: CompactResNet trunk → 1x1 reduction → flatten, since the layout
+  of the parts matters → a linear head predicting a W+ offset from ``mean_latent``; pSp's idea, small).
 - :class:`TinyParser`: a small encoder-decoder that labels a face image (NCHW in [-1, 1]) with the 19 classes;
   differentiable, so the map encoder can be trained to make faces whose parsing matches the input map.
 
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._files import ASSETS_DIR, build_from_safetensors, save_model_file
+from .encoder import Encoder
 from .resnet import CompactResNet
 
 N_CLASSES = 19
@@ -31,37 +32,29 @@ def one_hot(labels: torch.Tensor, n_classes: int = N_CLASSES) -> torch.Tensor:
     return F.one_hot(labels.long(), n_classes).permute(0, 3, 1, 2).float()
 
 
-class MapEncoder(nn.Module):
-    """Map → W+: one-hot map ``(N, 19, S, S)`` (or ids ``(N, S, S)``) → ``(N, n_latent, style_dim)``."""
+class MapEncoder(Encoder):
+    """Map → W+: one-hot map ``(N, 19, S, S)`` (or ids ``(N, S, S)``) → ``(N, n_latent, style_dim)``; the
+    image :class:`~faceedit.models.encoder.Encoder` with a 19-channel trunk."""
 
     def __init__(self, n_latent: int, style_dim: int, size: int = 64, width: int = 16,
                  blocks: tuple[int, ...] = (1, 1, 2, 2), head_channels: int = 32) -> None:
-        super().__init__()
-        if size % 2 ** len(blocks):
-            raise ValueError(f"size {size} must be divisible by 2**{len(blocks)}")
-        self.n_latent, self.style_dim, self.size = n_latent, style_dim, size
-        self.width, self.blocks, self.head_channels = width, tuple(blocks), head_channels
+        super().__init__(n_latent, style_dim, input_size=size, width=width, blocks=blocks,
+                         head_channels=head_channels)
         self.trunk = CompactResNet(width, self.blocks, in_channels=N_CLASSES)
-        self.reduce = nn.Sequential(nn.Conv2d(self.trunk.out_channels, head_channels, 1), nn.LeakyReLU(0.2))
-        feat = size // 2 ** len(blocks)
-        self.fc = nn.Linear(head_channels * feat * feat, n_latent * style_dim)
-        with torch.no_grad():
-            self.fc.weight.mul_(0.1)
-            self.fc.bias.zero_()
-        self.register_buffer("mean_latent", torch.zeros(style_dim))
-        self.meta: dict[str, Any] = {}
+
+    @property
+    def size(self) -> int:
+        """The side of the maps it reads."""
+        return self.input_size
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (saved in the model's JSON)."""
-        return {"n_latent": self.n_latent, "style_dim": self.style_dim, "size": self.size, "width": self.width,
-                "blocks": list(self.blocks), "head_channels": self.head_channels}
+        cfg = super().config()
+        cfg["size"] = cfg.pop("input_size")
+        return cfg
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        x = one_hot(maps) if maps.dim() == 3 else maps
-        if x.shape[-1] != self.size:  # soft maps are resized like images; ids should come at `size`
-            x = F.interpolate(x, size=(self.size, self.size), mode="nearest")
-        h = self.reduce(self.trunk(x)).flatten(1)
-        return self.fc(h).view(-1, self.n_latent, self.style_dim) + self.mean_latent
+        return super().forward(one_hot(maps) if maps.dim() == 3 else maps)
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
