@@ -26,8 +26,8 @@ def test_moving_a_part_moves_it_in_the_stored_map_and_undo_restores_it():
     layer = MapLayer(start)
     assert layer.transform_part("lips", dx=0, dy=3)
     moved = layer.labels
-    np.testing.assert_allclose(centroid(moved, ("mouth", "u_lip", "l_lip")) - centroid(start, ("mouth", "u_lip", "l_lip")),
-                               [0, 3], atol=0.5)
+    lips = ("mouth", "u_lip", "l_lip")
+    np.testing.assert_allclose(centroid(moved, lips) - centroid(start, lips), [0, 3], atol=0.5)
     assert (moved[np.isin(start, [LABEL["u_lip"], LABEL["l_lip"]]) & ~np.isin(moved, [LABEL["u_lip"], LABEL["l_lip"]])]
             == LABEL["skin"]).all()  # the old place shows skin
     assert np.array_equal(layer.undo(), start)

@@ -88,7 +88,8 @@ def spread(n_total: int, n: int) -> np.ndarray:
     return np.linspace(0, n_total - 1, n).round().astype(int)
 
 
-def _inputs(s: PairSettings, kind: str, G: Any, data: Any, latents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(s: PairSettings, kind: str, G: Any, data: Any,
+            latents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, W+ (or empty), index into the source) of one kind."""
     import torch
 

@@ -98,7 +98,7 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     from ..models.checkpoints import load_generator
     from ..models.map_encoder import MapEncoder, TinyParser, save_map_model
 
-    tc, device = cfg["train"], torch.device("cpu")
+    tc = cfg["train"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out_dir / "config.toml")
