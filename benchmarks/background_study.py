@@ -2,7 +2,9 @@
 
 Three families (``dcgan``, ``vae``, ``gan``) x three variants of the shared CelebA crops at 64 px (``raw``:
 background kept; ``blur``; ``grey``; made by :mod:`faceedit.background` from one set of person masks), each cell
-trained for a fixed CPU budget (``--minutes``, default 20), then evaluated the same way
+trained for a fixed CPU budget (``--minutes`` of CPU time of the training process, default 20: with ``--threads
+1``, 20 minutes of one core however busy the machine is, so cells trained on different days compare), then
+evaluated the same way
 (:class:`faceedit.train.evaluate.Evaluator` against held-out crops of the cell's own variant): realism
 (Fréchet distance of dlib descriptors / its real-vs-real floor), dlib detection rate, sharpness, the VAE's PSNR,
 and the PCA-attribute correlation (mean over the first 10 components of the strongest |r| with the 40 CelebA
@@ -96,8 +98,9 @@ def train_cell(out: Path, fam: str, variant: str, minutes: float, recipe: str, t
     resume = (cell / "checkpoint.pt").is_file()
     print(f"cell {fam}-{variant}: {prog['minutes']:.1f} of {minutes:g} min done, training {left:.1f} min"
           + (" (resumed)" if resume else ""))
-    t0 = time.time()
-    sets = ["train.steps=10000000", f"train.max_minutes={left}", "train.sources=[\"celeba\"]"]
+    t0 = time.process_time()  # the budget is CPU time: the same computation per cell however busy the machine
+    sets = ["train.steps=10000000", f"train.max_minutes={left}", 'train.budget_clock="cpu"',
+            "train.sources=[\"celeba\"]"]
     if fam == "gan" and recipe == "joint":
         from faceedit.train.encoder import DEFAULTS, train_encoder
 
@@ -109,7 +112,7 @@ def train_cell(out: Path, fam: str, variant: str, minutes: float, recipe: str, t
         f = family(fam)
         cfg = load_config(f.defaults(), None, sets + OVERRIDES[fam] + ["eval.every=0"])
         f.train(data, cell, cfg, device, resume=resume)
-    prog["minutes"] += (time.time() - t0) / 60
+    prog["minutes"] += (time.process_time() - t0) / 60
     prog["sessions"] += 1
     prog["done"] = prog["minutes"] >= minutes - 0.25
     save_json(cell / "progress.json", prog)

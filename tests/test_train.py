@@ -296,3 +296,22 @@ def test_gan_stops_on_wall_clock_budget(data, tmp_path):
     assert load_generator(tmp_path / "generator.safetensors").n_latent == 6
     assert json.loads((tmp_path / "generator.json").read_text())["meta"]["trained_steps"] == 1
     assert [p.name for p in (tmp_path / "samples").iterdir()] == ["step0000001.png"]
+
+
+def test_cpu_budget_clock_counts_computation_not_waiting():
+    import time as _time
+
+    from faceedit.errors import ConfigError
+    from faceedit.train.loop import Deadline, deadline_for
+
+    d = Deadline(0.002, "cpu")  # 0.12 s of this process's CPU time
+    _time.sleep(0.3)  # waiting (a busy machine, a sleep) does not use the budget ...
+    assert not d.passed()
+    end = _time.monotonic() + 30
+    x = 0
+    while not d.passed() and _time.monotonic() < end:  # ... computing does
+        x += sum(range(10000))
+    assert d.passed()
+    assert not deadline_for({"max_minutes": 0.0}).passed()  # no budget, wall clock by default
+    with pytest.raises(ConfigError, match="budget clock"):
+        Deadline(1, "gpu")

@@ -19,13 +19,14 @@ from ..images import to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .loop import (CHECKPOINT_NAME, MetricLog, deadline_for, load_checkpoint, restore_training_state, save_checkpoint,
+                   training_state)
 
 DEFAULTS: dict[str, Any] = {
     "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
     "train": {"steps": 3000, "batch": 96, "lr": 2e-3, "weight_decay": 5e-4, "warmup": 100,
               "attr_weight": 10.0, "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 1.0, "seed": 0, "stop_at": 0,
-              "max_minutes": 0.0,
+              "max_minutes": 0.0, "budget_clock": "wall",
               "log_every": 50, "eval_every": 1000, "checkpoint_every": 250},
 }
 
@@ -172,7 +173,7 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
     metrics: dict[str, Any] = {}
     metrics_step = -1
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
-    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
+    deadline = deadline_for(tc)  # max_minutes: stop early on a time budget (resumable)
     while step < end:
         model.train()
         idx = next(batches)

@@ -27,14 +27,15 @@ from .data import FaceData
 from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
     # only used in joint mode when no --generator is given
     "generator": dict(GAN_DEFAULTS["generator"]),
-    "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0, "max_minutes": 0.0,
+    "train": {"mode": "encoder", "steps": 2000, "batch": 16, "lr": 1e-3, "g_lr": 2e-3, "seed": 0, "stop_at": 0,
+              "max_minutes": 0.0, "budget_clock": "wall",
               "synthetic_fraction": 0.5, "latent_weight": 1.0, "mse_weight": 1.0, "perceptual_weight": 0.1,
               "w_noise": 0.1, "w_reg": 1e-3, "mapping_steps": 600, "model_id": "", "init": "",
               "sources": ["celeba", "utkface"],
@@ -197,7 +198,8 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     def checkpoint() -> None:
         rngs = world.rng_states()  # a collective: every rank takes part
         if world.main:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
+            state = training_state(step, cfg, batches=batches, **objects)
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
 
     def samples() -> None:
         if not world.main:
@@ -214,7 +216,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     last: dict[str, float] = {}
     bar = tqdm(total=steps, initial=step, desc=f"encoder ({tc['mode']})", unit="step", disable=not world.main)
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
-    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
+    deadline = deadline_for(tc)  # max_minutes: stop early on a time budget (resumable)
     while step < end:
         E.train()
         idx = next(batches)

@@ -27,12 +27,13 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, load_checkpoint, restore_training_state,
+from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, load_checkpoint, restore_training_state,
                    save_checkpoint, training_state)
 
 #: the ``train`` settings every family shares (a family adds its own, e.g. learning rates)
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "steps": 10000, "batch": 64, "sources": ["celeba"], "flip": True, "seed": 0, "stop_at": 0, "max_minutes": 0.0,
+    "steps": 10000, "batch": 64, "sources": ["celeba"], "flip": True, "seed": 0, "stop_at": 0,
+    "max_minutes": 0.0, "budget_clock": "wall",
     "model_id": "", "log_every": 25, "sample_every": 250, "checkpoint_every": 250, "n_samples": 64,
 }
 
@@ -127,11 +128,12 @@ def run_family(trainer: FamilyTrainer, data: FaceData, out_dir: str | Path, cfg:
     def checkpoint() -> None:
         rngs = world.rng_states()  # a collective: every rank takes part
         if world.main:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
+            state = training_state(step, cfg, batches=batches, **objects)
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
             evaluate(step, model, step >= end or deadline.passed())
 
     last: dict[str, float] = {}
-    deadline = Deadline(tc["max_minutes"])
+    deadline = deadline_for(tc)
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc=trainer.name, unit="step", disable=not world.main)
     while step < end:

@@ -35,7 +35,7 @@ from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
               "mixing_prob": 0.5, "ema_kimg": 2.0, "augment": ["color", "translation", "cutout"],
               "rec_weight": 1.0, "feature_weight": 0.1, "rec_halflife_kimg": 20.0, "d_warmup": 0,
               "generator": "", "encoder": "", "features": "", "model_id": "faceedit-celeba64-ft",
-              "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0,
+              "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0, "budget_clock": "wall",
               "log_every": 25, "sample_every": 250, "checkpoint_every": 250, "n_samples": 32},
 }
 
@@ -226,7 +226,8 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     def checkpoint() -> None:
         rngs = world.rng_states()  # a collective: every rank takes part
         if world.main:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
+            state = training_state(step, cfg, batches=batches, **objects)
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
 
     def samples() -> None:
         if not world.main:
@@ -238,7 +239,7 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
 
     steps, last = tc["steps"], {"r1": float("nan")}
     end = min(steps, tc["stop_at"] or steps)
-    deadline = Deadline(tc["max_minutes"])
+    deadline = deadline_for(tc)
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc="finetune", unit="step", disable=not world.main)
     while step < end:

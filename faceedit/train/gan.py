@@ -23,7 +23,7 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
+from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
                    restore_training_state, save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "discriminator": {"resolution": 64, "channel_multiplier": 0.0625, "channel_max": 64},
     "train": {"steps": 20000, "batch": 16, "g_lr": 0.0025, "d_lr": 0.0025, "r1_gamma": 0.05, "r1_every": 16,
               "mixing_prob": 0.9, "ema_kimg": 5.0, "ema_rampup": 0.05, "augment": ["color", "translation", "cutout"],
-              "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0, "init": "", "model_id": "",
+              "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0, "budget_clock": "wall",
+              "init": "", "model_id": "",
               "log_every": 25, "sample_every": 500, "checkpoint_every": 250, "n_samples": 32},
 }
 
@@ -127,7 +128,8 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
         rngs = world.rng_states()  # a collective: every rank takes part
         if not world.main:
             return
-        save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, batches=batches, **objects), **rngs})
+        state = training_state(step, cfg, batches=batches, **objects)
+        save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
         if on_checkpoint is not None:
             from ..models.families import StyleGANSampler
 
@@ -146,7 +148,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc="gan", unit="step", disable=not world.main)
     end = min(steps, tc["stop_at"] or steps)  # stop_at: pause early (resume later with --resume)
-    deadline = Deadline(tc["max_minutes"])  # max_minutes: stop early on a wall-clock budget (resumable)
+    deadline = deadline_for(tc)  # max_minutes: stop early on a time budget (resumable)
     while step < end:
         idx = next(batches)
         real = random_flip(to_tensor(train_images[idx]).to(device))

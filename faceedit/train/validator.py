@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {"input_size": 128, "stem": 24, "features": 512, "dropout": 0.2},
     "train": {"steps": 6000, "batch": 64, "lr": 3e-3, "weight_decay": 5e-4, "warmup": 200,
               "attr_weight": 10.0, "age_weight": 1.0, "race_weight": 0.5, "gender_weight": 2.0, "seed": 1919,
-              "stop_at": 0, "max_minutes": 0.0, "lowres_prob": 0.3, "lowres_min": 40,
+              "stop_at": 0, "max_minutes": 0.0, "budget_clock": "wall", "lowres_prob": 0.3, "lowres_min": 40,
               "log_every": 50, "eval_every": 1000, "checkpoint_every": 250},
 }
 
