@@ -204,6 +204,32 @@ class FileActions:
             self.prefs.set("last_dir", str(Path(path).parent))
             self.open_photo(path)
 
+    def face_from_identity(self, path: str | os.PathLike) -> None:
+        """A new face of the identity of the face in a photo: its canonical dlib descriptor through the embedding
+        mapper (``faceedit.embedding.from_embedding``; a synthetic face, not a projection of the photo)."""
+        if self.session is None:
+            self.show_error("No model loaded.")
+            return
+        session, path = self.session, str(path)
+
+        def job(progress, token):
+            from faceedit.embedding import from_embedding, photo_descriptor
+            from faceedit.types import Latent
+
+            desc = photo_descriptor(path)
+            token.check()
+            image, latent = from_embedding(desc, n=1, generator=session.generator, size=None)[0]
+            return Latent(latent.w, session.model_id), image
+
+        self._start(job, lambda r: self._set_face(r[0], r[1]), f"New face from the identity in {Path(path).name}…")
+
+    def action_face_from_identity(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Photo whose identity to use", self.prefs.get("last_dir"),
+                                              IMAGE_FILTER)
+        if path:
+            self.prefs.set("last_dir", str(Path(path).parent))
+            self.face_from_identity(path)
+
     def action_open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of aligned faces or latents",
                                                   self.prefs.get("last_dir"))

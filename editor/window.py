@@ -192,6 +192,7 @@ class MainWindow(FileActions, QMainWindow):
         self.recent_menu = f.addMenu("Open &recent")
         self._rebuild_recent()
         self._action(f, "&New generated face", lambda: self.start_face(seed=int(time.time()) % 100000), "Ctrl+N")
+        self._action(f, "New face from photo's &identity…", self.action_face_from_identity)
         f.addSeparator()
         self.act_save_image = self._action(f, "&Save image…", self.action_save_image, QKeySequence.StandardKey.Save)
         self.act_save_translation = self._action(f, "Save &translation…", self.action_save_translation,

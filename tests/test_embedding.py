@@ -287,3 +287,4 @@ def test_descriptor_student_trainer(tmp_path):
     S = load_descriptor_student(train_descriptor_student(s, progress=False))
     assert S.meta["trained_steps"] == 6 and S.meta["n_faces"] == 2 * k
     assert S(torch.zeros(2, 3, 16, 16)).shape == (2, 128)
+
