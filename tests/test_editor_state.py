@@ -1,0 +1,97 @@
+"""Tests of the editor's model without a window: the undo/redo history of edit states and the render worker that
+drops stale requests."""
+from __future__ import annotations
+
+import os
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from editor.state import EditHistory, EditState, changed_keys
+from faceedit.errors import InvalidInput
+
+
+# ---------------------------------------------------------------------------------------------- state
+def test_state_values_and_json_round_trip():
+    s = EditState().with_value("translation:A_2", 1.5).with_value("pca:0", -2).with_mixup("domain", True)
+    s = s.with_pca_layers((2, 6))
+    assert s.value("translation:A_2") == 1.5 and s.value("pca:0") == -2.0 and s.value("missing") == 0.0
+    assert s.with_value("pca:0", 0).as_dict() == {"translation:A_2": 1.5}  # zero removes the key
+    back = EditState.from_json(s.to_json())
+    assert back == s
+    assert s.reset_all().as_dict() == {} and s.reset_all().mixups == {"domain"}
+    assert changed_keys(s, s.reset("pca:0")) == ["pca:0"]
+    with pytest.raises(InvalidInput, match="unknown mixup"):
+        s.with_mixup("blur", True)
+    with pytest.raises(InvalidInput, match="start < stop"):
+        s.with_pca_layers((5, 5))
+    with pytest.raises(InvalidInput, match="malformed"):
+        EditState.from_json({"values": {"a": "x"}})
+
+
+def test_history_undo_redo_and_branching():
+    h = EditHistory()
+    s1 = h.state.with_value("a", 1)
+    s2 = s1.with_value("b", 2)
+    assert h.push(s1, "a = 1") and h.push(s2, "b = 2")
+    assert not h.push(s2, "same")  # no empty undo step
+    assert h.undo_label() == "b = 2"
+    assert h.undo() == s1 and h.undo() == EditState() and h.undo() == EditState()
+    assert h.can_redo() and h.redo_label() == "a = 1"
+    assert h.redo() == s1
+    s3 = s1.with_value("c", 3)
+    h.push(s3, "c = 3")  # drops the redo branch (s2)
+    assert not h.can_redo() and h.labels() == ["start", "a = 1", "c = 3"]
+
+
+def test_history_merges_bursts_of_one_group():
+    h = EditHistory()
+    for v, t in ((0.1, 0.0), (0.2, 0.5), (0.3, 1.0)):  # arrow keys on one slider, quick succession
+        h.push(h.state.with_value("a", v), f"a = {v:g}", group="step:a", now=t)
+    assert h.labels() == ["start", "a = 0.3"] and h.state.value("a") == 0.3
+    h.push(h.state.with_value("a", 0.4), "a = 0.4", group="step:a", now=5.0)  # after a pause: new step
+    h.push(h.state.with_value("b", 1), "b = 1", group="step:b", now=5.1)  # another slider: new step
+    assert h.labels() == ["start", "a = 0.3", "a = 0.4", "b = 1"]
+    assert h.undo().value("b") == 0 and h.undo().value("a") == 0.3 and h.undo() == EditState()
+
+
+def test_history_limit():
+    h = EditHistory(limit=3)
+    for i in range(1, 6):
+        h.push(h.state.with_value("a", i), f"a = {i}")
+    assert len(h.labels()) == 3 and h.state.value("a") == 5
+    while h.can_undo():
+        h.undo()
+    assert h.state.value("a") == 3
+
+
+# ---------------------------------------------------------------------------------------------- worker
+def test_render_worker_drops_stale_requests(qtbot):
+    from editor.worker import RenderRequest, RenderWorker
+
+    gate = threading.Event()
+    ran: list[int] = []
+    worker = RenderWorker()
+    results: list[tuple[int, object]] = []
+    worker.rendered.connect(lambda seq, kind, result, secs: results.append((seq, result)))
+    worker.start()
+
+    def job(i):
+        def run():
+            gate.wait(5)
+            ran.append(i)
+            return i * 10
+        return run
+
+    try:
+        worker.submit(RenderRequest(1, "preview", job(1)))
+        qtbot.waitUntil(lambda: worker.idle(), timeout=10000)  # 1 is running (blocked on the gate)
+        for i in range(2, 7):
+            worker.submit(RenderRequest(i, "preview", job(i)))  # 2..5 replaced before they start
+        gate.set()
+        qtbot.waitUntil(lambda: len(results) == 2, timeout=10000)
+    finally:
+        worker.stop()
+    assert ran == [1, 6] and results == [(1, 10), (6, 60)] and worker.dropped == 4
