@@ -13,8 +13,8 @@ descriptor made the usual ``face_recognition`` way (dlib's frontal detector, 5-p
 them): dlib distance photo ↔ generated face (median, share below 0.6) for the mapper, the mapper + refinement
 (first ``--refine-n`` photos), the photo's own projection (encoder only: preset ``fast``), random samples and
 the mean face; dlib's detection rate on the generated faces; validator sex agreement and age within 10 years
-(validator on the generated face vs on the photo); mapper inference time.  The independent face recogniser of
-the issue is not built yet: dlib, the mapper's own input, is the only identity judge here.
+(validator on the generated face vs on the photo); mapper inference time; with ``--recognizer``, the independent
+face recogniser's rank-1: the true photo first among 20 held-out photos of the same sex (chance 5 %).
 """
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ def convention(n: int) -> dict:
             "median_l2_between_different_people": float(np.median(cross))}
 
 
-def held_out(cache: str, n: int, pairs: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (n, 64, 64, 3), canonical descriptors (n, 128))`` of held-out photos (the pair folder's
-    ``val`` chunks when given, same rows)."""
+def held_out(cache: str, n: int, pairs: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(images (n, 64, 64, 3), canonical descriptors (n, 128), P(female) labels (n,), identities (n,))`` of
+    held-out photos (the pair folder's ``val`` chunks when given, same rows)."""
     from faceedit.identity import descriptors
     from faceedit.train.data import load_cache
     from faceedit.train.embedding_pairs import load_kind, val_rows
@@ -103,7 +103,7 @@ def held_out(cache: str, n: int, pairs: str | None) -> tuple[np.ndarray, np.ndar
     else:
         idx = val_rows(data, n, 0)
         desc = descriptors(data.images[idx], progress="held-out photos")
-    return data.images[idx], desc
+    return data.images[idx], desc, data.gender[idx], data.identity[idx]
 
 
 def summary(d: np.ndarray) -> dict:
@@ -119,7 +119,7 @@ def rows_study(cache: str, n: int, pairs: str | None, mapper: str | None) -> dic
     from faceedit.synthesis import synthesize
 
     G, M = load_generator().eval(), load_embedding_mapper(mapper)
-    _, target = held_out(cache, n, pairs)
+    _, target, _, _ = held_out(cache, n, pairs)
     w = map_embeddings(target, M)
     base = descriptors(synthesize(G, w), progress="mapper faces")
     out = {"mapper": summary(np.linalg.norm(base - target, axis=1))}
@@ -131,7 +131,22 @@ def rows_study(cache: str, n: int, pairs: str | None, mapper: str | None) -> dic
     return out
 
 
-def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine_n: int) -> dict:
+def _second_photo_rank1(R, photos: np.ndarray, female: np.ndarray, other: np.ndarray, n: int = 20) -> dict:
+    """Rank-1 of photo ``i`` among ``n`` same-sex photos when the probe is another photo of the same person
+    (``other[i]``, -1 when the set has none): how good the recogniser is on real photos."""
+    emb = R.embed(photos)
+    rng = np.random.default_rng(0)
+    hits = []
+    for i in np.flatnonzero(other >= 0):
+        pool = np.flatnonzero(female == female[i]) if np.isfinite(female[i]) else np.arange(len(photos))
+        pool = rng.permutation(pool[(pool != i) & (pool != other[i])])[:n - 1]
+        if len(pool) == n - 1:
+            hits.append(int(np.argmax(emb[np.r_[i, pool]] @ emb[other[i]]) == 0))
+    return {"rank1": float(np.mean(hits)) if hits else float("nan"), "probes": len(hits)}
+
+
+def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine_n: int,
+               recognizer: str | None = None) -> dict:
     """The measures of the issue (see the module docstring)."""
     from faceedit.directions import sample_w
     from faceedit.embedding import RefineSettings, map_embeddings, refine_latent
@@ -145,7 +160,7 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
     from faceedit.synthesis import synthesize
 
     G, M = load_generator().eval(), load_embedding_mapper(mapper)
-    photos, target = held_out(cache, n, pairs)
+    photos, target, female, ident = held_out(cache, n, pairs)
     res: dict = {"held_out_photos": int(len(photos)), "mapper_meta": {k: M.meta.get(k) for k in
                                                                      ("pairs", "target", "trained_steps")}}
     t = []
@@ -182,9 +197,25 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
                                      "settings": vars(settings)}
 
     V = load_validator()
-    pv, fv = V.predict(photos), V.predict(faces)
-    res["validator_sex_agreement"] = float(np.mean((pv["gender"] > 0.5) == (fv["gender"] > 0.5)))
-    res["validator_age_within_10y"] = float(np.mean(np.abs(pv["age"] - fv["age"]) <= 10))
+    pv = V.predict(photos)
+    labelled = np.isfinite(female)
+    res["validator_on_photos_vs_sex_labels"] = float(np.mean((pv["gender"][labelled] > 0.5) == (female[labelled] > 0.5)))
+    for name, images in (("mapper", faces), ("projection_fast", proj), ("random_samples", rand)):
+        fv = V.predict(images)
+        res[f"validator_sex_agreement_{name}"] = float(np.mean((pv["gender"] > 0.5) == (fv["gender"] > 0.5)))
+        res[f"validator_age_within_10y_{name}"] = float(np.mean(np.abs(pv["age"] - fv["age"]) <= 10))
+    if recognizer:
+        from faceedit.train.face_recognizer import load_face_recognizer, rank1
+
+        R = load_face_recognizer(recognizer)
+        res["recognizer_rank1_of_20_same_sex"] = {
+            name: rank1(R, images, photos, female) for name, images in
+            (("mapper", faces), ("projection_fast", proj), ("random_samples", rand))}
+        res["recognizer_rank1_of_20_same_sex"]["chance"] = 0.05
+        # sanity: another photo of the same (held-out) person as the probe, where the set has two
+        other = np.array([next((j for j in np.flatnonzero(ident == ident[i]) if j != i), -1) if ident[i] >= 0 else -1
+                          for i in range(len(ident))])
+        res["recognizer_rank1_of_20_same_sex"]["real_second_photo"] = _second_photo_rank1(R, photos, female, other)
     return res
 
 
@@ -196,6 +227,7 @@ def main() -> None:
     p.add_argument("--pairs", help="pair folder of the mapper's training (reuses its held-out descriptors)")
     p.add_argument("--mapper", help="mapper file (default: the built-in one)")
     p.add_argument("--refine-n", type=int, default=30, help="held-out photos also refined (slow: dlib search)")
+    p.add_argument("--recognizer", help="independent face recogniser (faceedit.train.face_recognizer) for rank-1")
     p.add_argument("--out", help="write the numbers as JSON here too")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -204,7 +236,7 @@ def main() -> None:
     elif a.part == "rows":
         res = rows_study(a.cache, a.n, a.pairs, a.mapper)
     else:
-        res = generation(a.cache, a.n, a.pairs, a.mapper, a.refine_n)
+        res = generation(a.cache, a.n, a.pairs, a.mapper, a.refine_n, a.recognizer)
     text = json.dumps(res, indent=2, default=float)
     print(text)
     if a.out:

@@ -288,3 +288,29 @@ def test_descriptor_student_trainer(tmp_path):
     assert S.meta["trained_steps"] == 6 and S.meta["n_faces"] == 2 * k
     assert S(torch.zeros(2, 3, 16, 16)).shape == (2, 128)
 
+
+
+def test_face_recognizer_trainer_and_rank1(tmp_path):
+    from faceedit.train.data import FaceData
+    from faceedit.train.face_recognizer import (RecognizerSettings, load_face_recognizer, rank1,
+                                                train_face_recognizer, training_identities)
+
+    rng = np.random.default_rng(0)
+    n = 60
+    identity = np.repeat(np.arange(20), 3)
+    val = identity >= 16  # held-out identities: never trained on
+    data = FaceData(images=rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8), attrs=np.zeros((n, 40), np.float32),
+                    age=np.full(n, np.nan, np.float32), gender=np.full(n, np.nan, np.float32), race=np.full(n, -1),
+                    identity=identity, source=np.array(["celeba"] * n), val=val,
+                    names=np.array([f"{i}.jpg" for i in range(n)]))
+    data.save(tmp_path / "c.npz")
+    rows, labels = training_identities(data)
+    assert not val[rows].any() and labels.max() + 1 == 16
+    s = RecognizerSettings(cache=str(tmp_path / "c.npz"), out=str(tmp_path / "r"), steps=4, batch=8, input_size=16,
+                           width=4, log_every=2, checkpoint_every=2)
+    R = load_face_recognizer(train_face_recognizer(s, progress=False))
+    assert R.meta["identities"] == 16 and R.meta["trained_steps"] == 4
+    emb = R.embed(data.images[:5])
+    assert emb.shape == (5, 128) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    # the probes are the photos themselves: each ranks first among 20
+    assert rank1(R, data.images[:30], data.images[:30], np.zeros(30)) == 1.0
