@@ -39,6 +39,7 @@ _EXPORTS = {
     "read_photo": "faceedit.images",
     "write_photo": "faceedit.images",
     "blend": "faceedit.mixups",
+    "from_embedding": "faceedit.embedding",
     "from_map": "faceedit.maps.generate",
 }
 
