@@ -45,8 +45,8 @@ class RefineSettings:
     iteration renders ``population`` codes ``best + sigma * std * noise`` (noise on ``rows`` only, ``std`` the
     mapper's per-coordinate W+ spread), keeps the best so far and shrinks ``sigma`` by ``decay``."""
 
-    iterations: int = 6
-    population: int = 8
+    iterations: int = 4
+    population: int = 6
     sigma: float = 0.35
     decay: float = 0.8
     rows: tuple[int, ...] = field(default_factory=lambda: tuple(range(6)))
