@@ -64,12 +64,11 @@ def student_data(s: StudentSettings) -> tuple[np.ndarray, np.ndarray]:
 def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
     """Train (or resume) a student into ``s.out``; returns the final model file."""
     import torch
-    from tqdm import tqdm
 
     from ..images import to_tensor
     from ..models._files import save_model_file
     from ..models.descriptor_student import KIND, DescriptorStudent
-    from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state,
+    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
@@ -87,7 +86,7 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
     ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
     start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
     logger = MetricLog(out, resume_step=start if ckpt else None)
-    deadline, config = Deadline(s.minutes), {**asdict(s), "n": len(desc)}
+    config = {**asdict(s), "n": len(desc)}
 
     def held_out_error() -> float:
         model.eval()
@@ -97,31 +96,22 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
         model.train()
         return float(err.median()) if n_hold else float("nan")
 
-    model.train()
-    done, running = start, []
-    for step in tqdm(range(start, s.steps), initial=start, total=s.steps, desc="descriptor student",
-                     disable=not progress):
+    def step_fn(step: int) -> dict[str, float]:
         rng = np.random.default_rng((s.seed, step))
         idx = train[rng.integers(0, len(train), s.batch)]
-        x = x_all[idx]
-        if rng.random() < 0.5:
-            x = x.flip(3)
-        for g in opt.param_groups:
-            g["lr"] = s.lr * 0.5 * (1 + np.cos(np.pi * step / s.steps))
+        x = x_all[idx].flip(3) if rng.random() < 0.5 else x_all[idx]
         loss = (model(x) - y_all[idx]).pow(2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running.append(loss.item())
-        done = step + 1
-        out_of_time = deadline.passed()
-        if done % s.log_every == 0 or done == s.steps or out_of_time:
-            logger.write({"step": done, "loss": float(np.mean(running)), "held_out_median_l2": held_out_error()})
-            running = []
-        if done % s.checkpoint_every == 0 or done == s.steps or out_of_time:
-            save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt))
-        if out_of_time:
-            break
+        return {"loss": loss.item()}
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt))
+
+    model.train()
+    done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
+                        opt, s.lr, lambda: {"held_out_median_l2": held_out_error()}, "descriptor student", progress)
     model.eval()
     meta = {"trained_steps": done, "n_faces": len(desc), "held_out_median_l2": held_out_error(),
             "settings": asdict(s), "imitates": "faceedit.identity.descriptor (dlib 128-d) on 64 px aligned faces"}

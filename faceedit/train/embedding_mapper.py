@@ -88,12 +88,11 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
                            log: Callable[[str], None] | None = None) -> Path:
     """Train (or resume) a mapper into ``s.out``; returns the path of the final model file."""
     import torch
-    from tqdm import tqdm
 
     from ..io import load_json
     from ..models._files import save_model_file
     from ..models.embedding_mapper import KIND, EmbeddingMapper
-    from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state,
+    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
@@ -113,7 +112,6 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     config = {**asdict(s), "counts": counts}
     start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
     logger = MetricLog(out, resume_step=start if ckpt else None)
-    deadline = Deadline(s.minutes)
     desc_t, w_t = torch.from_numpy(desc), torch.from_numpy(w)
     w_norm = (w_t - model.w_mean) / model.w_std
 
@@ -129,36 +127,23 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     def checkpoint(step: int) -> None:
         save_checkpoint(out / CHECKPOINT_NAME, training_state(step, config, model=model, opt=opt))
 
-    model.train()
-    bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="embedding mapper", unit="step",
-               disable=not progress)
-    done, running = start, []
-    for step in bar:
+    def step_fn(step: int) -> dict[str, float]:
         idx = train[np.random.default_rng((s.seed, step)).integers(0, len(train), s.batch)]
         x = desc_t[idx]
         if s.desc_noise:
             x = x + s.desc_noise * model.desc_std * torch.randn_like(x)
-        lr = s.lr * 0.5 * (1 + np.cos(np.pi * step / s.steps))  # cosine decay over the planned steps
-        for g in opt.param_groups:
-            g["lr"] = lr
         loss = torch.nn.functional.mse_loss(model.normalized(x), w_norm[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running.append(loss.item())
-        done = step + 1
-        out_of_time = deadline.passed()
-        if done % s.log_every == 0 or done == s.steps or out_of_time:
-            row = {"step": done, "latent_loss": float(np.mean(running)), "held_out_latent_loss": held_out_loss(),
-                   "lr": lr}
-            running = []
-            logger.write(row)
-            bar.set_postfix(loss=f"{row['latent_loss']:.4f}", held_out=f"{row['held_out_latent_loss']:.4f}")
-        if done % s.checkpoint_every == 0 or done == s.steps or out_of_time:
-            checkpoint(done)
-        if out_of_time:
-            (log or print)(f"time budget of {s.minutes} min reached at step {done}; continue with --resume")
-            break
+        return {"latent_loss": loss.item()}
+
+    model.train()
+    done, out_of_time = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every,
+                                  s.checkpoint_every, opt, s.lr,
+                                  lambda: {"held_out_latent_loss": held_out_loss()}, "embedding mapper", progress)
+    if out_of_time:
+        (log or print)(f"time budget of {s.minutes} min reached at step {done}; continue with --resume")
     model.eval()
     made = Path(s.pairs) / "pairs.json"
     pairs_info = load_json(made) if made.is_file() else {}

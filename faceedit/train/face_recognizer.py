@@ -106,12 +106,10 @@ def training_identities(data: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
     """Train (or resume) a recogniser into ``s.out``; returns the final model file."""
-    from tqdm import tqdm
-
     from ..images import to_tensor
     from ..models._files import save_model_file
     from .data import load_cache
-    from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, restore_training_state,
+    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
@@ -129,35 +127,26 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
     ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
     start = restore_training_state(ckpt, model=model, opt=opt, classes=holder) if ckpt else 0
     logger = MetricLog(out, resume_step=start if ckpt else None)
-    deadline, config = Deadline(s.minutes), {**asdict(s), "photos": len(rows), "identities": n_classes}
-    model.train()
-    done, running, correct = start, [], []
-    for step in tqdm(range(start, s.steps), initial=start, total=s.steps, desc="face recogniser",
-                     disable=not progress):
+    config = {**asdict(s), "photos": len(rows), "identities": n_classes}
+    def step_fn(step: int) -> dict[str, float]:
         rng = np.random.default_rng((s.seed, step))
         idx = rng.integers(0, len(rows), s.batch)
-        x = x_all[idx]
-        x = x.flip(3) if rng.random() < 0.5 else x
+        x = x_all[idx].flip(3) if rng.random() < 0.5 else x_all[idx]
         x = torch.roll(x, tuple(int(v) for v in rng.integers(-2, 3, 2)), (2, 3))
-        for g in opt.param_groups:
-            g["lr"] = s.lr * 0.5 * (1 + np.cos(np.pi * step / s.steps))
         y = y_all[idx]
         cos = model(x) @ nn.functional.normalize(holder["classes"], dim=1).t()
         loss = nn.functional.cross_entropy(s.scale * (cos - s.margin * nn.functional.one_hot(y, n_classes)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running.append(loss.item())
-        correct.append(float((cos.argmax(1) == y).float().mean()))
-        done = step + 1
-        out_of_time = deadline.passed()
-        if done % s.log_every == 0 or done == s.steps or out_of_time:
-            logger.write({"step": done, "loss": float(np.mean(running)), "train_acc": float(np.mean(correct))})
-            running, correct = [], []
-        if done % s.checkpoint_every == 0 or done == s.steps or out_of_time:
-            save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt, classes=holder))
-        if out_of_time:
-            break
+        return {"loss": loss.item(), "train_acc": float((cos.argmax(1) == y).float().mean())}
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt, classes=holder))
+
+    model.train()
+    done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
+                        opt, s.lr, desc="face recogniser", progress=progress)
     meta = {"trained_steps": done, "photos": len(rows), "identities": n_classes, "settings": asdict(s),
             "data": "CelebA training-split identities of the cache (held-out identities excluded)"}
     return save_model_file(model.eval(), out / MODEL_NAME, KIND, meta)

@@ -194,3 +194,38 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
         pe.lerp_(pm.detach(), 1.0 - beta)
     for be, bm in zip(ema.buffers(), model.buffers()):
         be.copy_(bm)
+
+
+def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, float]], logger: MetricLog,
+              checkpoint: Callable[[int], None], minutes: float = 0.0, log_every: int = 100,
+              checkpoint_every: int = 1000, optimizer: torch.optim.Optimizer | None = None, lr: float = 0.0,
+              extra_log: Callable[[], Mapping[str, float]] | None = None, desc: str = "training",
+              progress: bool = True) -> tuple[int, bool]:
+    """The loop of the small single-model trainers (embedding mapper, descriptor student, face recogniser):
+    steps ``start..steps-1``; with an ``optimizer``, its learning rate follows a cosine from ``lr`` over ``steps``;
+    ``step_fn(step)`` runs one step and returns its metrics, averaged into a ``logger`` row (+ ``extra_log()`` and
+    the learning rate) every ``log_every`` steps; ``checkpoint(done)`` every ``checkpoint_every`` steps; both also at
+    the last step and when the ``minutes`` budget runs out.  Returns ``(steps done, out of time)``."""
+    from tqdm import tqdm
+
+    deadline = Deadline(minutes)
+    done, out_of_time, running = start, False, []
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, unit="step", disable=not progress)
+    for step in bar:
+        rate = lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+        if optimizer is not None:
+            for g in optimizer.param_groups:
+                g["lr"] = rate
+        running.append(dict(step_fn(step)))
+        done, out_of_time = step + 1, deadline.passed()
+        if done % log_every == 0 or done == steps or out_of_time:
+            row = {"step": done, **{k: float(np.mean([r[k] for r in running])) for k in running[0]},
+                   **(extra_log() if extra_log else {}), **({"lr": rate} if optimizer is not None else {})}
+            logger.write(row)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "step"})
+            running = []
+        if done % checkpoint_every == 0 or done == steps or out_of_time:
+            checkpoint(done)
+        if out_of_time:
+            break
+    return done, out_of_time
