@@ -1,21 +1,33 @@
-"""``faceedit train embedding-mapper``: make the training pairs (if missing) and train the dlib descriptor →
-W+ mapper (:mod:`faceedit.train.embedding_mapper`)."""
+"""``faceedit train embedding-mapper | descriptor-student | face-recognizer``: the models of issue 22 — the dlib
+descriptor → W+ mapper (:mod:`faceedit.train.embedding_mapper`), the differentiable student of dlib's descriptor
+(:mod:`faceedit.train.descriptor_student`) and the independent face recogniser that judges identity
+(:mod:`faceedit.train.face_recognizer`)."""
 from __future__ import annotations
 
 import argparse
 
 
+def _common(p: argparse.ArgumentParser, steps: int) -> None:
+    """The options every one of these trainers takes."""
+    p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, the final model)")
+    p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
+    p.add_argument("--steps", type=int, default=steps, help=f"optimisation steps (default {steps})")
+    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget (0 = none); continue with --resume")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+
+
 def register(sub) -> None:
-    """Add ``embedding-mapper`` to the ``faceedit train`` subcommands."""
+    """Add the three trainers to the ``faceedit train`` subcommands."""
     p = sub.add_parser(
         "embedding-mapper", help="128-d dlib descriptor → W+ mapper (for faceedit from-embedding)",
         description="Make training pairs (encoded training faces and sampled W+ renders, each with dlib "
                     "descriptors; the cache's held-out identities are never used; resumable chunks in --pairs), "
                     "then train an MLP from the descriptor to W+ with a latent loss. Writes OUT/"
                     "embedding_mapper.safetensors + .json, OUT/log.csv and OUT/checkpoint.pt.")
-    p.add_argument("--out", required=True, help="run folder")
+    _common(p, 5000)
     p.add_argument("--pairs", help="folder of the pair chunks (default: OUT/pairs)")
-    p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
     p.add_argument("--latents", help="the encoded training faces (rebuild-suite's train_latents.npy; default: "
                                      "encode them with --encoder into PAIRS/train_latents.npy)")
     p.add_argument("--generator", help="generator (default: the built-in one)")
@@ -25,17 +37,12 @@ def register(sub) -> None:
     p.add_argument("--target", choices=("render", "photo", "both"), default="render",
                    help="descriptor paired with a real face's code: of its render (default), its photo, or both")
     p.add_argument("--no-samples", action="store_true", help="train on the real pairs only")
-    p.add_argument("--steps", type=int, default=20000, help="optimisation steps (default 20000)")
-    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget of the training (0 = none)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--desc-noise", type=float, default=0.0, help="input noise (share of each coordinate's std)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(func=run)
 
     p = sub.add_parser(
@@ -43,29 +50,36 @@ def register(sub) -> None:
         description="Train a small CNN to predict dlib's 128-d descriptor of 64 px aligned faces, on the "
                     "embedding mapper's pairs (photos and renders with their descriptors; no held-out identity). "
                     "Writes OUT/descriptor_student.safetensors + .json, OUT/log.csv, OUT/checkpoint.pt.")
+    _common(p, 6000)
     p.add_argument("--pairs", required=True, help="pair folder of `faceedit train embedding-mapper`")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--cache", help="data cache from prepare-data (default: $FACEEDIT_HOME/data/faces64.npz)")
     p.add_argument("--generator", help="generator (default: the built-in one)")
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget (0 = none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(func=run_student)
+
+    p = sub.add_parser(
+        "face-recognizer", help="independent face recogniser (judges the identity of generated faces)",
+        description="Metric learning (CosFace) on the CelebA identities of the cache's training split (held-out "
+                    "identities excluded), 32 px; never used to train or refine the embedding mapper. "
+                    "Writes OUT/face_recognizer.safetensors + .json, OUT/log.csv, OUT/checkpoint.pt.")
+    _common(p, 3000)
+    p.set_defaults(func=run_recognizer)
+
+
+def _cache(args: argparse.Namespace) -> str:
+    from ..train.data import default_cache_dir
+
+    return args.cache or str(default_cache_dir() / "faces64.npz")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..train.data import default_cache_dir
     from ..train.embedding_mapper import MapperSettings, train_embedding_mapper
     from ..train.embedding_pairs import PairSettings, make_pairs
 
     pairs = args.pairs or str(Path(args.out) / "pairs")
     make_pairs(PairSettings(out=pairs, n_real=args.n_real, n_samples=args.n_samples, seed=args.seed),
-               cache=args.cache or str(default_cache_dir() / "faces64.npz"), latents=args.latents,
-               generator=args.generator, encoder=args.encoder, threads=args.threads)
+               cache=_cache(args), latents=args.latents, generator=args.generator, encoder=args.encoder,
+               threads=args.threads)
     path = train_embedding_mapper(MapperSettings(
         pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
         minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
@@ -76,12 +90,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_student(args: argparse.Namespace) -> int:
-    from ..train.data import default_cache_dir
     from ..train.descriptor_student import StudentSettings, train_descriptor_student
 
     path = train_descriptor_student(StudentSettings(
-        pairs=args.pairs, cache=args.cache or str(default_cache_dir() / "faces64.npz"), out=args.out,
-        generator=args.generator, steps=args.steps, minutes=args.minutes, seed=args.seed, resume=args.resume,
-        threads=args.threads))
+        pairs=args.pairs, cache=_cache(args), out=args.out, generator=args.generator, steps=args.steps,
+        minutes=args.minutes, seed=args.seed, resume=args.resume, threads=args.threads))
+    print(f"wrote {path}")
+    return 0
+
+
+def run_recognizer(args: argparse.Namespace) -> int:
+    from ..train.face_recognizer import RecognizerSettings, train_face_recognizer
+
+    path = train_face_recognizer(RecognizerSettings(
+        cache=_cache(args), out=args.out, steps=args.steps, minutes=args.minutes, seed=args.seed,
+        resume=args.resume, threads=args.threads))
     print(f"wrote {path}")
     return 0

@@ -35,14 +35,14 @@ class MapperSettings:
     use_samples: bool = True
     max_real: int = 0  # use at most this many real / sampled pairs (0: all there are)
     max_samples: int = 0
-    steps: int = 20000
+    steps: int = 5000
     minutes: float = 0.0  # wall-clock budget (0: none)
     batch: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
     hidden: int = 512
     depth: int = 3
-    dropout: float = 0.1
+    dropout: float = 0.2
     desc_noise: float = 0.0  # Gaussian noise on the standardised input descriptor (augmentation)
     holdout: float = 0.05  # share of the pairs kept out of training for the held-out latent loss
     log_every: int = 250
