@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..config import save_config
 from ..errors import DataError
 from .data import Batches
-from .loop import (CHECKPOINT_NAME, Deadline, MetricLog, load_checkpoint, requires_grad, restore_training_state,
+from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state, run_steps,
                    save_checkpoint, training_state)
 
 DEFAULTS: dict[str, Any] = {
@@ -91,8 +91,6 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     """Train (or resume) the tiny parser and the map encoder (module docstring); writes ``map_encoder`` and
     ``tiny_parser`` (``.safetensors`` + ``.json``) into ``out_dir``; returns the last evaluation.  ``generator``:
     a generator, its file, or None for the built-in one."""
-    from tqdm import tqdm
-
     from ..maps.measure import flip_table
     from ..maps.pairs import load_pairs
     from ..models.checkpoints import load_generator
@@ -117,61 +115,62 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     opt_e = torch.optim.Adam(E.parameters(), lr=tc["lr"], betas=(0.9, 0.99))
     opt_p = torch.optim.Adam(P.parameters(), lr=tc["parser_lr"], betas=(0.9, 0.99))
     batches = Batches(len(train["maps"]), tc["batch"], tc["seed"])
-    flips = np.random.default_rng(tc["seed"] + 1)
     objects = {"E": E, "P": P, "opt_e": opt_e, "opt_p": opt_p, "batches": batches}
     step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), **objects) if resume else 0
-    if resume:
-        flips = np.random.default_rng([tc["seed"] + 1, step])
     logs = {"parser": MetricLog(out_dir, step if resume else None, "parser_log"),
             "encoder": MetricLog(out_dir, step if resume else None, "log"),
             "eval": MetricLog(out_dir, step if resume else None, "eval")}
     weights = class_weights(train["maps"])
     table = flip_table()
     n_p, end = tc["parser_steps"], tc["parser_steps"] + tc["steps"]
-    deadline, t0, last = Deadline(tc["max_minutes"]), time.time(), {}
-    bar = tqdm(total=end, initial=step, desc="map-encoder", unit="step")
-    while step < end:
+    rng = {"flips": np.random.default_rng([tc["seed"] + 1, step])}  # reseeded at each checkpoint: exact resume
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = next(batches)
-        maps, images, w = _batch(train, idx, flips.random(len(idx)) < 0.5, table)
-        if step < n_p:  # phase 1: the tiny parser
-            P.train()
-            losses = {"ce": F.cross_entropy(P(images), maps, weight=weights)}
-            opt = opt_p
-        else:  # phase 2: the map encoder through the frozen parser
-            P.eval()
-            requires_grad(P, False)
-            E.train()
-            pred = E(maps)
-            losses = {"latent": tc["latent_weight"] * F.mse_loss(pred, w)}
-            if step - n_p >= tc["latent_only_steps"]:
-                render = G.synthesis(pred, noise_mode="const")
-                losses["image"] = tc["image_weight"] * F.mse_loss(render, images)
-                losses["map"] = tc["map_weight"] * F.cross_entropy(P(render), maps, weight=weights)
-            else:
-                losses["image"] = losses["map"] = torch.zeros(())
-            opt = opt_e
-        loss = sum(losses.values())
-        opt.zero_grad(set_to_none=True)
+        return _batch(train, idx, rng["flips"].random(len(idx)) < 0.5, table)
+
+    def parser_step(_step: int) -> dict[str, float]:
+        maps, images, _ = batch()
+        P.train()
+        loss = F.cross_entropy(P(images), maps, weight=weights)
+        opt_p.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        step += 1
-        bar.update(1)
-        last = {k: float(v.detach()) for k, v in losses.items()}
-        phase = "parser" if step <= n_p else "encoder"
-        if step % tc["log_every"] == 0 or step in (n_p, end):
-            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
-            logs[phase].write({"step": step, **last, "seconds": time.time() - t0})
-        out_of_time = deadline.passed()
-        if step % tc["checkpoint_every"] == 0 or step == end or out_of_time:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(step, cfg, **objects))
-            flips = np.random.default_rng([tc["seed"] + 1, step])  # resumable: reseeded at each checkpoint
-            if step > n_p:
-                E.eval()
-                logs["eval"].write({"step": step, **evaluate(E, P.eval(), G, val, tc["eval_maps"])})
-        if out_of_time:
-            break
-    bar.close()
-    E.eval(), P.eval()
+        opt_p.step()
+        return {"ce": float(loss.detach())}
+
+    def encoder_step(step: int) -> dict[str, float]:
+        maps, images, w = batch()
+        P.eval()
+        requires_grad(P, False)
+        E.train()
+        pred = E(maps)
+        losses = {"latent": tc["latent_weight"] * F.mse_loss(pred, w)}
+        if step - n_p >= tc["latent_only_steps"]:  # then through the generator and the frozen tiny parser
+            render = G.synthesis(pred, noise_mode="const")
+            losses["image"] = tc["image_weight"] * F.mse_loss(render, images)
+            losses["map"] = tc["map_weight"] * F.cross_entropy(P(render), maps, weight=weights)
+        loss = sum(losses.values())
+        opt_e.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_e.step()
+        return {k: float(losses[k].detach()) if k in losses else 0.0 for k in ("latent", "image", "map")}
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(done, cfg, **objects))
+        rng["flips"] = np.random.default_rng([tc["seed"] + 1, done])
+        if done > n_p:
+            logs["eval"].write({"step": done, **evaluate(E.eval(), P.eval(), G, val, tc["eval_maps"])})
+
+    t0, out_of_time = time.time(), False
+    common = {"log_every": tc["log_every"], "checkpoint_every": tc["checkpoint_every"]}
+    if step < n_p:
+        step, out_of_time = run_steps(step, n_p, parser_step, logs["parser"], checkpoint, tc["max_minutes"],
+                                      desc="tiny parser", **common)
+    left = tc["max_minutes"] - (time.time() - t0) / 60 if tc["max_minutes"] else 0.0
+    if not out_of_time and step < end and (not tc["max_minutes"] or left > 0):
+        step, _ = run_steps(step, end, encoder_step, logs["encoder"], checkpoint, left, desc="map encoder", **common)
+    E.eval()
+    P.eval()
     result = evaluate(E, P, G, val, tc["eval_maps"]) if step > n_p else {}
     made = {"pairs": str(pairs), "kinds": list(tc["kinds"]), "train_pairs": int(len(train["maps"])),
             "labels": "faceedit.parsing landmarks backend on aligned faces at 128 px, block majority to 64 px",
