@@ -314,3 +314,12 @@ def test_face_recognizer_trainer_and_rank1(tmp_path):
     assert emb.shape == (5, 128) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     # the probes are the photos themselves: each ranks first among 20
     assert rank1(R, data.images[:30], data.images[:30], np.zeros(30)) == 1.0
+
+
+def test_cli_from_embedding_of_a_photo_keeps_64px_with_size_0(tmp_path, models):
+    from PIL import Image
+
+    photo = sorted((data_dir() / "wild" / "images").glob("*.jpg"))[0]
+    assert main(["from-embedding", str(photo), "--n", "1", "--size", "0", "--out", str(tmp_path / "o")]) == 0
+    im = Image.open(tmp_path / "o" / "emb0_0.png")
+    assert im.size == (64, 64) and im.text["synthetic"] == "true" and im.text["source"] == photo.name
