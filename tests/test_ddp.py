@@ -207,3 +207,28 @@ def test_two_processes_follow_the_loss_curve_of_one_with_the_doubled_batch(tmp_p
     assert a[-4:].mean() < 0.9 * a[:4].mean() and b[-4:].mean() < 0.9 * b[:4].mean()  # both learn
     # the same crops each step, other sampling noise: the curves agree within a few per cent late in training
     assert abs(a[-8:].mean() - b[-8:].mean()) < 0.1 * b[-8:].mean()
+
+
+def _torchrun(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(_free_port()), "-m", "faceedit", *args, "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+
+
+def test_torchrun_map_encoder_resumes_exactly_with_one_writer(tmp_path):
+    """The trainers on the shared ``loop.run_steps`` (map encoder here) under torchrun as well."""
+    test_maps = pytest.importorskip("test_maps")  # its tiny cartoon-map pairs
+    test_maps._tiny_pairs(tmp_path / "pairs")
+    sets = ["train.parser_steps=2", "train.latent_only_steps=1", "train.batch=2", "train.checkpoint_every=2",
+            "train.log_every=1", "train.eval_maps=4", 'train.kinds=["real"]', "encoder.width=8", "parser.width=8"]
+    common = ["train", "map-encoder", "--pairs", str(tmp_path / "pairs")] + [a for s in sets for a in ("--set", s)]
+    _torchrun(common + ["--out", str(tmp_path / "a"), "--steps", "4"])
+    _torchrun(common + ["--out", str(tmp_path / "b"), "--steps", "2"])
+    _torchrun(common + ["--out", str(tmp_path / "b"), "--steps", "4", "--resume"])
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 6 and len(a["rng_ranks"]) == 2
+    assert all(torch.equal(a["E"][k], b["E"][k]) for k in a["E"])
+    assert [r["step"] for r in _log(tmp_path / "a")] == [3, 4, 5, 6]  # encoder phase rows, written once

@@ -24,12 +24,15 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu); under torchrun one process a GPU")
     p.add_argument("--config", help="TOML file with settings")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
     from ..config import load_config
@@ -49,10 +52,19 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.latents:
             raise ConfigError("--build-pairs needs --latents (the encoded training split)")
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            raise ConfigError("--build-pairs runs in one process: make the pairs first (without torchrun), "
+                              "then train with torchrun")
         build_pairs(PairSettings(cache=str(args.cache or default_cache_dir() / "faces64.npz"), latents=args.latents,
                                  out=args.pairs, real=args.real, samples=args.samples, workers=args.workers),
                     G=load_generator(args.generator).eval())
-    result = train_map_encoder(args.pairs, args.out, cfg, resume=args.resume, generator=args.generator)
+    from ..train.ddp import training_process
+
+    with training_process(args.device) as (world, device):  # under torchrun: with the other processes
+        result = train_map_encoder(args.pairs, args.out, cfg, resume=args.resume, generator=args.generator,
+                                   device=device)
+        if not world.main:
+            return 0
     for k, v in result.items():
         print(f"  {k}: {v:.3f}")
     print(f"wrote {args.out}")

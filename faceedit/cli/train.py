@@ -125,16 +125,12 @@ def run_train(args: argparse.Namespace) -> int:
     """Train one model; under ``torchrun --nproc-per-node N`` the N processes train it together (DDP)."""
     import torch
 
-    from ..train.ddp import init_world, leave_world
-    from ..train.loop import pick_device
+    from ..train.ddp import training_process
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    world, device_name = init_world(args.device)  # under torchrun: join the other processes
-    try:
-        return _train(args, world, pick_device(device_name))
-    finally:
-        leave_world()
+    with training_process(args.device) as (world, device):  # under torchrun: with the other processes
+        return _train(args, world, device)
 
 
 def _train(args: argparse.Namespace, world: Any, device: Any) -> int:

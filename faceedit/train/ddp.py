@@ -20,9 +20,10 @@ nothing and a run is the usual single process.  A loop then asks its :class:`Wor
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -267,3 +268,16 @@ def leave_world() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def training_process(device: str = "cpu") -> Iterator[tuple[World, torch.device]]:
+    """A training command's process: join ``torchrun``'s process group when there is one (:func:`init_world`),
+    pick the device (:func:`~faceedit.train.loop.pick_device`), leave the group at the end."""
+    from .loop import pick_device
+
+    world, name = init_world(device)
+    try:
+        yield world, pick_device(name)
+    finally:
+        leave_world()

@@ -196,7 +196,7 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
         be.copy_(bm)
 
 
-def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, float]], logger: MetricLog,
+def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, float]], logger: MetricLog | None,
               checkpoint: Callable[[int], None], minutes: float = 0.0, log_every: int = 100,
               checkpoint_every: int = 1000, optimizer: torch.optim.Optimizer | None = None, lr: float = 0.0,
               extra_log: Callable[[], Mapping[str, float]] | None = None, desc: str = "training",
@@ -205,9 +205,16 @@ def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, floa
     steps ``start..steps-1``; with an ``optimizer``, its learning rate follows a cosine from ``lr`` over ``steps``;
     ``step_fn(step)`` runs one step and returns its metrics, averaged into a ``logger`` row (+ ``extra_log()`` and
     the learning rate) every ``log_every`` steps; ``checkpoint(done)`` every ``checkpoint_every`` steps; both also at
-    the last step and when the ``minutes`` budget runs out.  Returns ``(steps done, out of time)``."""
+    the last step and when the ``minutes`` budget runs out.  Returns ``(steps done, out of time)``.
+    Under ``torchrun`` (:mod:`faceedit.train.ddp`) every rank runs the loop and calls ``checkpoint`` (it gathers
+    the ranks' RNG states; rank 0 writes), only rank 0 logs (``logger`` may be None elsewhere), and all ranks
+    stop together when one runs out of time."""
     from tqdm import tqdm
 
+    from .ddp import current_world
+
+    world = current_world()
+    progress = progress and world.main
     deadline = Deadline(minutes)
     done, out_of_time, running = start, False, []
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, unit="step", disable=not progress)
@@ -217,12 +224,13 @@ def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, floa
             for g in optimizer.param_groups:
                 g["lr"] = rate
         running.append(dict(step_fn(step)))
-        done, out_of_time = step + 1, deadline.passed()
+        done, out_of_time = step + 1, world.agree(deadline.passed())
         if done % log_every == 0 or done == steps or out_of_time:
-            row = {"step": done, **{k: float(np.mean([r[k] for r in running])) for k in running[0]},
-                   **(extra_log() if extra_log else {}), **({"lr": rate} if optimizer is not None else {})}
-            logger.write(row)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "step"})
+            if world.main and logger is not None:
+                row = {"step": done, **{k: float(np.mean([r[k] for r in running])) for k in running[0]},
+                       **(extra_log() if extra_log else {}), **({"lr": rate} if optimizer is not None else {})}
+                logger.write(row)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "step"})
             running = []
         if done % checkpoint_every == 0 or done == steps or out_of_time:
             checkpoint(done)

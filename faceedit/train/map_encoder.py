@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..config import save_config
 from ..errors import DataError
-from .data import Batches
+from .ddp import current_world
 from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state, run_steps,
                    save_checkpoint, training_state)
 
@@ -59,14 +59,16 @@ def class_weights(maps: np.ndarray, n_classes: int = 19) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _batch(p: dict[str, np.ndarray], idx: np.ndarray, flip: np.ndarray, table: np.ndarray):
+def _batch(p: dict[str, np.ndarray], idx: np.ndarray, flip: np.ndarray, table: np.ndarray,
+           device: torch.device | str = "cpu"):
     """(maps (N,S,S) long, images NCHW [-1, 1], w) of the rows ``idx``, the rows of ``flip`` mirrored."""
     from ..images import to_tensor
 
     maps, images = p["maps"][idx].copy(), p["images"][idx].copy()
     maps[flip] = table[maps[flip][:, :, ::-1]]
     images[flip] = images[flip][:, :, ::-1]
-    return torch.from_numpy(maps).long(), to_tensor(images), torch.from_numpy(p["w"][idx].astype(np.float32))
+    return (torch.from_numpy(maps).long().to(device), to_tensor(images).to(device),
+            torch.from_numpy(p["w"][idx].astype(np.float32)).to(device))
 
 
 @torch.no_grad()
@@ -76,8 +78,9 @@ def evaluate(E, P, G, val: dict[str, np.ndarray], n: int) -> dict[str, float]:
     from ..maps.measure import GROUPS, group_iou
 
     maps, photos = val["maps"][:n], val["images"][:n]
-    made = P(G.synthesis(E(torch.from_numpy(maps).long()), noise_mode="const")).argmax(1).numpy()
-    direct = P(to_tensor(photos)).argmax(1).numpy()
+    device = next(E.parameters()).device
+    made = P(G.synthesis(E(torch.from_numpy(maps).long().to(device)), noise_mode="const")).argmax(1).cpu().numpy()
+    direct = P(to_tensor(photos).to(device)).argmax(1).cpu().numpy()
     out = {}
     for name, pred in (("from_map", made), ("parser", direct)):
         ious = [group_iou(a, b) for a, b in zip(pred, maps)]
@@ -87,10 +90,11 @@ def evaluate(E, P, G, val: dict[str, np.ndarray], n: int) -> dict[str, float]:
 
 
 def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume: bool = False,
-                      generator: Any = None) -> dict[str, Any]:
+                      generator: Any = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Train (or resume) the tiny parser and the map encoder (module docstring); writes ``map_encoder`` and
     ``tiny_parser`` (``.safetensors`` + ``.json``) into ``out_dir``; returns the last evaluation.  ``generator``:
-    a generator, its file, or None for the built-in one."""
+    a generator, its file, or None for the built-in one.  Under ``torchrun`` each rank trains on its slice of
+    every batch (:mod:`faceedit.train.ddp`); rank 0 alone writes."""
     from ..maps.measure import flip_table
     from ..maps.pairs import load_pairs
     from ..models.checkpoints import load_generator
@@ -98,36 +102,46 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
 
     tc = cfg["train"]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.toml")
+    world = current_world()
+    if world.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.toml")
     train = _pairs(pairs, list(tc["kinds"]))
     val = load_pairs(pairs, "val")
     if not len(train["maps"]):
         raise DataError(f"{pairs}: no parsed training pairs")
     torch.manual_seed(tc["seed"])
-    G = (generator if isinstance(generator, torch.nn.Module) else load_generator(generator)).eval()
+    G = (generator if isinstance(generator, torch.nn.Module) else load_generator(generator)).eval().to(device)
     requires_grad(G, False)
     E = MapEncoder(G.n_latent, G.style_dim, size=train["maps"].shape[1], width=cfg["encoder"]["width"],
                    blocks=tuple(cfg["encoder"]["blocks"]), head_channels=cfg["encoder"]["head_channels"])
     with torch.no_grad():
         E.mean_latent.copy_(torch.from_numpy(train["w"].mean((0, 1))))
-    P = TinyParser(cfg["parser"]["width"])
+    E, P = E.to(device), TinyParser(cfg["parser"]["width"]).to(device)
     opt_e = torch.optim.Adam(E.parameters(), lr=tc["lr"], betas=(0.9, 0.99))
     opt_p = torch.optim.Adam(P.parameters(), lr=tc["parser_lr"], betas=(0.9, 0.99))
-    batches = Batches(len(train["maps"]), tc["batch"], tc["seed"])
+    batches = world.batches(len(train["maps"]), tc["batch"], tc["seed"])
     objects = {"E": E, "P": P, "opt_e": opt_e, "opt_p": opt_p, "batches": batches}
-    step = restore_training_state(load_checkpoint(out_dir / CHECKPOINT_NAME), **objects) if resume else 0
-    logs = {"parser": MetricLog(out_dir, step if resume else None, "parser_log"),
-            "encoder": MetricLog(out_dir, step if resume else None, "log"),
-            "eval": MetricLog(out_dir, step if resume else None, "eval")}
-    weights = class_weights(train["maps"])
+    world.distribute(objects)
+    step = 0
+    if resume:
+        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        step = restore_training_state(ckpt, **objects)
+        world.restore_rng(ckpt)
+    logs = {name: MetricLog(out_dir, step if resume else None, file) if world.main else None
+            for name, file in (("parser", "parser_log"), ("encoder", "log"), ("eval", "eval"))}
+    weights = class_weights(train["maps"]).to(device)
     table = flip_table()
     n_p, end = tc["parser_steps"], tc["parser_steps"] + tc["steps"]
-    rng = {"flips": np.random.default_rng([tc["seed"] + 1, step])}  # reseeded at each checkpoint: exact resume
+
+    def flip_rng(at: int) -> np.random.Generator:  # reseeded at each checkpoint: exact resume; one stream a rank
+        return np.random.default_rng([tc["seed"] + 1, at] + ([world.rank] if world.distributed else []))
+
+    rng = {"flips": flip_rng(step)}
 
     def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = next(batches)
-        return _batch(train, idx, rng["flips"].random(len(idx)) < 0.5, table)
+        return _batch(train, idx, rng["flips"].random(len(idx)) < 0.5, table, device)
 
     def parser_step(_step: int) -> dict[str, float]:
         maps, images, _ = batch()
@@ -156,10 +170,12 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
         return {k: float(losses[k].detach()) if k in losses else 0.0 for k in ("latent", "image", "map")}
 
     def checkpoint(done: int) -> None:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, training_state(done, cfg, **objects))
-        rng["flips"] = np.random.default_rng([tc["seed"] + 1, done])
-        if done > n_p:
-            logs["eval"].write({"step": done, **evaluate(E.eval(), P.eval(), G, val, tc["eval_maps"])})
+        rngs = world.rng_states()  # a collective: every rank takes part
+        rng["flips"] = flip_rng(done)
+        if world.main:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(done, cfg, **objects), **rngs})
+            if done > n_p:
+                logs["eval"].write({"step": done, **evaluate(E.eval(), P.eval(), G, val, tc["eval_maps"])})
 
     t0, out_of_time = time.time(), False
     common = {"log_every": tc["log_every"], "checkpoint_every": tc["checkpoint_every"]}
@@ -169,9 +185,12 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     left = tc["max_minutes"] - (time.time() - t0) / 60 if tc["max_minutes"] else 0.0
     if not out_of_time and step < end and (not tc["max_minutes"] or left > 0):
         step, _ = run_steps(step, end, encoder_step, logs["encoder"], checkpoint, left, desc="map encoder", **common)
+    if not world.main:
+        return {}
     E.eval()
     P.eval()
-    result = evaluate(E, P, G, val, tc["eval_maps"]) if step > n_p else {}
+    E, P = E.cpu(), P.cpu()
+    result = evaluate(E, P, G.cpu(), val, tc["eval_maps"]) if step > n_p else {}
     made = {"pairs": str(pairs), "kinds": list(tc["kinds"]), "train_pairs": int(len(train["maps"])),
             "labels": "faceedit.parsing landmarks backend on aligned faces at 128 px, block majority to 64 px",
             "trained_steps": step, "parser_steps": min(step, n_p), "encoder_steps": max(0, step - n_p),
