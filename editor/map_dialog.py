@@ -19,10 +19,11 @@ ZOOM = 6  # screen pixels per map pixel
 
 
 class MapModeDialog(QDialog):
-    """See the module docstring; ``on_apply(latent, render)`` receives the result of *Apply*."""
+    """See the module docstring; ``on_apply(delta, render)`` receives the result of *Apply*: the W+ change of
+    the edit (:meth:`delta`) and the face rendered from the edited map."""
 
     def __init__(self, parent: Any, image: np.ndarray, style_w: np.ndarray, generator: Any,
-                 on_apply: Callable[[Any, np.ndarray], None]) -> None:
+                 on_apply: Callable[[np.ndarray, np.ndarray], None]) -> None:
         from faceedit.maps.generate import MapModels
         from faceedit.parsing import CLASSES
 
@@ -76,6 +77,12 @@ class MapModeDialog(QDialog):
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo)
         QShortcut(QKeySequence.StandardKey.Redo, self, self.redo)
         self.refresh()
+        self.start = self.result[0]  # the code of the unedited map: an edit is the change from it
+
+    def delta(self) -> np.ndarray:
+        """The W+ change the map edits made: code of the edited map − code of the unedited map (the same
+        style), so that applying it to the current face moves only what the edit moved."""
+        return np.asarray(self.result[0].w, np.float32) - np.asarray(self.start.w, np.float32)
 
     # ---------------------------------------------------------------- drawing
     def refresh(self, labels: np.ndarray | None = None) -> None:
@@ -168,5 +175,5 @@ class MapModeDialog(QDialog):
 
     def _apply(self) -> None:
         if self.result is not None:
-            self.on_apply(*self.result)
+            self.on_apply(self.delta(), self.result[1])
         self.accept()

@@ -186,9 +186,9 @@ def render_map(labels: np.ndarray, style_w: np.ndarray, models: Any) -> tuple[np
 
 
 def map_mode_dialog(parent: Any, image: np.ndarray, style_w: np.ndarray, generator: Any,
-                    on_apply: Callable[[Any, np.ndarray], None]) -> Any:
-    """The Map mode dialog for the current face (render ``image``, latent ``style_w``); ``on_apply(latent,
-    render)`` receives the result."""
+                    on_apply: Callable[[np.ndarray, np.ndarray], None]) -> Any:
+    """The Map mode dialog for the current face (render ``image``, latent ``style_w``); ``on_apply(delta,
+    render)`` receives the W+ change of the edit and the face made from the edited map."""
     from editor.map_dialog import MapModeDialog
 
     return MapModeDialog(parent, image, style_w, generator, on_apply)

@@ -144,6 +144,18 @@ class EditSession:
                 self.sliders.append(SliderSpec(f"pca:{k}", f"PC {k}", "PCA", -5.0, 5.0,
                                                f"principal component {k} of W, in standard deviations"))
 
+    def add_map_edit(self, delta: np.ndarray) -> str:
+        """Register a Map mode edit (its W+ change) as a slider of this session, group "Map edits", strength 0 to
+        1.5 (1 = as drawn); returns its key ``map:N``.  It lives in this session only: recipes leave it out."""
+        from faceedit.translations import Translation
+
+        n = 1 + sum(1 for s in self.sliders if s.key.startswith("map:"))
+        key = f"map:{n}"
+        self._translations[key] = Translation(f"map_edit_{n}", np.asarray(delta, np.float32), {"method": "map mode"})
+        self.sliders.append(SliderSpec(key, f"Map edit {n}", "Map edits", 0.0, 1.5,
+                                       "the change drawn in Edit > Map mode (1 = as drawn); this session only"))
+        return key
+
     def _stored_translations(self) -> list:
         """Every readable translation stored for this model whose delta fits its W+ shape."""
         from faceedit.errors import DataError
@@ -547,7 +559,9 @@ class EditSession:
 
         steps = [RecipeStep(translation=k.split(":", 1)[1], strength=v, mode="shift")
                  for k, v in state.as_dict().items() if k.startswith("translation:")]
-        return {**Recipe(steps).to_dict(), "model_id": self.model_id, "editor": state.to_json()}
+        editor = state.to_json()
+        editor["values"] = {k: v for k, v in editor["values"].items() if not k.startswith("map:")}  # session-only
+        return {**Recipe(steps).to_dict(), "model_id": self.model_id, "editor": editor}
 
     def state_from_recipe(self, data: Any) -> EditState:
         """An edit state from a recipe dict (the editor's own, or any plain translation recipe)."""

@@ -597,6 +597,13 @@ class MainWindow(FileActions, QMainWindow):
         """The last rendered result on screen."""
         return self._last
 
+    def apply_map_edit(self, delta: np.ndarray) -> None:
+        """A Map mode edit as an undoable step: its W+ change becomes a "Map edit" slider at 1 on top of the
+        current edit (the photo and every other slider stay, so the in-photo view transfers it onto the photo)."""
+        key = self.session.add_map_edit(delta)
+        self._setup_sliders()
+        self._commit(self.state().with_value(key, 1.0), "map edit")
+
     def action_map_mode(self) -> None:
         """Edit the current face's parsing map and re-render the face from it (:mod:`editor.map_mode`)."""
         from editor.map_mode import map_mode_dialog
@@ -607,7 +614,7 @@ class MainWindow(FileActions, QMainWindow):
         w = self.session.latent_for(self.state())
         try:
             dialog = map_mode_dialog(self, self.session.render(w), w, self.session.generator,
-                                     lambda latent, render: self._set_face(latent, render))
+                                     lambda delta, _render: self.apply_map_edit(delta))
         except FaceEditError as e:
             self.show_error(str(e))
             return

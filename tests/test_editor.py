@@ -243,6 +243,30 @@ def test_save_image_and_recipe_round_trip(window, qtbot, tmp_path):
     assert window.sliders.rows["translation:Be_min"].value() == -1.25
 
 
+def test_map_edit_is_an_undoable_slider_on_top_of_the_edit(window, qtbot, tmp_path):
+    """Map mode's Apply: its W+ change becomes a "Map edit" slider at 1 over the current edit (base kept)."""
+    window.set_slider("translation:Be_min", -1.0)
+    wait_idle(qtbot, window)
+    session, before = window.session, window.session.latent_for(window.state())
+    delta = np.random.default_rng(0).normal(0, 0.1, before.shape).astype(np.float32)
+    window.apply_map_edit(delta)
+    wait_idle(qtbot, window)
+    assert window.state().as_dict() == {"translation:Be_min": -1.0, "map:1": 1.0}
+    assert "map:1" in window.sliders.rows
+    np.testing.assert_allclose(session.latent_for(window.state()), before + delta, atol=1e-5)
+    window.set_slider("map:1", 0.5)  # a slider like the others
+    np.testing.assert_allclose(session.latent_for(window.state()), before + 0.5 * delta, atol=1e-5)
+    window.save_recipe(tmp_path / "r.json")
+    import json
+
+    assert "map:1" not in json.loads((tmp_path / "r.json").read_text())["editor"]["values"]  # session-only
+    window.undo()
+    window.undo()
+    wait_idle(qtbot, window)
+    assert window.state().as_dict() == {"translation:Be_min": -1.0}
+    np.testing.assert_allclose(session.latent_for(window.state()), before, atol=1e-6)
+
+
 def test_mixup_toggle_and_overlays_on_full_render(window, qtbot, generator):
     from faceedit.mixups import Mixer, dilate
 

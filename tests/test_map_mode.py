@@ -72,7 +72,7 @@ def test_map_mode_dialog_renders_and_applies(qtbot):
     G = load_generator().eval()
     w = G.mean_latent(4096).numpy().repeat(G.n_latent, 0)
     got = []
-    dialog = MapModeDialog(None, synthesize(G, w[None])[0], w, G, lambda latent, image: got.append((latent, image)))
+    dialog = MapModeDialog(None, synthesize(G, w[None])[0], w, G, lambda delta, image: got.append((delta, image)))
     qtbot.addWidget(dialog)
     before = dialog.result[1].copy()
     dialog.part.setCurrentText("lips")
@@ -80,5 +80,7 @@ def test_map_mode_dialog_renders_and_applies(qtbot):
     assert dialog.layer.history.can_undo() and not np.array_equal(dialog.result[1], before)
     dialog.undo()
     assert np.array_equal(dialog.result[1], before)
+    assert not np.any(dialog.delta())  # the unedited map: no change to apply
+    dialog._scale(1.3)
     dialog._apply()
-    assert got and got[0][0].w.shape == (G.n_latent, G.style_dim)
+    assert got and got[0][0].shape == (G.n_latent, G.style_dim) and np.abs(got[0][0]).max() > 0
