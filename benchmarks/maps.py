@@ -121,6 +121,28 @@ def area(labels: np.ndarray, group: str) -> int:
     return int(group_mask(labels, group).sum())
 
 
+def drag_preview_ms(G, w: np.ndarray, repeats: int = 20) -> float:
+    """Median milliseconds of the editor's Map mode drag preview (the dialog's refresh with a part moved: map →
+    face with the current face as style, both images drawn), offscreen Qt."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from editor.map_dialog import MapModeDialog
+    from faceedit.synthesis import synthesize
+
+    _app = QApplication.instance() or QApplication([])  # the dialog needs one
+    dialog = MapModeDialog(None, synthesize(G, w[None])[0], w, G, lambda *_: None)
+    times = []
+    for i in range(repeats):
+        moved = np.roll(dialog.layer.labels, (i % 3) - 1, axis=1)
+        t = time.perf_counter()
+        dialog.refresh(moved)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
 def summary(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys() if rows else []
     return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
@@ -217,6 +239,7 @@ def main() -> None:
         from_map(maps[0], models=models)
         times.append(time.perf_counter() - t)
     report["map_to_face_ms"] = 1000 * statistics.median(times)
+    report["editor_drag_preview_ms"] = drag_preview_ms(G, proj[0])
 
     if args.splits:
         sweep = {}
