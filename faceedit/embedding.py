@@ -32,7 +32,8 @@ VARY_ROWS: tuple[int, ...] = (6, 7, 8, 9)
 #: default side of the output images (the 64 px generator's renders are upscaled)
 OUTPUT_SIZE = 128
 #: refinement methods: ``search`` (derivative-free, scored by dlib) and ``student`` (gradient through the
-#: descriptor student, checked by dlib); the default is the one ``benchmarks/embedding.py`` measured better
+#: descriptor student, checked by dlib).  Measured on 40 held-out photos (dlib distance, median): mapper 0.601,
+#: search 0.546 at 2.6 s/face, student 0.560 at 1.1 s/face: the search is the default
 REFINE_METHODS = ("search", "student")
 DEFAULT_REFINE = "search"
 SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "

@@ -323,3 +323,17 @@ def test_cli_from_embedding_of_a_photo_keeps_64px_with_size_0(tmp_path, models):
     assert main(["from-embedding", str(photo), "--n", "1", "--size", "0", "--out", str(tmp_path / "o")]) == 0
     im = Image.open(tmp_path / "o" / "emb0_0.png")
     assert im.size == (64, 64) and im.text["synthetic"] == "true" and im.text["source"] == photo.name
+
+
+def test_refine_methods_of_from_embedding(held_out, models):
+    from faceedit.embedding import from_embedding, map_embeddings
+    from faceedit.models.descriptor_student import DEFAULT_STUDENT
+
+    G, M = models
+    _, target = held_out
+    w = map_embeddings(target[:1], M)[0]
+    if DEFAULT_STUDENT.is_file():
+        (img, latent), = from_embedding(target[0], n=1, generator=G, mapper=M, refine="student", size=None)
+        assert img.shape == (64, 64, 3) and latent.w.shape == w.shape
+    with pytest.raises(InvalidInput, match="unknown refinement"):
+        from_embedding(target[0], n=1, generator=G, mapper=M, refine="gradient-free")
