@@ -232,3 +232,25 @@ def test_torchrun_map_encoder_resumes_exactly_with_one_writer(tmp_path):
     assert a["step"] == b["step"] == 6 and len(a["rng_ranks"]) == 2
     assert all(torch.equal(a["E"][k], b["E"][k]) for k in a["E"])
     assert [r["step"] for r in _log(tmp_path / "a")] == [3, 4, 5, 6]  # encoder phase rows, written once
+
+
+def test_torchrun_embedding_mapper_equals_one_process_with_the_whole_batch(tmp_path):
+    """Without dropout the 2 ranks' averaged gradients are the whole batch's: the weights match 1 process's."""
+    from safetensors.torch import load_file
+
+    from faceedit.train.embedding_mapper import MapperSettings, train_embedding_mapper
+
+    test_embedding = pytest.importorskip("test_embedding")  # its tiny pairs
+    pairs = tmp_path / "pairs"
+    test_embedding._tiny_pairs(pairs)
+    (pairs / "pairs.json").write_text("{}")  # finished pairs: torchrun does not make pairs
+    opts = dict(steps=10, hidden=32, depth=2, lr=0.01, dropout=0.0, log_every=5, checkpoint_every=5, half=False)
+    one = train_embedding_mapper(MapperSettings(pairs=str(pairs), out=str(tmp_path / "one"), batch=16, **opts),
+                                 progress=False)
+    _torchrun(["train", "embedding-mapper", "--pairs", str(pairs), "--out", str(tmp_path / "two"), "--steps", "10",
+               "--batch", "8", "--hidden", "32", "--depth", "2", "--lr", "0.01", "--dropout", "0"])
+    a, b = load_file(one), load_file(tmp_path / "two" / "embedding_mapper.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=2e-3), k  # b is saved in float16
+    assert [r["step"] for r in _log(tmp_path / "two")] == [10]  # one writer: one row

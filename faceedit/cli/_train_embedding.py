@@ -16,6 +16,7 @@ def _common(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu); under torchrun one process a GPU")
 
 
 def register(sub) -> None:
@@ -71,39 +72,55 @@ def _cache(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
+    from ..errors import ConfigError
+    from ..train.ddp import training_process
     from ..train.embedding_mapper import MapperSettings, train_embedding_mapper
     from ..train.embedding_pairs import PairSettings, make_pairs
 
     pairs = args.pairs or str(Path(args.out) / "pairs")
-    make_pairs(PairSettings(out=pairs, n_real=args.n_real, n_samples=args.n_samples, seed=args.seed),
-               cache=_cache(args), latents=args.latents, generator=args.generator, encoder=args.encoder,
-               threads=args.threads)
-    path = train_embedding_mapper(MapperSettings(
-        pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
-        minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
-        dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
-        threads=args.threads))
-    print(f"wrote {path}")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # torchrun: the ranks would all make the same pairs
+        if not (Path(pairs) / "pairs.json").is_file():
+            raise ConfigError(f"{pairs}: no finished pairs; make them in one process first (without torchrun, "
+                              "e.g. with --steps 0), then train with torchrun")
+    else:
+        make_pairs(PairSettings(out=pairs, n_real=args.n_real, n_samples=args.n_samples, seed=args.seed),
+                   cache=_cache(args), latents=args.latents, generator=args.generator, encoder=args.encoder,
+                   threads=args.threads)
+    with training_process(args.device) as (world, device):  # under torchrun: with the other processes
+        path = train_embedding_mapper(MapperSettings(
+            pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
+            minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
+            dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
+            threads=args.threads, device=str(device)))
+    return _wrote(world, path)
+
+
+def _wrote(world, path) -> int:
+    if world.main:
+        print(f"wrote {path}")
     return 0
 
 
 def run_student(args: argparse.Namespace) -> int:
+    from ..train.ddp import training_process
     from ..train.descriptor_student import StudentSettings, train_descriptor_student
 
-    path = train_descriptor_student(StudentSettings(
-        pairs=args.pairs, cache=_cache(args), out=args.out, generator=args.generator, steps=args.steps,
-        minutes=args.minutes, seed=args.seed, resume=args.resume, threads=args.threads))
-    print(f"wrote {path}")
-    return 0
+    with training_process(args.device) as (world, device):
+        path = train_descriptor_student(StudentSettings(
+            pairs=args.pairs, cache=_cache(args), out=args.out, generator=args.generator, steps=args.steps,
+            minutes=args.minutes, seed=args.seed, resume=args.resume, threads=args.threads, device=str(device)))
+    return _wrote(world, path)
 
 
 def run_recognizer(args: argparse.Namespace) -> int:
+    from ..train.ddp import training_process
     from ..train.face_recognizer import RecognizerSettings, train_face_recognizer
 
-    path = train_face_recognizer(RecognizerSettings(
-        cache=_cache(args), out=args.out, steps=args.steps, minutes=args.minutes, seed=args.seed,
-        resume=args.resume, threads=args.threads))
-    print(f"wrote {path}")
-    return 0
+    with training_process(args.device) as (world, device):
+        path = train_face_recognizer(RecognizerSettings(
+            cache=_cache(args), out=args.out, steps=args.steps, minutes=args.minutes, seed=args.seed,
+            resume=args.resume, threads=args.threads, device=str(device)))
+    return _wrote(world, path)

@@ -53,6 +53,12 @@ class World:
         """This rank's share of seeded batches of ``batch`` indices per process (see the module docstring)."""
         return RankBatches(n, batch, seed, self.rank, self.size)
 
+    def mine(self, global_batch: Any) -> Any:
+        """This rank's equal share of a global batch every rank drew alike (e.g. indices from a generator seeded
+        by the step): the whole batch in a single process."""
+        n = len(global_batch) // self.size
+        return global_batch[self.rank * n:(self.rank + 1) * n]
+
     def seed(self, seed: int) -> None:
         """Seed torch's global generator: ``seed`` itself in a single process, ``seed`` + a rank offset else."""
         torch.manual_seed(seed + 100_003 * self.rank)

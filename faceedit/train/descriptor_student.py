@@ -37,6 +37,7 @@ class StudentSettings:
     seed: int = 0
     resume: bool = False
     threads: int | None = None
+    device: str = "cpu"  # cpu or cuda[:N] (under torchrun: the rank's own, see faceedit.train.ddp)
 
 
 def student_data(s: StudentSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -68,51 +69,60 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
     from ..images import to_tensor
     from ..models._files import save_model_file
     from ..models.descriptor_student import KIND, DescriptorStudent
+    from .ddp import current_world
     from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
         torch.set_num_threads(s.threads)
-    out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, world = Path(s.out), current_world()
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
     images, desc = student_data(s)
     x_all, y_all = to_tensor(images), torch.from_numpy(desc)
     order = np.random.default_rng(s.seed).permutation(len(desc))
     n_hold = int(round(s.holdout * len(desc)))
     hold, train = order[:n_hold], order[n_hold:]
     seed_everything(s.seed)
-    model = DescriptorStudent(images.shape[1], s.width)
+    model = DescriptorStudent(images.shape[1], s.width).to(s.device)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    world.distribute({"model": model, "opt": opt})
     ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
     start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
-    logger = MetricLog(out, resume_step=start if ckpt else None)
+    if ckpt:
+        world.restore_rng(ckpt)
+    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
     config = {**asdict(s), "n": len(desc)}
 
     def held_out_error() -> float:
         model.eval()
         with torch.no_grad():
-            err = torch.cat([(model(x_all[hold[i:i + 256]]) - y_all[hold[i:i + 256]]).norm(dim=1)
+            err = torch.cat([(model(x_all[hold[i:i + 256]].to(s.device)).cpu() - y_all[hold[i:i + 256]]).norm(dim=1)
                              for i in range(0, n_hold, 256)])
         model.train()
         return float(err.median()) if n_hold else float("nan")
 
     def step_fn(step: int) -> dict[str, float]:
         rng = np.random.default_rng((s.seed, step))
-        idx = train[rng.integers(0, len(train), s.batch)]
+        idx = train[world.mine(rng.integers(0, len(train), s.batch * world.size))]
         x = x_all[idx].flip(3) if rng.random() < 0.5 else x_all[idx]
-        loss = (model(x) - y_all[idx]).pow(2).sum(1).mean()
+        loss = (model(x.to(s.device)) - y_all[idx].to(s.device)).pow(2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return {"loss": loss.item()}
 
     def checkpoint(done: int) -> None:
-        save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out / CHECKPOINT_NAME, {**training_state(done, config, model=model, opt=opt), **rngs})
 
     model.train()
     done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
                         opt, s.lr, lambda: {"held_out_median_l2": held_out_error()}, "descriptor student", progress)
+    if not world.main:
+        return out / MODEL_NAME
     model.eval()
     meta = {"trained_steps": done, "n_faces": len(desc), "held_out_median_l2": held_out_error(),
             "settings": asdict(s), "imitates": "faceedit.identity.descriptor (dlib 128-d) on 64 px aligned faces"}
-    return save_model_file(model, out / MODEL_NAME, KIND, meta)
+    return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class MapperSettings:
     seed: int = 0
     resume: bool = False
     threads: int | None = None
+    device: str = "cpu"  # cpu or cuda[:N] (under torchrun: the rank's own, see faceedit.train.ddp)
     half: bool = True  # save the final weights as float16
 
 
@@ -92,13 +93,15 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     from ..io import load_json
     from ..models._files import save_model_file
     from ..models.embedding_mapper import KIND, EmbeddingMapper
+    from .ddp import current_world
     from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
         torch.set_num_threads(s.threads)
-    out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, world = Path(s.out), current_world()
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
     desc, w, counts = training_arrays(s, ckpt["config"]["counts"] if ckpt else None)
     n = len(desc)
@@ -108,11 +111,17 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     seed_everything(s.seed)
     model = EmbeddingMapper(w.shape[1], w.shape[2], desc.shape[1], s.hidden, s.depth, s.dropout)
     model.set_statistics(torch.from_numpy(desc[train]), torch.from_numpy(w[train]))
+    model = model.to(s.device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     config = {**asdict(s), "counts": counts}
+    world.distribute({"model": model, "opt": opt})
     start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
-    logger = MetricLog(out, resume_step=start if ckpt else None)
-    desc_t, w_t = torch.from_numpy(desc), torch.from_numpy(w)
+    if ckpt:
+        world.restore_rng(ckpt)
+    elif world.distributed:  # each rank its own dropout and noise
+        world.seed(s.seed + 2)
+    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
+    desc_t, w_t = torch.from_numpy(desc).to(s.device), torch.from_numpy(w).to(s.device)
     w_norm = (w_t - model.w_mean) / model.w_std
 
     def held_out_loss() -> float:
@@ -125,10 +134,12 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
         return loss
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(out / CHECKPOINT_NAME, training_state(step, config, model=model, opt=opt))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            save_checkpoint(out / CHECKPOINT_NAME, {**training_state(step, config, model=model, opt=opt), **rngs})
 
     def step_fn(step: int) -> dict[str, float]:
-        idx = train[np.random.default_rng((s.seed, step)).integers(0, len(train), s.batch)]
+        idx = train[world.mine(np.random.default_rng((s.seed, step)).integers(0, len(train), s.batch * world.size))]
         x = desc_t[idx]
         if s.desc_noise:
             x = x + s.desc_noise * model.desc_std * torch.randn_like(x)
@@ -142,6 +153,8 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     done, out_of_time = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every,
                                   s.checkpoint_every, opt, s.lr,
                                   lambda: {"held_out_latent_loss": held_out_loss()}, "embedding mapper", progress)
+    if not world.main:
+        return out / MODEL_NAME
     if out_of_time:
         (log or print)(f"time budget of {s.minutes} min reached at step {done}; continue with --resume")
     model.eval()
@@ -151,7 +164,7 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
             "data_cache": pairs_info.get("cache"), "pairs": counts, "target": s.target, "use_samples": s.use_samples,
             "held_out_latent_loss": held_out_loss(), "settings": asdict(s),
             "embedding": "dlib 128-d face descriptor, faceedit.identity.descriptor (FFHQ-aligned face)"}
-    return save_model_file(model, out / MODEL_NAME, KIND, meta, half=s.half)
+    return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
 
 
 

@@ -90,6 +90,7 @@ class RecognizerSettings:
     seed: int = 0
     resume: bool = False
     threads: int | None = None
+    device: str = "cpu"  # cpu or cuda[:N] (under torchrun: the rank's own, see faceedit.train.ddp)
 
 
 def training_identities(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -109,31 +110,36 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
     from ..images import to_tensor
     from ..models._files import save_model_file
     from .data import load_cache
+    from .ddp import current_world
     from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
                        save_checkpoint, seed_everything, training_state)
 
     if s.threads:
         torch.set_num_threads(s.threads)
-    out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, world = Path(s.out), current_world()
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
     data = load_cache(s.cache)
     rows, labels = training_identities(data)
     x_all, y_all = to_tensor(data.images[rows], size=s.input_size), torch.from_numpy(labels)
     n_classes = int(labels.max()) + 1
     seed_everything(s.seed)
-    model = FaceRecognizer(s.input_size, s.width)
-    holder = nn.ParameterDict({"classes": nn.Parameter(torch.randn(n_classes, model.dim) * 0.01)})
+    model = FaceRecognizer(s.input_size, s.width).to(s.device)
+    holder = nn.ParameterDict({"classes": nn.Parameter(torch.randn(n_classes, model.dim) * 0.01)}).to(s.device)
     opt = torch.optim.Adam([*model.parameters(), *holder.parameters()], lr=s.lr)
+    world.distribute({"model": model, "classes": holder, "opt": opt})
     ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
     start = restore_training_state(ckpt, model=model, opt=opt, classes=holder) if ckpt else 0
-    logger = MetricLog(out, resume_step=start if ckpt else None)
+    if ckpt:
+        world.restore_rng(ckpt)
+    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
     config = {**asdict(s), "photos": len(rows), "identities": n_classes}
     def step_fn(step: int) -> dict[str, float]:
         rng = np.random.default_rng((s.seed, step))
-        idx = rng.integers(0, len(rows), s.batch)
+        idx = world.mine(rng.integers(0, len(rows), s.batch * world.size))
         x = x_all[idx].flip(3) if rng.random() < 0.5 else x_all[idx]
-        x = torch.roll(x, tuple(int(v) for v in rng.integers(-2, 3, 2)), (2, 3))
-        y = y_all[idx]
+        x = torch.roll(x, tuple(int(v) for v in rng.integers(-2, 3, 2)), (2, 3)).to(s.device)
+        y = y_all[idx].to(s.device)
         cos = model(x) @ nn.functional.normalize(holder["classes"], dim=1).t()
         loss = nn.functional.cross_entropy(s.scale * (cos - s.margin * nn.functional.one_hot(y, n_classes)), y)
         opt.zero_grad(set_to_none=True)
@@ -142,14 +148,19 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
         return {"loss": loss.item(), "train_acc": float((cos.argmax(1) == y).float().mean())}
 
     def checkpoint(done: int) -> None:
-        save_checkpoint(out / CHECKPOINT_NAME, training_state(done, config, model=model, opt=opt, classes=holder))
+        rngs = world.rng_states()  # a collective: every rank takes part
+        if world.main:
+            state = training_state(done, config, model=model, opt=opt, classes=holder)
+            save_checkpoint(out / CHECKPOINT_NAME, {**state, **rngs})
 
     model.train()
     done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
                         opt, s.lr, desc="face recogniser", progress=progress)
+    if not world.main:
+        return out / MODEL_NAME
     meta = {"trained_steps": done, "photos": len(rows), "identities": n_classes, "settings": asdict(s),
             "data": "CelebA training-split identities of the cache (held-out identities excluded)"}
-    return save_model_file(model.eval(), out / MODEL_NAME, KIND, meta)
+    return save_model_file(model.cpu().eval(), out / MODEL_NAME, KIND, meta)
 
 
 def rank1(recognizer: FaceRecognizer, probes: np.ndarray, photos: np.ndarray, female: np.ndarray,
