@@ -69,15 +69,10 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
     from ..images import to_tensor
     from ..models._files import save_model_file
     from ..models.descriptor_student import KIND, DescriptorStudent
-    from .ddp import current_world
-    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
-                       save_checkpoint, seed_everything, training_state)
+    from .loop import SmallRun, run_steps, seed_everything
 
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    out, world = Path(s.out), current_world()
-    if world.main:
-        out.mkdir(parents=True, exist_ok=True)
+    run = SmallRun(s.out, s.resume, s.threads)
+    out, world = run.out, run.world
     images, desc = student_data(s)
     x_all, y_all = to_tensor(images), torch.from_numpy(desc)
     order = np.random.default_rng(s.seed).permutation(len(desc))
@@ -86,12 +81,7 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
     seed_everything(s.seed)
     model = DescriptorStudent(images.shape[1], s.width).to(s.device)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-    world.distribute({"model": model, "opt": opt})
-    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
-    start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
-    if ckpt:
-        world.restore_rng(ckpt)
-    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
+    start, logger = run.start(s.seed, model=model, opt=opt)
     config = {**asdict(s), "n": len(desc)}
 
     def held_out_error() -> float:
@@ -112,13 +102,8 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
         opt.step()
         return {"loss": loss.item()}
 
-    def checkpoint(done: int) -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            save_checkpoint(out / CHECKPOINT_NAME, {**training_state(done, config, model=model, opt=opt), **rngs})
-
     model.train()
-    done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
+    done, _ = run_steps(start, s.steps, step_fn, logger, run.checkpoint(config), s.minutes, s.log_every, s.checkpoint_every,
                         opt, s.lr, lambda: {"held_out_median_l2": held_out_error()}, "descriptor student", progress)
     if not world.main:
         return out / MODEL_NAME

@@ -93,16 +93,10 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     from ..io import load_json
     from ..models._files import save_model_file
     from ..models.embedding_mapper import KIND, EmbeddingMapper
-    from .ddp import current_world
-    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
-                       save_checkpoint, seed_everything, training_state)
+    from .loop import SmallRun, run_steps, seed_everything
 
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    out, world = Path(s.out), current_world()
-    if world.main:
-        out.mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
+    run = SmallRun(s.out, s.resume, s.threads)
+    out, world, ckpt = run.out, run.world, run.checkpoint_data
     desc, w, counts = training_arrays(s, ckpt["config"]["counts"] if ckpt else None)
     n = len(desc)
     order = np.random.default_rng(s.seed).permutation(n)
@@ -114,13 +108,7 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     model = model.to(s.device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     config = {**asdict(s), "counts": counts}
-    world.distribute({"model": model, "opt": opt})
-    start = restore_training_state(ckpt, model=model, opt=opt) if ckpt else 0
-    if ckpt:
-        world.restore_rng(ckpt)
-    elif world.distributed:  # each rank its own dropout and noise
-        world.seed(s.seed + 2)
-    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
+    start, logger = run.start(s.seed, model=model, opt=opt)
     desc_t, w_t = torch.from_numpy(desc).to(s.device), torch.from_numpy(w).to(s.device)
     w_norm = (w_t - model.w_mean) / model.w_std
 
@@ -132,11 +120,6 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
             loss = torch.nn.functional.mse_loss(model.normalized(desc_t[hold]), w_norm[hold]).item()
         model.train()
         return loss
-
-    def checkpoint(step: int) -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            save_checkpoint(out / CHECKPOINT_NAME, {**training_state(step, config, model=model, opt=opt), **rngs})
 
     def step_fn(step: int) -> dict[str, float]:
         idx = train[world.mine(np.random.default_rng((s.seed, step)).integers(0, len(train), s.batch * world.size))]
@@ -150,7 +133,7 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
         return {"latent_loss": loss.item()}
 
     model.train()
-    done, out_of_time = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every,
+    done, out_of_time = run_steps(start, s.steps, step_fn, logger, run.checkpoint(config), s.minutes, s.log_every,
                                   s.checkpoint_every, opt, s.lr,
                                   lambda: {"held_out_latent_loss": held_out_loss()}, "embedding mapper", progress)
     if not world.main:

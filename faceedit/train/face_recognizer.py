@@ -110,15 +110,10 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
     from ..images import to_tensor
     from ..models._files import save_model_file
     from .data import load_cache
-    from .ddp import current_world
-    from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, restore_training_state, run_steps,
-                       save_checkpoint, seed_everything, training_state)
+    from .loop import SmallRun, run_steps, seed_everything
 
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    out, world = Path(s.out), current_world()
-    if world.main:
-        out.mkdir(parents=True, exist_ok=True)
+    run = SmallRun(s.out, s.resume, s.threads)
+    out, world = run.out, run.world
     data = load_cache(s.cache)
     rows, labels = training_identities(data)
     x_all, y_all = to_tensor(data.images[rows], size=s.input_size), torch.from_numpy(labels)
@@ -127,12 +122,7 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
     model = FaceRecognizer(s.input_size, s.width).to(s.device)
     holder = nn.ParameterDict({"classes": nn.Parameter(torch.randn(n_classes, model.dim) * 0.01)}).to(s.device)
     opt = torch.optim.Adam([*model.parameters(), *holder.parameters()], lr=s.lr)
-    world.distribute({"model": model, "classes": holder, "opt": opt})
-    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if s.resume else None
-    start = restore_training_state(ckpt, model=model, opt=opt, classes=holder) if ckpt else 0
-    if ckpt:
-        world.restore_rng(ckpt)
-    logger = MetricLog(out, resume_step=start if ckpt else None) if world.main else None
+    start, logger = run.start(s.seed, model=model, opt=opt, classes=holder)
     config = {**asdict(s), "photos": len(rows), "identities": n_classes}
     def step_fn(step: int) -> dict[str, float]:
         rng = np.random.default_rng((s.seed, step))
@@ -147,14 +137,9 @@ def train_face_recognizer(s: RecognizerSettings, progress: bool = True) -> Path:
         opt.step()
         return {"loss": loss.item(), "train_acc": float((cos.argmax(1) == y).float().mean())}
 
-    def checkpoint(done: int) -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            state = training_state(done, config, model=model, opt=opt, classes=holder)
-            save_checkpoint(out / CHECKPOINT_NAME, {**state, **rngs})
 
     model.train()
-    done, _ = run_steps(start, s.steps, step_fn, logger, checkpoint, s.minutes, s.log_every, s.checkpoint_every,
+    done, _ = run_steps(start, s.steps, step_fn, logger, run.checkpoint(config), s.minutes, s.log_every, s.checkpoint_every,
                         opt, s.lr, desc="face recogniser", progress=progress)
     if not world.main:
         return out / MODEL_NAME

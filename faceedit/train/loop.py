@@ -237,3 +237,42 @@ def run_steps(start: int, steps: int, step_fn: Callable[[int], Mapping[str, floa
         if out_of_time:
             break
     return done, out_of_time
+
+
+class SmallRun:
+    """The bookkeeping of a small single-model trainer on :func:`run_steps` (embedding mapper, descriptor student,
+    face recogniser): the run folder (rank 0 makes it), the checkpoint (read on ``resume``; written by rank 0 with
+    every rank's RNG state) and the metrics log (rank 0).  Under ``torchrun`` see :mod:`faceedit.train.ddp`."""
+
+    def __init__(self, out: str | os.PathLike, resume: bool = False, threads: int | None = None) -> None:
+        from .ddp import current_world
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.out, self.world = Path(out), current_world()
+        if self.world.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_data = load_checkpoint(self.out / CHECKPOINT_NAME) if resume else None
+        self.objects: dict[str, Any] = {}
+
+    def start(self, seed: int, **objects: Any) -> tuple[int, MetricLog | None]:
+        """Share ``objects`` (networks, optimisers) among the ranks, restore them on a resume; returns the first
+        step and the metrics log (None on the other ranks).  ``seed`` + 2 seeds each rank's own stream."""
+        self.objects = objects
+        self.world.distribute(objects)
+        start = 0
+        if self.checkpoint_data:
+            start = restore_training_state(self.checkpoint_data, **objects)
+            self.world.restore_rng(self.checkpoint_data)
+        elif self.world.distributed:  # each rank its own dropout / noise (a single process keeps its stream)
+            self.world.seed(seed + 2)
+        logger = MetricLog(self.out, resume_step=start if self.checkpoint_data else None) if self.world.main else None
+        return start, logger
+
+    def checkpoint(self, config: Mapping[str, Any]) -> Callable[[int], None]:
+        """The ``checkpoint(step)`` callback of :func:`run_steps` for the started objects."""
+        def save(step: int) -> None:
+            rngs = self.world.rng_states()  # a collective: every rank takes part
+            if self.world.main:
+                save_checkpoint(self.out / CHECKPOINT_NAME, {**training_state(step, config, **self.objects), **rngs})
+        return save
