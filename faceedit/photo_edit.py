@@ -267,7 +267,13 @@ class PhotoEditor:
 
         if encoder is None or hasattr(encoder, "forward"):
             return encoder
-        return paired_encoder(self.generator) if encoder == "auto" else load_encoder(encoder)
+        if encoder == "auto":
+            return paired_encoder(self.generator)
+        from .project import check_encoder_pairing
+
+        loaded = load_encoder(encoder)
+        check_encoder_pairing(loaded, self.generator)  # an encoder made for another generator is refused
+        return loaded
 
     @property
     def projector(self):

@@ -110,6 +110,15 @@ def _wrong_model_translation(tmp_path):
     return Translation("A_2", t.delta, {**t.meta, "model_id": "stylegan2-ffhq-1024"}).save(tmp_path / "other")
 
 
+def _other_encoder(tmp_path):
+    """An encoder file for a generator of another W+ shape (4 x 8)."""
+    from faceedit.models.encoder import Encoder, save_encoder
+
+    path = tmp_path / "other_encoder.safetensors"
+    save_encoder(Encoder(4, 8, input_size=16, width=4, blocks=(1, 1), head_channels=8), path)
+    return path
+
+
 @pytest.mark.parametrize("case, message", [
     ("unknown", "unknown translation 'A_22'"),
     ("close", "did you mean bald"),
@@ -120,6 +129,8 @@ def _wrong_model_translation(tmp_path):
     ("face", "--face must be 'all' or a face index"),
     ("mixups", "mixups must be distinct steps"),
     ("missing", "no such file or folder"),
+    ("encoder missing", "nope.safetensors: no such file"),
+    ("encoder of another model", "the encoder predicts (4, 8) latents"),
 ])
 def test_bad_arguments_exit_2_with_one_error_line_and_no_file(tmp_path, upright, capsys, case, message):
     folder = tmp_path / "photos"
@@ -136,6 +147,9 @@ def test_bad_arguments_exit_2_with_one_error_line_and_no_file(tmp_path, upright,
         "face": ["--apply", "A_2", "--face", "first"],
         "mixups": ["--apply", "A_2", "--mixups", "domain,blur"],
         "missing": ["--apply", "A_2"],
+        "encoder missing": ["--apply", "A_2", "--encoder", str(tmp_path / "nope.safetensors")],
+        "encoder of another model": ["--apply", "A_2", "--encoder",
+                                     str(_other_encoder(tmp_path)) if case == "encoder of another model" else ""],
     }[case]
     target = folder if case == "out is input" else out
     inputs = [str(tmp_path / "nowhere.jpg")] if case == "missing" else [str(folder)]
@@ -161,3 +175,19 @@ def test_help_has_examples(capsys):
         main(["edit", "--help"])
     text = capsys.readouterr().out
     assert "--apply A_2" in text and "x_2.jpg" in text and "transfer" in text and "exit codes" in text
+
+
+def test_encoder_option_names_the_encoder_or_none(tmp_path, upright, capsys):
+    """``--encoder PATH`` (e.g. rebuild-suite's, for a new generator) or ``none`` (start from the mean W)."""
+    from faceedit.models.encoder import DEFAULT_ENCODER
+
+    Image.fromarray(upright).save(tmp_path / "p.png")
+    outs = {}
+    for name, encoder in (("given", str(DEFAULT_ENCODER)), ("auto", "auto"), ("none", "none")):
+        out = tmp_path / name
+        rc = main(["edit", str(tmp_path / "p.png"), "--apply", "A_2", "--mixups", "none", "--encoder", encoder,
+                   "--no-cache", "--out", str(out)])
+        assert rc == 0, capsys.readouterr().err
+        outs[name] = np.asarray(Image.open(out / "p.png")).astype(int)
+    assert np.array_equal(outs["given"], outs["auto"])  # the built-in encoder named = the default
+    assert np.abs(outs["none"] - outs["auto"]).mean() > 0.1  # without an encoder the fast projection differs

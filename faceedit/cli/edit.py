@@ -60,6 +60,9 @@ def register(subparsers) -> None:
                    help="comma-separated mixup steps run after the edit, or 'none' (default: all three)")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
                    help="generator (registered name or checkpoint path; default: the built-in model)")
+    p.add_argument("--encoder", default="auto", metavar="PATH",
+                   help="W+ encoder of --model (e.g. the one `faceedit train rebuild-suite` made for it); default: "
+                        "the built-in one when it was trained for the model; 'none': start from the mean W")
     p.add_argument("--preset", default="fast", choices=("fast", "balanced", "faithful"),
                    help="projection: fast = encoder only (default); balanced / faithful refine it")
     p.add_argument("--crops", action="store_true", help="also write the aligned face before and after, per face")
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..devices import check_device_name, resolve_device
     from ..distributed import check_executor
-    from ..errors import ConfigError, DataError, InvalidInput, InvalidTranslationName, ModelMismatch
+    from ..errors import CheckpointError, ConfigError, DataError, InvalidInput, InvalidTranslationName, ModelMismatch
     from ..images import list_images
     from ..photo_edit import EditSettings, default_cache_dir
 
@@ -128,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
             check_device_name(args.device)
     except (InvalidInput, InvalidTranslationName, ConfigError) as e:
         return _usage_error(args, str(e))
+    encoder = None if args.encoder.lower() == "none" else args.encoder
+    if encoder not in (None, "auto") and not Path(encoder).with_suffix(".safetensors").is_file() \
+            and not Path(encoder).is_file():
+        return _usage_error(args, f"--encoder {encoder}: no such file")
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         return _usage_error(args, f"no such file or folder: {', '.join(missing)}")
@@ -141,14 +148,14 @@ def run(args: argparse.Namespace) -> int:
                             "originals (pick another folder or pass --overwrite)")
     names = output_stems(paths)
     make = functools.partial(photo_process, edits, args.model, settings, list(args.translations), out, names,
-                             bool(args.crops), bool(args.timings))
+                             bool(args.crops), bool(args.timings), encoder)
     if args.executor == "ray":
         from ._executor import for_each_image_on_ray
 
         return for_each_image_on_ray(args, paths, "edit", make)
     try:
         process = make()
-    except (DataError, ModelMismatch, InvalidInput, InvalidTranslationName) as e:
+    except (DataError, ModelMismatch, InvalidInput, InvalidTranslationName, CheckpointError) as e:
         return _usage_error(args, str(e))
     print(f"device: {process.device_name}", file=sys.stderr)
 
@@ -158,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def photo_process(edits: Any, model: Any, settings: Any, translations: list[str], out: Path,
-                  names: dict[Path, str], crops: bool, timings: bool) -> Callable[[Path], None]:
+                  names: dict[Path, str], crops: bool, timings: bool,
+                  encoder: Any = "auto") -> Callable[[Path], None]:
     """One :class:`~faceedit.photo_edit.PhotoEditor` (models loaded here: in this process, or once per Ray
     worker) and the function that edits and writes one photo with it (``.device_name``: where it runs)."""
     import time
@@ -167,7 +175,7 @@ def photo_process(edits: Any, model: Any, settings: Any, translations: list[str]
     from ..devices import describe_device
     from ..photo_edit import PhotoEditor
 
-    editor = PhotoEditor(edits, model, settings, translations=translations)
+    editor = PhotoEditor(edits, model, settings, encoder=encoder, translations=translations)
 
     def process(path: Path) -> None:
         with warnings.catch_warnings():
