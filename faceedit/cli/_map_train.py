@@ -31,11 +31,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     import torch
 
     from ..config import load_config
+    from ..train.ddp import launched_by_torchrun
     from ..train.map_encoder import DEFAULTS, train_map_encoder
 
     if args.threads:
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.latents:
             raise ConfigError("--build-pairs needs --latents (the encoded training split)")
-        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        if launched_by_torchrun():
             raise ConfigError("--build-pairs runs in one process: make the pairs first (without torchrun), "
                               "then train with torchrun")
         build_pairs(PairSettings(cache=str(args.cache or default_cache_dir() / "faces64.npz"), latents=args.latents,

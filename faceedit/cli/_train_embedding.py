@@ -72,16 +72,15 @@ def _cache(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..train.ddp import training_process
+    from ..train.ddp import launched_by_torchrun, training_process
     from ..train.embedding_mapper import MapperSettings, train_embedding_mapper
     from ..train.embedding_pairs import PairSettings, make_pairs
 
     pairs = args.pairs or str(Path(args.out) / "pairs")
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # torchrun: the ranks would all make the same pairs
+    if launched_by_torchrun():  # the ranks would all make the same pairs
         if not (Path(pairs) / "pairs.json").is_file():
             raise ConfigError(f"{pairs}: no finished pairs; make them in one process first (without torchrun, "
                               "e.g. with --steps 0), then train with torchrun")

@@ -19,8 +19,7 @@ from ..images import to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, MetricLog, deadline_for, load_checkpoint, restore_training_state, save_checkpoint,
-                   training_state)
+from .loop import CHECKPOINT_NAME, MetricLog, deadline_for, load_checkpoint, restore_training_state, write_checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
@@ -155,7 +154,6 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, **state)
-        world.restore_rng(ckpt)
     elif world.distributed:  # each rank its own augmentations (a single process keeps its stream as it was)
         world.seed(tc["seed"] + 2)
     log = eval_log = None
@@ -164,9 +162,7 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
         eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
 
     def checkpoint() -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(step, cfg, **state), **rngs})
+        write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, **state)
 
     t0, seen = time.time(), 0
     bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not world.main)

@@ -237,15 +237,20 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
         return y
 
 
+def launched_by_torchrun() -> bool:
+    """True in a process ``torchrun`` started with other processes (``WORLD_SIZE`` > 1 in the environment)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
 def init_world(device: str = "cpu") -> tuple[World, str]:
     """Join the process group ``torchrun`` describes in the environment (``gloo`` for ``cpu``, ``nccl`` for
     ``cuda``, each rank on GPU ``LOCAL_RANK``); returns this process's :class:`World` and the device it must use.
     Without ``torchrun`` (no ``WORLD_SIZE`` or 1): ``World()`` and ``device`` unchanged."""
-    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if size <= 1:
+    if not launched_by_torchrun():
         return World(), device
     import torch.distributed as dist
 
+    size = int(os.environ["WORLD_SIZE"])
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if device.startswith("cuda"):
         backend, device = "nccl", f"cuda:{local}"

@@ -27,8 +27,8 @@ from .data import FaceData
 from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, load_checkpoint, requires_grad,
-                   restore_training_state, save_checkpoint, training_state)
+from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, load_checkpoint, requires_grad,
+                   restore_training_state, write_checkpoint)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
@@ -189,17 +189,13 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, batches=batches, **objects)
-        world.restore_rng(ckpt)
     elif world.distributed:  # each rank its own noise (a single process keeps its stream as it was)
         world.seed(tc["seed"] + 2)
     log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     eval_images = val.images[:tc["eval_images"]]
 
     def checkpoint() -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            state = training_state(step, cfg, batches=batches, **objects)
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
+        write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, batches=batches, **objects)
 
     def samples() -> None:
         if not world.main:

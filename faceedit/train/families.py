@@ -27,8 +27,8 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, load_checkpoint, restore_training_state,
-                   save_checkpoint, training_state)
+from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, load_checkpoint, restore_training_state,
+                   write_checkpoint)
 
 #: the ``train`` settings every family shares (a family adds its own, e.g. learning rates)
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -111,7 +111,6 @@ def run_family(trainer: FamilyTrainer, data: FaceData, out_dir: str | Path, cfg:
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, batches=batches, **objects)
-        world.restore_rng(ckpt)
     else:
         world.seed(tc["seed"] + 2)
     log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
@@ -126,10 +125,8 @@ def run_family(trainer: FamilyTrainer, data: FaceData, out_dir: str | Path, cfg:
                        image_grid(to_image(trainer.grid().cpu()), ncol=8))
 
     def checkpoint() -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
+        write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, batches=batches, **objects)
         if world.main:
-            state = training_state(step, cfg, batches=batches, **objects)
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
             evaluate(step, model, step >= end or deadline.passed())
 
     last: dict[str, float] = {}

@@ -35,8 +35,8 @@ from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
-                   restore_training_state, save_checkpoint, training_state)
+from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, ema_update, load_checkpoint, requires_grad,
+                   restore_training_state, write_checkpoint)
 
 DEFAULTS: dict[str, Any] = {
     "disc": {"stages": 3, "proj_channels": 32, "head_channels": 32, "patch_channels": 16, "seed": 1234,
@@ -217,17 +217,13 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, batches=batches, **objects)
-        world.restore_rng(ckpt)
     elif world.distributed:  # each rank its own fakes and augmentations (a single process keeps its stream)
         world.seed(tc["seed"] + 2)
     log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
     policy = list(tc["augment"])
 
     def checkpoint() -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
-        if world.main:
-            state = training_state(step, cfg, batches=batches, **objects)
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
+        write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, batches=batches, **objects)
 
     def samples() -> None:
         if not world.main:

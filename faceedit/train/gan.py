@@ -23,8 +23,8 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, deadline_for, MetricLog, after_step, ema_update, load_checkpoint, requires_grad,
-                   restore_training_state, save_checkpoint, training_state)
+from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, ema_update, load_checkpoint, requires_grad,
+                   restore_training_state, write_checkpoint)
 
 DEFAULTS: dict[str, Any] = {
     # a tiny, CPU-friendly 64-px StyleGAN2 (channels 64 up to 16 px, 32 at 32 px, 16 at 64 px); every key is
@@ -117,7 +117,6 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, batches=batches, **objects)
-        world.restore_rng(ckpt)
     else:
         world.seed(tc["seed"] + 2)
     log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
@@ -125,11 +124,9 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     policy = list(tc["augment"])
 
     def checkpoint() -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
+        write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, batches=batches, **objects)
         if not world.main:
             return
-        state = training_state(step, cfg, batches=batches, **objects)
-        save_checkpoint(out_dir / CHECKPOINT_NAME, {**state, **rngs})
         if on_checkpoint is not None:
             from ..models.families import StyleGANSampler
 

@@ -100,16 +100,32 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
 
 def training_state(step: int, config: Mapping[str, Any], **objects: Any) -> dict[str, Any]:
     """A checkpoint dict: ``state_dict()`` of every named object (models, optimisers, batch order), the
-    global RNG states, the step and the config."""
+    global RNG states, the step and the config.  Under ``torchrun`` also every rank's RNG states (``rng_ranks``,
+    a collective: every rank calls it; :mod:`faceedit.train.ddp`)."""
+    from .ddp import current_world
+
     return {**{name: obj.state_dict() for name, obj in objects.items()}, "rng": rng_state(), "step": step,
-            "config": dict(config)}
+            "config": dict(config), **current_world().rng_states()}
+
+
+def write_checkpoint(path: str | os.PathLike, step: int, config: Mapping[str, Any], **objects: Any) -> None:
+    """:func:`training_state` saved to ``path`` (:func:`save_checkpoint`): every rank calls it, rank 0 writes."""
+    from .ddp import current_world
+
+    state = training_state(step, config, **objects)
+    if current_world().main:
+        save_checkpoint(path, state)
 
 
 def restore_training_state(checkpoint: Mapping[str, Any], **objects: Any) -> int:
-    """Load what :func:`training_state` saved into the named objects and the RNGs; returns the step."""
+    """Load what :func:`training_state` saved into the named objects and the RNGs (under ``torchrun`` this rank's
+    own stream, :meth:`~faceedit.train.ddp.World.restore_rng`); returns the step."""
+    from .ddp import current_world
+
     for name, obj in objects.items():
         obj.load_state_dict(checkpoint[name])
     set_rng_state(checkpoint["rng"])
+    current_world().restore_rng(checkpoint)
     return int(checkpoint["step"])
 
 
@@ -263,7 +279,6 @@ class SmallRun:
         start = 0
         if self.checkpoint_data:
             start = restore_training_state(self.checkpoint_data, **objects)
-            self.world.restore_rng(self.checkpoint_data)
         elif self.world.distributed:  # each rank its own dropout / noise (a single process keeps its stream)
             self.world.seed(seed + 2)
         logger = MetricLog(self.out, resume_step=start if self.checkpoint_data else None) if self.world.main else None
@@ -272,7 +287,5 @@ class SmallRun:
     def checkpoint(self, config: Mapping[str, Any]) -> Callable[[int], None]:
         """The ``checkpoint(step)`` callback of :func:`run_steps` for the started objects."""
         def save(step: int) -> None:
-            rngs = self.world.rng_states()  # a collective: every rank takes part
-            if self.world.main:
-                save_checkpoint(self.out / CHECKPOINT_NAME, {**training_state(step, config, **self.objects), **rngs})
+            write_checkpoint(self.out / CHECKPOINT_NAME, step, config, **self.objects)
         return save

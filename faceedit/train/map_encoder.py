@@ -31,7 +31,7 @@ from ..config import save_config
 from ..errors import DataError
 from .ddp import current_world
 from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state, run_steps,
-                   save_checkpoint, training_state)
+                   write_checkpoint)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 1, 2, 2], "head_channels": 32},
@@ -127,7 +127,6 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     if resume:
         ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
         step = restore_training_state(ckpt, **objects)
-        world.restore_rng(ckpt)
     logs = {name: MetricLog(out_dir, step if resume else None, file) if world.main else None
             for name, file in (("parser", "parser_log"), ("encoder", "log"), ("eval", "eval"))}
     weights = class_weights(train["maps"]).to(device)
@@ -170,12 +169,10 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
         return {k: float(losses[k].detach()) if k in losses else 0.0 for k in ("latent", "image", "map")}
 
     def checkpoint(done: int) -> None:
-        rngs = world.rng_states()  # a collective: every rank takes part
+        write_checkpoint(out_dir / CHECKPOINT_NAME, done, cfg, **objects)
         rng["flips"] = flip_rng(done)
-        if world.main:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, {**training_state(done, cfg, **objects), **rngs})
-            if done > n_p:
-                logs["eval"].write({"step": done, **evaluate(E.eval(), P.eval(), G, val, tc["eval_maps"])})
+        if world.main and done > n_p:
+            logs["eval"].write({"step": done, **evaluate(E.eval(), P.eval(), G, val, tc["eval_maps"])})
 
     t0, out_of_time = time.time(), False
     common = {"log_every": tc["log_every"], "checkpoint_every": tc["checkpoint_every"]}
