@@ -1,6 +1,6 @@
 """How well the person masks of ``faceedit data background`` keep the face (issue 23's measure).
 
-On ``--n`` held-out CelebA crops of a 64 px data cache: the person mask of :func:`faceedit.background.person_mask`
+On ``--n`` held-out CelebA crops of a 64 px data cache: the person mask of :func:`faceedit.train.background.person_mask`
 (parser on the known face box) against the hull of dlib's 68 landmarks found *independently* (the frontal
 detector on the crop upscaled to 256 px, then the shape predictor in the detected box).  A face is covered
 when at least ``--inside`` (default 99 %) of its hull pixels are in the kept region; target: >= 95 % of faces.
@@ -35,8 +35,8 @@ def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def measure(images: np.ndarray, inside: float = 0.99) -> dict:
     """Coverage of the landmark hulls by the person masks, and background change, over ``images``."""
-    from faceedit.alignment import detect_faces
-    from faceedit.background import apply, compute_masks, default_feather, default_sigma, feather_alpha
+    from faceedit.faces.alignment import detect_faces
+    from faceedit.train.background import apply, compute_masks, default_feather, default_sigma, feather_alpha
     from faceedit.images import resize
 
     size = images.shape[1]
@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args()
 
-    from faceedit.background import apply, default_feather, default_sigma
+    from faceedit.train.background import apply, default_feather, default_sigma
     from faceedit.images import image_grid, save_image
     from faceedit.train.data import default_cache_dir, load_cache
 

@@ -1,7 +1,7 @@
 """The background study of "Behind the Face" (FaceAI-BGImpact), reproduced small (issue 23, item 5).
 
 Three families (``dcgan``, ``vae``, ``gan``) x three variants of the shared CelebA crops at 64 px (``raw``:
-background kept; ``blur``; ``grey``; made by :mod:`faceedit.background` from one set of person masks), each cell
+background kept; ``blur``; ``grey``; made by :mod:`faceedit.train.background` from one set of person masks), each cell
 trained for a fixed CPU budget (``--minutes`` of CPU time of the training process, default 20: with ``--threads
 1``, 20 minutes of one core however busy the machine is, so cells trained on different days compare), then
 evaluated the same way
@@ -60,7 +60,7 @@ def variant_path(out: Path, variant: str) -> Path:
 
 def prepare_variants(out: Path, cache: str, variants: list[str], workers: int) -> None:
     """The CelebA crops of ``cache`` in each background variant, from one set of person masks."""
-    from faceedit.background import make_variant
+    from faceedit.train.background import make_variant
 
     masks = out / "data" / "raw.masks.npz"  # written by the raw variant, always made first
     for v in ["raw"] + [v for v in variants if v != "raw"]:

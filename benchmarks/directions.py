@@ -31,16 +31,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceedit.directions import encode_images  # noqa: E402
-from faceedit.synthesis import synthesize  # noqa: E402
-from faceedit.edit_evaluation import flatten_predictions  # noqa: E402
-from faceedit.edit_targets import OWN_OUTPUTS, labels_from_facedata, target_measure  # noqa: E402
-from faceedit.calibration import ENTANGLEMENT_TOP  # noqa: E402
-from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder, training_subset  # noqa: E402
-from faceedit.acceptance import (  # noqa: E402
-    acceptance_groups, challenge_jobs, read_edits, record_verdicts, spread, verdicts,
+from faceedit.edit.directions import encode_images
+from faceedit.synthesis import synthesize
+from faceedit.measure.edits import flatten_predictions
+from faceedit.edit.targets import OWN_OUTPUTS, labels_from_facedata, target_measure
+from faceedit.edit.calibration import ENTANGLEMENT_TOP
+from faceedit.edit.builder import BUILD_DEFAULTS, TranslationBuilder, training_subset
+from faceedit.measure.acceptance import (
+    acceptance_groups,
+    challenge_jobs,
+    read_edits,
+    record_verdicts,
+    spread,
+    verdicts,
 )
-from faceedit.translations import TranslationStore, default_translations_dir  # noqa: E402
+from faceedit.edit.translations import TranslationStore, default_translations_dir
 
 #: plain vs conditional: at least one translation of every code
 COMPARE = ["Sk_2_fr_0", "A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_fr_0", "B_0_fr_1", "D_1_fr_0",
@@ -48,7 +53,7 @@ COMPARE = ["Sk_2_fr_0", "A_2_fr_0", "A_0_fr_2", "Se_1_fr_0", "Se_0_fr_1", "B_1_f
 
 
 def judge_table(found: dict) -> dict:
-    """Print the validator's verdicts (:func:`faceedit.acceptance.verdicts`) beside the fitting predictor's
+    """Print the validator's verdicts (:func:`faceedit.measure.acceptance.verdicts`) beside the fitting predictor's
     success; returns them as plain dicts."""
     print(f"\n{'translation':14s} {'faces':>5s} {'fitting':>8s} {'validator':>9s} {'val. change':>11s}  verdict "
           "(validator; sex: flip rate, age: mean years)")
@@ -216,7 +221,7 @@ def main(argv=None) -> int:
         compare_conditional(args, G, E, P, store, data, W, base, groups, out)
 
     if args.identity:
-        from faceedit.identity import identity_distance
+        from faceedit.faces.identity import identity_distance
 
         print("\nidentity distance (dlib; same person < 0.6)")
         out["identity"] = {}

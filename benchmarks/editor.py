@@ -47,7 +47,7 @@ def make_window(generator, translations_root: Path):
     from editor.prefs import Preferences
     from editor.session import EditSession
     from editor.window import MainWindow
-    from faceedit.translations import Translation, TranslationStore
+    from faceedit.edit.translations import Translation, TranslationStore
 
     rng = np.random.default_rng(0)
     delta = 0.3 * rng.standard_normal((generator.n_latent, generator.style_dim)).astype(np.float32)

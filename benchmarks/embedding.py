@@ -34,7 +34,7 @@ def usual_descriptor(photo: np.ndarray) -> np.ndarray | None:
     import dlib
     import face_recognition_models as frm
 
-    from faceedit.identity import _face_recognition_model
+    from faceedit.faces.identity import _face_recognition_model
 
     det = dlib.get_frontal_face_detector()
     sp = _shape(frm.pose_predictor_five_point_model_location())
@@ -92,7 +92,7 @@ def convention(n: int) -> dict:
 def held_out(cache: str, n: int, pairs: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(images (n, 64, 64, 3), canonical descriptors (n, 128), P(female) labels (n,), identities (n,))`` of
     held-out photos (the pair folder's ``val`` chunks when given, same rows)."""
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
     from faceedit.train.data import load_cache
     from faceedit.train.embedding_pairs import load_kind, val_rows
 
@@ -113,7 +113,7 @@ def summary(d: np.ndarray) -> dict:
 def rows_study(cache: str, n: int, pairs: str | None, mapper: str | None) -> dict:
     """Distance of variants (row sets from random samples) to the target, next to the mapper's own face."""
     from faceedit.embedding import map_embeddings, vary
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.embedding_mapper import load_embedding_mapper
     from faceedit.synthesis import synthesize
@@ -146,17 +146,18 @@ def _second_photo_rank1(R, photos: np.ndarray, female: np.ndarray, other: np.nda
 
 
 def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine_n: int,
-               recognizer: str | None = None) -> dict:
-    """The measures of the issue (see the module docstring)."""
-    from faceedit.directions import sample_w
+               recognizer: str | None = None, baselines: bool = True) -> dict:
+    """The measures of the issue (see the module docstring); ``baselines=False`` measures the mapper's faces
+    only (no random samples, mean face or projections: for comparing mappers)."""
+    from faceedit.edit.directions import sample_w
     from faceedit.embedding import RefineSettings, map_embeddings, refine_latent
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.embedding_mapper import load_embedding_mapper
     from faceedit.models.encoder import load_encoder
     from faceedit.models.validator import load_validator
-    from faceedit.project import project
-    from faceedit.realism import detection_rate
+    from faceedit.projection.project import project
+    from faceedit.measure.realism import detection_rate
     from faceedit.synthesis import synthesize
 
     G, M = load_generator().eval(), load_embedding_mapper(mapper)
@@ -176,13 +177,16 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
     res["mapper"] = summary(d_map)
     res["dlib_detection_rate_mapper_faces"] = detection_rate(faces)
 
-    rand = synthesize(G, sample_w(G, len(photos), seed=12345))
-    res["random_samples"] = summary(np.linalg.norm(descriptors(rand, progress="random") - target, axis=1))
-    mean_face = synthesize(G, M.w_mean.numpy()[None])
-    res["mean_face"] = summary(np.linalg.norm(descriptors(mean_face)[0] - target, axis=1))
-    lat = project(G, list(photos), preset="fast", encoder=load_encoder())
-    proj = synthesize(G, np.stack([l.w for l in lat]))
-    res["projection_fast"] = summary(np.linalg.norm(descriptors(proj, progress="projections") - target, axis=1))
+    compared = {"mapper": faces}
+    if baselines:
+        rand = synthesize(G, sample_w(G, len(photos), seed=12345))
+        res["random_samples"] = summary(np.linalg.norm(descriptors(rand, progress="random") - target, axis=1))
+        mean_face = synthesize(G, M.w_mean.numpy()[None])
+        res["mean_face"] = summary(np.linalg.norm(descriptors(mean_face)[0] - target, axis=1))
+        lat = project(G, list(photos), preset="fast", encoder=load_encoder())
+        proj = synthesize(G, np.stack([l.w for l in lat]))
+        res["projection_fast"] = summary(np.linalg.norm(descriptors(proj, progress="projections") - target, axis=1))
+        compared.update(projection_fast=proj, random_samples=rand)
 
     k = min(refine_n, len(photos))
     if k:
@@ -200,7 +204,7 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
     pv = V.predict(photos)
     labelled = np.isfinite(female)
     res["validator_on_photos_vs_sex_labels"] = float(np.mean((pv["gender"][labelled] > 0.5) == (female[labelled] > 0.5)))
-    for name, images in (("mapper", faces), ("projection_fast", proj), ("random_samples", rand)):
+    for name, images in compared.items():
         fv = V.predict(images)
         res[f"validator_sex_agreement_{name}"] = float(np.mean((pv["gender"] > 0.5) == (fv["gender"] > 0.5)))
         res[f"validator_age_within_10y_{name}"] = float(np.mean(np.abs(pv["age"] - fv["age"]) <= 10))
@@ -209,8 +213,7 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
 
         R = load_face_recognizer(recognizer)
         res["recognizer_rank1_of_20_same_sex"] = {
-            name: rank1(R, images, photos, female) for name, images in
-            (("mapper", faces), ("projection_fast", proj), ("random_samples", rand))}
+            name: rank1(R, images, photos, female) for name, images in compared.items()}
         res["recognizer_rank1_of_20_same_sex"]["chance"] = 0.05
         # sanity: another photo of the same (held-out) person as the probe, where the set has two
         other = np.array([next((j for j in np.flatnonzero(ident == ident[i]) if j != i), -1) if ident[i] >= 0 else -1
@@ -228,6 +231,8 @@ def main() -> None:
     p.add_argument("--mapper", help="mapper file (default: the built-in one)")
     p.add_argument("--refine-n", type=int, default=30, help="held-out photos also refined (slow: dlib search)")
     p.add_argument("--recognizer", help="independent face recogniser (faceedit.train.face_recognizer) for rank-1")
+    p.add_argument("--mapper-only", action="store_true",
+                   help="generation: measure the mapper's faces only (no baselines; for comparing mappers)")
     p.add_argument("--out", help="write the numbers as JSON here too")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -236,7 +241,7 @@ def main() -> None:
     elif a.part == "rows":
         res = rows_study(a.cache, a.n, a.pairs, a.mapper)
     else:
-        res = generation(a.cache, a.n, a.pairs, a.mapper, a.refine_n, a.recognizer)
+        res = generation(a.cache, a.n, a.pairs, a.mapper, a.refine_n, a.recognizer, not a.mapper_only)
     text = json.dumps(res, indent=2, default=float)
     print(text)
     if a.out:

@@ -25,12 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceedit.alignment import align, transform_points  # noqa: E402
-from faceedit.paste import paste_back  # noqa: E402
-from faceedit.depth import estimate_depth  # noqa: E402
-from faceedit.images import load_image, resize, save_image  # noqa: E402
-from faceedit.parsing import parse  # noqa: E402
-from faceedit.testing import data_dir  # noqa: E402
+from faceedit.faces.alignment import align, transform_points
+from faceedit.compose.paste import paste_back
+from faceedit.faces.depth import estimate_depth
+from faceedit.images import load_image, resize, save_image
+from faceedit.faces.parsing import parse
+from faceedit.testing import data_dir
 
 
 def timed(fn, runs: int) -> tuple[float, object]:

@@ -43,7 +43,7 @@ def parse64(image: np.ndarray) -> np.ndarray | None:
 
 def map_centroids(labels: np.ndarray) -> dict[str, np.ndarray]:
     """(x, y) centroid of each part of :data:`PARTS` present in a map."""
-    from faceedit.parsing import LABEL
+    from faceedit.faces.parsing import LABEL
 
     out = {}
     for name in PARTS:
@@ -56,8 +56,8 @@ def map_centroids(labels: np.ndarray) -> dict[str, np.ndarray]:
 
 def dlib_read(image: np.ndarray) -> tuple[bool, np.ndarray]:
     """(detector found a face, 68 landmarks in the image's pixels) of a render, read at 256 px."""
-    from faceedit.alignment import detect_faces, landmarks_in_box
-    from faceedit.identity import FFHQ_FACE_BOX
+    from faceedit.faces.alignment import detect_faces, landmarks_in_box
+    from faceedit.faces.identity import FFHQ_FACE_BOX
     from faceedit.images import resize
 
     big = resize(image, 256)
@@ -80,7 +80,7 @@ def enlarge_lips(labels: np.ndarray, area: float = 1.3) -> np.ndarray:
     64 px nearest-neighbour scaling by sqrt(area) falls short, so the factor is raised in small steps)."""
     import cv2
 
-    from faceedit.parsing import LABEL
+    from faceedit.faces.parsing import LABEL
 
     ids = [LABEL[c] for c in ("mouth", "u_lip", "l_lip")]
     lips = np.isin(labels, ids)
@@ -101,7 +101,7 @@ def enlarge_lips(labels: np.ndarray, area: float = 1.3) -> np.ndarray:
 
 def lower_hairline(labels: np.ndarray, share: float = 0.1) -> np.ndarray:
     """Skin at the top of each column of the face turned into hair over ``share`` of the face height."""
-    from faceedit.parsing import LABEL
+    from faceedit.faces.parsing import LABEL
 
     skin = labels == LABEL["skin"]
     ys = np.nonzero(skin.any(1))[0]
@@ -163,11 +163,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from faceedit.identity import identity_distance
+    from faceedit.faces.identity import identity_distance
     from faceedit.maps.generate import MapModels, from_map
     from faceedit.maps.measure import GROUPS, group_iou
     from faceedit.maps.pairs import load_pairs
-    from faceedit.project import project
+    from faceedit.projection.project import project
     from faceedit.synthesis import synthesize
 
     val = load_pairs(args.pairs, "val")

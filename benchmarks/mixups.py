@@ -5,7 +5,7 @@
 
 Speed is the median of several runs of ``Mixer.mix`` with the parsing and depth of the original cached and
 those of the edited image given (the mixing itself); the parser/depth time per image is printed apart
-when :mod:`faceedit.parsing` / :mod:`faceedit.depth` exist (else synthetic maps drawn from the region
+when :mod:`faceedit.faces.parsing` / :mod:`faceedit.faces.depth` exist (else synthetic maps drawn from the region
 table stand in for them).  The "edit" is the original with its colours shifted everywhere, which is what
 a latent edit's spill looks like to the mixups.
 """
@@ -40,7 +40,7 @@ def _median_ms(fn, runs: int, cpu: list[float] | None = None) -> float:
 
 
 def _aligned_faces(count: int, size: int) -> list[np.ndarray]:
-    from faceedit.alignment import align
+    from faceedit.faces.alignment import align
     from faceedit.errors import NoFaceFound
 
     faces = []
@@ -56,7 +56,7 @@ def _aligned_faces(count: int, size: int) -> list[np.ndarray]:
 
 def _synthetic_maps(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Stand-in labels and inverse depth drawn from the region table (when no parser/depth module exists)."""
-    from faceedit.regions import REGIONS, rasterize
+    from faceedit.faces.regions import REGIONS, rasterize
 
     labels = np.zeros((size, size), np.uint8)
     face = rasterize([["ellipse", [0.5, 0.62, 0.29, 0.34]]], size)
@@ -71,13 +71,13 @@ def _synthetic_maps(size: int) -> tuple[np.ndarray, np.ndarray]:
 def bench_chain(size: int, faces: int, runs: int) -> None:
     import cv2
 
-    from faceedit.mixups import Mixer, distance_to_outside
+    from faceedit.compose.mixups import Mixer, distance_to_outside
 
     cv2.setNumThreads(2)
     images = _aligned_faces(faces, size)
     print(f"{len(images)} aligned wild faces at {size}x{size}")
-    have_parser = importlib.util.find_spec("faceedit.parsing") is not None
-    have_depth = importlib.util.find_spec("faceedit.depth") is not None
+    have_parser = importlib.util.find_spec("faceedit.faces.parsing") is not None
+    have_depth = importlib.util.find_spec("faceedit.faces.depth") is not None
     feathers = Mixer().config
     chain_ms: dict[str, list[float]] = {n: [] for n in CODE_NAMES}
     chain_cpu: dict[str, list[float]] = {n: [] for n in CODE_NAMES}
@@ -87,12 +87,12 @@ def bench_chain(size: int, faces: int, runs: int) -> None:
         labels_o, depth_o = _synthetic_maps(size)
         labels_e, depth_e = labels_o, depth_o
         if have_parser:
-            from faceedit.parsing import parse
+            from faceedit.faces.parsing import parse
 
             print(f"  parse (landmarks backend): {_median_ms(lambda: parse(original), 3):.0f} ms per image")
             labels_o, labels_e = parse(original), parse(edited)
         if have_depth:
-            from faceedit.depth import estimate_depth
+            from faceedit.faces.depth import estimate_depth
 
             print(f"  depth (template backend):  {_median_ms(lambda: estimate_depth(original), 3):.0f} ms per image")
             depth_o, depth_e = estimate_depth(original), estimate_depth(edited)
@@ -129,7 +129,7 @@ def bench_chain(size: int, faces: int, runs: int) -> None:
 def bench_blend(runs: int) -> None:
     import cv2
 
-    from faceedit.mixups import blend
+    from faceedit.compose.mixups import blend
 
     cv2.setNumThreads(2)
     rng = np.random.default_rng(0)
@@ -146,7 +146,7 @@ def bench_blend(runs: int) -> None:
 
 def measure_landmarks(count: int) -> None:
     """Mean positions of the 68 landmarks in the FFHQ-aligned frame, normalised to [0, 1]."""
-    from faceedit.alignment import detect_faces, ffhq_quad, quad_transform, transform_points
+    from faceedit.faces.alignment import detect_faces, ffhq_quad, quad_transform, transform_points
     from faceedit.images import load_image
 
     points = []

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from faceedit.realism import detection_rate, diversity  # noqa: E402 - after the path set-up
+from faceedit.measure.realism import detection_rate, diversity
 
 
 SECTIONS = ("generator", "realism", "encoder", "attributes")
@@ -56,9 +56,9 @@ def reconstruction_at_64_and_identity(rec: np.ndarray, real: np.ndarray) -> dict
     """PSNR / SSIM of the reconstructions ``rec`` = G(E(x)) with both images resized to 64 px (so that models
     of different resolutions compare on the same grid) and the mean dlib identity distance (0.6 = another
     person)."""
-    from faceedit.identity import identity_distance
+    from faceedit.faces.identity import identity_distance
     from faceedit.images import resize
-    from faceedit.metrics import psnr, ssim
+    from faceedit.measure.metrics import psnr, ssim
 
     small = [(resize(r, 64), resize(x, 64)) for r, x in zip(rec, real)]
     return {"psnr_at_64": float(np.mean([psnr(r, x) for r, x in small])),
@@ -109,7 +109,7 @@ def main() -> int:
     from faceedit.models.encoder import load_encoder
     from faceedit.train.attributes import evaluate
     from faceedit.train.encoder import evaluate_reconstruction, reconstruct
-    from faceedit.directions import sample_w
+    from faceedit.edit.directions import sample_w
     from realism import generator_samples, real_sets, realism
 
     out: dict = {}

@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceedit.models.bisenet import BiSeNet  # noqa: E402
-from faceedit.models.parsenet import ParseNet  # noqa: E402
-from faceedit.parsing import parse  # noqa: E402
-from faceedit.testing import seeded_state_dict_like  # noqa: E402
+from faceedit.models.bisenet import BiSeNet
+from faceedit.models.parsenet import ParseNet
+from faceedit.faces.parsing import parse
+from faceedit.testing import seeded_state_dict_like
 
 
 def seeded_file(model: torch.nn.Module, path: Path) -> Path:

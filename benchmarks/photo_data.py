@@ -63,7 +63,7 @@ def _labelled(photo: Photo, row: dict[str, str], votes: dict[int, tuple[float, f
 
 def _quad_side(path: Path) -> float | None:
     """FFHQ quad side (photo px) of the largest face, None without a face."""
-    from faceedit.alignment import detect_faces, ffhq_quad
+    from faceedit.faces.alignment import detect_faces, ffhq_quad
     from faceedit.images import load_image
 
     found = detect_faces(load_image(path))

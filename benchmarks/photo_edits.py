@@ -6,7 +6,7 @@ is rendered (``R = G(w)``, ``E = G(w + d)``) and brought to the photo two ways, 
 mixups (domain, segmentation, depth; the original's parsing given to the Mixer):
 
 - ``replace``: the render resized to the aligned size (today's behaviour);
-- ``transfer``: :func:`faceedit.transfer.transfer_edit` (flow, appearance, new content).
+- ``transfer``: :func:`faceedit.compose.transfer.transfer_edit` (flow, appearance, new content).
 
 Per edit kind, median over photos: sharpness (Laplacian energy of the parsed face, output / original,
 outside the new-content alpha), detail kept (high-pass correlation after DIS alignment), skin colour cast
@@ -106,8 +106,8 @@ class Models:
         from faceedit.models.attributes import load_attribute_predictor
         from faceedit.models.checkpoints import load_generator
         from faceedit.models.encoder import load_encoder
-        from faceedit.project import ProjectionSettings, Projector
-        from faceedit.translations import TranslationStore
+        from faceedit.projection.project import ProjectionSettings, Projector
+        from faceedit.edit.translations import TranslationStore
 
         G = load_generator(generator).eval()
         E = load_encoder() if generator is None else None
@@ -133,8 +133,8 @@ class Models:
 
 def aligned_labels(face) -> np.ndarray:
     """The original's CelebAMask-HQ parsing (landmarks backend, the alignment's landmarks reused)."""
-    from faceedit.alignment import transform_points
-    from faceedit.parsing import parse
+    from faceedit.faces.alignment import transform_points
+    from faceedit.faces.parsing import parse
 
     lm = transform_points(np.linalg.inv(face.transform), face.landmarks)
     return parse(face.image, landmarks=lm)
@@ -145,10 +145,10 @@ def edit_one(models: Models, face_img: np.ndarray, labels: np.ndarray, names: li
     """Both modes of every edit of one face: {name: {"transfer": (image, alpha, mix), "replace": ...,
     "t_transfer": (wall s, cpu s)}}."""
     from faceedit.images import resize
-    from faceedit.mixups import Mixer
+    from faceedit.compose.mixups import Mixer
     from faceedit.synthesis import synthesize
-    from faceedit.transfer import transfer_edit
-    from faceedit.translations import apply
+    from faceedit.compose.transfer import transfer_edit
+    from faceedit.edit.translations import apply
 
     n = face_img.shape[0]
     w = models.project(face_img)
@@ -172,7 +172,7 @@ def edit_one(models: Models, face_img: np.ndarray, labels: np.ndarray, names: li
 
 def outside_domain(mix, mixer, size: int) -> np.ndarray | None:
     """Pixels farther than the domain step's feather from its allowed region (None: the code has none)."""
-    from faceedit.blending import distance_to_outside
+    from faceedit.compose.blending import distance_to_outside
 
     allowed = mix.masks.get("domain")
     if allowed is None or "domain" not in mix.applied:
@@ -185,8 +185,8 @@ def outside_domain(mix, mixer, size: int) -> np.ndarray | None:
 def measure_photo(models: Models, photo: Photo, kinds: list[str]) -> list[dict]:
     """Align, parse, edit and measure one photo; one row per (edit, mode)."""
     import faceedit
-    from faceedit.identity import descriptors
-    from faceedit.mixups import Mixer
+    from faceedit.faces.identity import descriptors
+    from faceedit.compose.mixups import Mixer
 
     face = faceedit.align(photo.path, size=photo.size)[0]
     orig = face.image
@@ -311,16 +311,16 @@ def speed_12mp(models: Models, source: Path, size: int, runs: int) -> dict:
     """``faceedit edit``-like run on a ~12 MP copy of ``source``: one face, one edit (A_2), after start-up.
 
     The library steps are timed one by one (``size`` 0: the face's FFHQ quad side clamped to 256..1024, as
-    ``faceedit.edit_photo`` aligns); then ``faceedit.photo_edit.PhotoEditor`` end to end when it exists."""
+    ``faceedit.edit_photo`` aligns); then ``faceedit.compose.photo_edit.PhotoEditor`` end to end when it exists."""
     import cv2
 
     import faceedit
-    from faceedit.alignment import detect_faces, ffhq_quad
+    from faceedit.faces.alignment import detect_faces, ffhq_quad
     from faceedit.images import load_image, save_image
-    from faceedit.mixups import Mixer
+    from faceedit.compose.mixups import Mixer
     from faceedit.synthesis import synthesize
-    from faceedit.transfer import transfer_edit
-    from faceedit.translations import apply
+    from faceedit.compose.transfer import transfer_edit
+    from faceedit.edit.translations import apply
 
     tmp = Path(tempfile.mkdtemp(prefix="photo_edits_"))
     src = load_image(source)
@@ -367,7 +367,7 @@ def speed_12mp(models: Models, source: Path, size: int, runs: int) -> dict:
     print(f"  total {sum(med[k] for k in walls):.2f} s wall, {sum(med[k + ' cpu'] for k in walls):.2f} s CPU "
           f"(median of {runs} runs per step; target <= 3 s)")
     if _has_edit_photo():
-        from faceedit.photo_edit import EditSettings, PhotoEditor
+        from faceedit.compose.photo_edit import EditSettings, PhotoEditor
 
         editor = PhotoEditor({"A_2": 1.0}, None, EditSettings(preset=models.preset))
         totals, stages = [], {}
@@ -381,11 +381,11 @@ def speed_12mp(models: Models, source: Path, size: int, runs: int) -> dict:
                     stages.setdefault(k2, []).append(v)
         med["photo_editor_wall"] = float(np.median([x[0] for x in totals]))
         med["photo_editor_cpu"] = float(np.median([x[1] for x in totals]))
-        print(f"  faceedit.photo_edit.PhotoEditor.edit + JPEG save: {med['photo_editor_wall']:.2f} s wall, "
+        print(f"  faceedit.compose.photo_edit.PhotoEditor.edit + JPEG save: {med['photo_editor_wall']:.2f} s wall, "
               f"{med['photo_editor_cpu']:.2f} s CPU; its stages (wall s): "
               + ", ".join(f"{k2} {np.median(v):.3f}" for k2, v in stages.items()))
     else:
-        print("  faceedit.photo_edit does not exist yet: only the library steps above were timed")
+        print("  faceedit.compose.photo_edit does not exist yet: only the library steps above were timed")
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
@@ -395,7 +395,7 @@ def speed_12mp(models: Models, source: Path, size: int, runs: int) -> dict:
 def _has_edit_photo() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("faceedit.photo_edit") is not None
+    return importlib.util.find_spec("faceedit.compose.photo_edit") is not None
 
 
 def sanity(photos: list[Photo]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: CelebAMask-HQ classes of the "face": skin, brows, eyes, nose, lips (faceedit.parsing.CLASSES ids)
+#: CelebAMask-HQ classes of the "face": skin, brows, eyes, nose, lips (faceedit.faces.parsing.CLASSES ids)
 FACE_CLASSES = (1, 2, 3, 4, 5, 10, 12, 13)
 SKIN_CLASS = 1
 #: high-pass sigma of the detail metric at 512 px (scaled with the image size)

@@ -45,12 +45,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> None:
-    from faceedit.identity import identity_distance
+    from faceedit.faces.identity import identity_distance
     from faceedit.images import image_grid, save_image, to_image, to_tensor
     from faceedit.models.checkpoints import load_generator
-    from faceedit.project import ProjectionSettings, Projector, paired_encoder
+    from faceedit.projection.project import ProjectionSettings, Projector, paired_encoder
     from faceedit.testing import benchmark_module
-    from faceedit.translations import TranslationStore, default_translations_dir
+    from faceedit.edit.translations import TranslationStore, default_translations_dir
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20)

@@ -58,7 +58,7 @@ def timed(fn, repeats: int) -> float:
 
 def quality(results, images: np.ndarray, face_dist: bool) -> dict[str, float]:
     """Mean metrics of projection results against the input images."""
-    from faceedit.identity import identity_distance
+    from faceedit.faces.identity import identity_distance
 
     out = {k: float(np.mean([r.metrics[k] for r in results])) for k in ("psnr", "ssim", "seconds")}
     if all("lpips" in r.metrics for r in results):
@@ -96,7 +96,7 @@ def main() -> None:
     from faceedit.models.checkpoints import load_discriminator, load_generator
     from faceedit.models.encoder import load_encoder
     from faceedit.models.stylegan2 import seeded_z
-    from faceedit.project import ProjectionSettings, Projector
+    from faceedit.projection.project import ProjectionSettings, Projector
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="generator (default: built-in)")

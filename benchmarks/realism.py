@@ -3,13 +3,13 @@
 At the model's resolution, ``n`` seeded generator samples against ``n`` held-out real crops aligned the same
 way (the ``val`` identities of ``faceedit.train.data``, CelebA only, as the generator was trained on CelebA):
 
-- Fréchet distance of dlib 128-d descriptors (:mod:`faceedit.identity`, the one implementation: both sets
+- Fréchet distance of dlib 128-d descriptors (:mod:`faceedit.faces.identity`, the one implementation: both sets
   resized to 256 px alike, landmarks on the known box of an aligned face), samples vs real, and the floor:
   the same real set vs another, identity-disjoint real set of the same size;
 - sharpness: mean Laplacian energy of the samples / of the real crops;
 - diversity (the caller's measure) of both.
 
-The measuring functions live in :mod:`faceedit.realism` (the one implementation, also used by the per-checkpoint
+The measuring functions live in :mod:`faceedit.measure.realism` (the one implementation, also used by the per-checkpoint
 evaluation of ``faceedit train``); they are re-exported here so that the benchmark's names keep working.
 Plain functions, no work at import time; ``tests/test_realism.py`` loads this file by its path.
 """
@@ -17,9 +17,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceedit.realism import (_psd_sqrt, _split_by_identity, detection_rate, diversity,  # noqa: F401 - re-exported
-                              frechet_distance, frechet_from_stats, gaussian_stats, generator_samples,
-                              held_out_sets, laplacian_energy, real_sets, realism, sharpness_ratio)
+from faceedit.measure.realism import (
+    _psd_sqrt,
+    _split_by_identity,
+    detection_rate,
+    diversity,
+    frechet_distance,
+    frechet_from_stats,
+    gaussian_stats,
+    generator_samples,
+    held_out_sets,
+    laplacian_energy,
+    real_sets,
+    realism,
+    sharpness_ratio,
+)
 
 #: issue 19's targets (the Fréchet ratio at N >= 400 per set)
 TARGETS = {"frechet_ratio": 2.0, "sharpness_ratio": 0.8, "diversity": 85.0}

@@ -76,7 +76,7 @@ def side_by_side(fit: dict, val: dict, judged: list[str]) -> None:
 
 def render_agreement(P, V, data, n: int) -> dict:
     """Gender agreement and age readings of both models on G(E(x)) for ``n`` held-out faces."""
-    from faceedit.directions import encode_images
+    from faceedit.edit.directions import encode_images
     from faceedit.images import resize
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.encoder import load_encoder

@@ -1,13 +1,14 @@
 """The editor's edit modes, without Qt: how a full render reaches the face.
 
 * ``transfer`` (default): the generator's edit ``R = G(w) → E = G(w + d)`` is carried onto the aligned
-  photo face at its own resolution by :func:`faceedit.transfer.transfer_edit` (the face stays a photograph);
+  photo face at its own resolution by :func:`faceedit.compose.transfer.transfer_edit` (the face stays a photograph);
 * ``replace``: the render replaces the face (the editor's behaviour before transfer existed).
 
 :class:`FaceTransfer` holds what one face needs for the transfer: its aligned original at full resolution,
 the reconstruction ``R`` (rendered once per face) and the original's parsing (made once per face), plus the
-last :class:`~faceedit.transfer.TransferResult` (the editor's overlays draw its maps).  Photos are aligned
-at the face's own size in the photo (:func:`faceedit.photo_edit.aligned_size`) so that the transfer has the photo's detail.
+last :class:`~faceedit.compose.transfer.TransferResult` (the editor's overlays draw its maps).  Photos are aligned
+at the face's own size in the photo (:func:`faceedit.compose.photo_edit.aligned_size`) so that the transfer has
+the photo's detail.
 """
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from faceedit.errors import InvalidInput, NoFaceFound
-from faceedit.photo_edit import ALIGNED_MAX as ALIGN_MAX
-from faceedit.photo_edit import ALIGNED_MIN as ALIGN_MIN
-from faceedit.photo_edit import aligned_side, aligned_size
-from faceedit.transfer import EDIT_MODES, MAP_KINDS, TransferResult, map_picture, transfer_edit
+from faceedit.compose.photo_edit import ALIGNED_MAX as ALIGN_MAX
+from faceedit.compose.photo_edit import ALIGNED_MIN as ALIGN_MIN
+from faceedit.compose.photo_edit import aligned_side, aligned_size
+from faceedit.compose.transfer import EDIT_MODES, MAP_KINDS, TransferResult, map_picture, transfer_edit
 from faceedit.types import Face
 
 DEFAULT_EDIT_MODE = "transfer"
@@ -40,10 +41,10 @@ def check_edit_mode(mode: str) -> str:
 
 def align_faces(photo: np.ndarray, detect_lock: threading.RLock | None = None) -> list[Face]:
     """Every face of ``photo``, largest first, each FFHQ-aligned at its own size
-    (:func:`faceedit.photo_edit.aligned_size`); :class:`~faceedit.errors.NoFaceFound` when there is none."""
+    (:func:`faceedit.compose.photo_edit.aligned_size`); :class:`~faceedit.errors.NoFaceFound` when there is none."""
     from contextlib import nullcontext
 
-    from faceedit.alignment import align_face, detect_faces
+    from faceedit.faces.alignment import align_face, detect_faces
 
     with detect_lock or nullcontext():
         found = detect_faces(photo)
@@ -114,7 +115,7 @@ class FaceTransfer:
         """The original's CelebAMask-HQ parsing at :data:`LABELS_SIDE` (once per face; None if it fails)."""
         if self._labels is False:
             from faceedit.images import resize
-            from faceedit.parsing import parse
+            from faceedit.faces.parsing import parse
 
             side = min(LABELS_SIDE, self.original.shape[0])
             small = resize(self.original, side)

@@ -25,7 +25,7 @@ class MapModeDialog(QDialog):
     def __init__(self, parent: Any, image: np.ndarray, style_w: np.ndarray, generator: Any,
                  on_apply: Callable[[np.ndarray, np.ndarray], None]) -> None:
         from faceedit.maps.generate import MapModels
-        from faceedit.parsing import CLASSES
+        from faceedit.faces.parsing import CLASSES
 
         super().__init__(parent)
         self.setWindowTitle("Map mode")
@@ -87,7 +87,7 @@ class MapModeDialog(QDialog):
     # ---------------------------------------------------------------- drawing
     def refresh(self, labels: np.ndarray | None = None) -> None:
         """Show the map (or a drag preview of it) and the face rendered from it."""
-        from faceedit.parsing import colorize
+        from faceedit.faces.parsing import colorize
 
         labels = self.layer.labels if labels is None else labels
         image, latent = render_map(labels, self.style_w, self.models)

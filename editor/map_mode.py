@@ -16,7 +16,7 @@ import numpy as np
 
 from editor.state import EditHistory
 
-#: the parts that can be selected and moved / scaled / rotated (class names of faceedit.parsing.CLASSES)
+#: the parts that can be selected and moved / scaled / rotated (class names of faceedit.faces.parsing.CLASSES)
 PARTS: dict[str, tuple[str, ...]] = {
     "lips": ("mouth", "u_lip", "l_lip"), "l_eye": ("l_eye",), "r_eye": ("r_eye",), "eyes": ("l_eye", "r_eye"),
     "l_brow": ("l_brow",), "r_brow": ("r_brow",), "brows": ("l_brow", "r_brow"), "nose": ("nose",),
@@ -41,7 +41,7 @@ class MapState:
 
 
 def _ids(names: tuple[str, ...]) -> list[int]:
-    from faceedit.parsing import LABEL
+    from faceedit.faces.parsing import LABEL
 
     return [LABEL[n] for n in names]
 
@@ -68,7 +68,7 @@ class MapLayer:
 
     def paint(self, x: float, y: float, cls: int, radius: float = 1.5, group: str | None = "brush") -> bool:
         """A round brush of class ``cls`` at (x, y) (map pixels); strokes of one group merge into one undo step."""
-        from faceedit.parsing import CLASSES
+        from faceedit.faces.parsing import CLASSES
 
         if not 0 <= cls < len(CLASSES):
             from faceedit.errors import InvalidInput
@@ -132,7 +132,7 @@ class MapLayer:
         """Per pixel, what a removed part reveals: skin inside the face's convex outline, else background."""
         import cv2
 
-        from faceedit.parsing import LABEL
+        from faceedit.faces.parsing import LABEL
 
         face = np.isin(labels, _ids(("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip",
                                       "l_lip")))

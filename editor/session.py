@@ -62,7 +62,7 @@ class Rendered:
     preview: bool
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     mode: str = "replace"  # how the face was made: "transfer" or "replace" (also the fallback of transfer)
-    transfer: Any = None  # the faceedit.transfer.TransferResult of a transfer (its maps: overlays)
+    transfer: Any = None  # the faceedit.compose.transfer.TransferResult of a transfer (its maps: overlays)
     note: str = ""  # a line for the status bar (e.g. why transfer fell back to the render)
 
 
@@ -76,7 +76,7 @@ class EditSession:
     def __init__(self, generator: Any, translations_root: str | os.PathLike | None = None) -> None:
         self.generator = generator
         self.model_id = str(getattr(generator, "model_id", "unknown"))
-        from faceedit.translations import default_translations_dir
+        from faceedit.edit.translations import default_translations_dir
 
         self.translations_root = Path(translations_root) if translations_root else default_translations_dir()
         self.face: Face | None = None  # the aligned face (None for a generated start face)
@@ -84,11 +84,11 @@ class EditSession:
         self.base: Latent | None = None
         self.original: np.ndarray | None = None  # what the "original" view shows (aligned size)
         self.sliders: list[SliderSpec] = []
-        self._translations: dict[str, Any] = {}  # slider key -> faceedit.translations.Translation
+        self._translations: dict[str, Any] = {}  # slider key -> faceedit.edit.translations.Translation
         self._pca_components: np.ndarray | None = None  # (k, style_dim)
         self._caches: dict[bool, Any] = {}  # preview? -> the generator's layer cache (SynthesisCache)
         self._mixers: dict[tuple[str, ...], Any] = {}  # enabled mixup steps -> Mixer (caches the original's maps)
-        self._projectors: dict[str, Any] = {}  # preset -> faceedit.project.Projector (keeps its loss models)
+        self._projectors: dict[str, Any] = {}  # preset -> faceedit.projection.project.Projector (keeps its loss models)
         self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
         self._quick_mask: np.ndarray | None = None  # paste-back region of drag previews (per face)
         self._landmarks: np.ndarray | None = None  # original landmarks / aligned size (per face)
@@ -147,7 +147,7 @@ class EditSession:
     def add_map_edit(self, delta: np.ndarray) -> str:
         """Register a Map mode edit (its W+ change) as a slider of this session, group "Map edits", strength 0 to
         1.5 (1 = as drawn); returns its key ``map:N``.  It lives in this session only: recipes leave it out."""
-        from faceedit.translations import Translation
+        from faceedit.edit.translations import Translation
 
         n = 1 + sum(1 for s in self.sliders if s.key.startswith("map:"))
         key = f"map:{n}"
@@ -173,14 +173,14 @@ class EditSession:
 
     def store(self):
         """The translation folder of this model."""
-        from faceedit.translations import TranslationStore
+        from faceedit.edit.translations import TranslationStore
 
         return TranslationStore(self.translations_root / self.model_id, self.model_id,
                                 (self.n_latent, int(self.generator.style_dim)))
 
     @staticmethod
     def _group_of(t: Any) -> str:
-        from faceedit.translations import CODE_NAMES, parse_name
+        from faceedit.edit.translations import CODE_NAMES, parse_name
 
         parsed = parse_name(t.name, allow_free=True)
         if parsed.kind == "free":
@@ -191,7 +191,7 @@ class EditSession:
 
     @staticmethod
     def _describe(t: Any) -> str:
-        from faceedit.translations import CODE_NAMES
+        from faceedit.edit.translations import CODE_NAMES
 
         p = t.parsed
         what = {"cursor": f"{CODE_NAMES.get(p.code, p.code)}: towards {p.value}",
@@ -212,7 +212,7 @@ class EditSession:
         """The top PCA components of W, each scaled to one standard deviation ``(k, style_dim)``.
 
         Read from ``<translations>/<model-id>/pca.npz`` when shipped, else fitted on sampled W."""
-        from faceedit.directions import PCAFinder
+        from faceedit.edit.directions import PCAFinder
 
         stats = self.translations_root / self.model_id / "pca.npz"
         if stats.is_file():
@@ -276,7 +276,7 @@ class EditSession:
         then starts from the mean W)."""
         if self._encoder is False:
             from faceedit.models.encoder import load_encoder
-            from faceedit.project import check_encoder_pairing
+            from faceedit.projection.project import check_encoder_pairing
 
             try:
                 encoder = load_encoder(None)
@@ -288,7 +288,7 @@ class EditSession:
 
     def project_face(self, face: Face, preset: str = "fast", progress: Progress = _no_progress) -> Latent:
         """Project an aligned face into W+ with a projection preset (see :func:`presets`)."""
-        from faceedit.project import ProjectionSettings, Projector
+        from faceedit.projection.project import ProjectionSettings, Projector
 
         progress(-1, "loading the encoder")
         projector = self._projectors.get(preset)
@@ -304,9 +304,9 @@ class EditSession:
         return projector.project([face.image], on_step=on_step)[0].latent
 
     def latent_from_file(self, path: str | os.PathLike) -> Latent:
-        """A W+ latent saved as ``.npy`` in any layout of :mod:`faceedit.layouts` (``(n_latent, style_dim)``,
+        """A W+ latent saved as ``.npy`` in any layout of :mod:`faceedit.edit.layouts` (``(n_latent, style_dim)``,
         ``(1, n_latent, style_dim)``, or one W row broadcast)."""
-        from faceedit.layouts import read_latent
+        from faceedit.edit.layouts import read_latent
 
         return Latent(read_latent(path, (self.n_latent, int(self.generator.style_dim))), self.model_id)
 
@@ -323,7 +323,7 @@ class EditSession:
         """The edited W+ ``(n_latent, style_dim)`` for ``state`` (base + every slider's step)."""
         if self.base is None:
             raise InvalidInput("no face loaded")
-        from faceedit.translations import Translation, apply
+        from faceedit.edit.translations import Translation, apply
 
         latent = self.base
         values = state.as_dict()
@@ -398,7 +398,7 @@ class EditSession:
         """The full-quality edited face: ``(image, mixup masks, mode used, TransferResult or None, note)``.
 
         "transfer" (a face with pixels of its own: a photo or an opened aligned face) runs
-        :func:`faceedit.transfer.transfer_edit` on the full-resolution original with ``R = G(w)`` (cached per
+        :func:`faceedit.compose.transfer.transfer_edit` on the full-resolution original with ``R = G(w)`` (cached per
         face) and ``E``, then the mixups; "replace" (and a face with no photo) mixes the render itself."""
         edited = self.render(self.latent_for(state))
         if check_edit_mode(edit_mode) == "transfer" and self.transfer is not None:
@@ -420,7 +420,7 @@ class EditSession:
         original = self.original if original is None else original
         if not state.mixups or name is None or original is None:
             return edited, {}
-        from faceedit.mixups import STEPS, Mixer
+        from faceedit.compose.mixups import STEPS, Mixer
 
         steps = tuple(s for s in STEPS if s in state.mixups)
         key = (*steps, str(original.shape))  # one mixer (and its cached maps) per original
@@ -436,9 +436,9 @@ class EditSession:
         (a transferred face moves by a pixel or two) instead of detecting them in every edit."""
         if original is self.original or self.face is None or self.face.transform is None:
             return {}
-        from faceedit.depth import estimate_depth
+        from faceedit.faces.depth import estimate_depth
         from faceedit.images import resize
-        from faceedit.parsing import parse
+        from faceedit.faces.parsing import parse
 
         def at_work_size(backend: Callable) -> Callable[[np.ndarray], np.ndarray]:
             def run(image: np.ndarray) -> np.ndarray:  # the Mixer resizes the map to the image (nearest)
@@ -469,7 +469,7 @@ class EditSession:
             diff = np.abs(image.astype(np.int16) - original.astype(np.int16)).max(axis=2)
             return np.repeat(np.clip(diff * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
         if kind == "parsing":
-            from faceedit.parsing import overlay, parse
+            from faceedit.faces.parsing import overlay, parse
 
             with DLIB_LOCK:
                 return overlay(image, parse(image, landmarks=self.original_landmarks(image.shape[0])))
@@ -490,7 +490,7 @@ class EditSession:
         """The 68 landmarks of the original face in aligned pixels at ``size`` (from the photo's alignment,
         else detected once on the original); used to parse edits without detecting again."""
         if self._landmarks is None:
-            from faceedit.alignment import face_landmarks, transform_points
+            from faceedit.faces.alignment import face_landmarks, transform_points
 
             face = self.face
             if face is not None and face.landmarks is not None and face.transform is not None:
@@ -508,12 +508,12 @@ class EditSession:
         (drag previews) re-uses the face-and-hair mask of the original face, parsed once per face.  With
         ``original`` (the aligned original of a transferred face, same size) only the change is pasted, over
         the whole aligned square: pixels the edit left alone stay exactly the photo's."""
-        from faceedit.paste import paste_back
+        from faceedit.compose.paste import paste_back
         from faceedit.images import resize
 
         size = self.face.image.shape[0]
         if original is not None:
-            from faceedit.paste import paste_change
+            from faceedit.compose.paste import paste_change
             from faceedit.types import Face
 
             return paste_change(self.photo, aligned, Face(original, self.face.transform))
@@ -521,8 +521,8 @@ class EditSession:
             mask = None
             if quick:
                 if self._quick_mask is None:
-                    from faceedit.alignment import head_ellipse_mask
-                    from faceedit.parsing import face_hair_mask
+                    from faceedit.faces.alignment import head_ellipse_mask
+                    from faceedit.faces.parsing import face_hair_mask
 
                     try:
                         self._quick_mask = face_hair_mask(self.face.image, self.original_landmarks(size))
@@ -542,7 +542,7 @@ class EditSession:
 
     def save_translation(self, name: str, state: EditState) -> Path:
         """Store the current delta as translation ``name`` (``.npy`` + JSON sidecar); return the path."""
-        from faceedit.translations import Translation, parse_name
+        from faceedit.edit.translations import Translation, parse_name
 
         parse_name(name)  # the challenge convention (raises InvalidTranslationName naming the rule)
         delta = self.delta(state)
@@ -553,9 +553,9 @@ class EditSession:
         return self.store().save(Translation(name, delta, meta))
 
     def recipe(self, state: EditState) -> dict[str, Any]:
-        """The edit as a recipe dict: ``steps`` (translations, loadable by :class:`faceedit.translations.Recipe`)
+        """The edit as a recipe dict: ``steps`` (translations, loadable by :class:`faceedit.edit.translations.Recipe`)
         plus the full editor state (PCA sliders, layer range, mixups) under ``editor``."""
-        from faceedit.translations import Recipe, RecipeStep
+        from faceedit.edit.translations import Recipe, RecipeStep
 
         steps = [RecipeStep(translation=k.split(":", 1)[1], strength=v, mode="shift")
                  for k, v in state.as_dict().items() if k.startswith("translation:")]
@@ -565,7 +565,7 @@ class EditSession:
 
     def state_from_recipe(self, data: Any) -> EditState:
         """An edit state from a recipe dict (the editor's own, or any plain translation recipe)."""
-        from faceedit.translations import Recipe
+        from faceedit.edit.translations import Recipe
 
         if isinstance(data, dict) and "editor" in data:
             state = EditState.from_json(data["editor"])
@@ -592,7 +592,7 @@ class EditSession:
 
 def validate_translation_name(name: str) -> str | None:
     """None when ``name`` follows the challenge naming convention, else the rule it breaks."""
-    from faceedit.translations import parse_name
+    from faceedit.edit.translations import parse_name
 
     try:
         parse_name(name)
@@ -605,7 +605,7 @@ def validate_translation_name(name: str) -> str | None:
 
 def presets() -> list[str]:
     """The projection presets of the library (``fast``, ``balanced``, ``faithful``)."""
-    from faceedit.project import PRESETS
+    from faceedit.projection.project import PRESETS
 
     return list(PRESETS)
 

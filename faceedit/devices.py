@@ -70,7 +70,7 @@ _NETWORK_DEVICE: dict[str, Any] = {"name": DEFAULT_DEVICE, "device": None}
 def set_network_device(name: Any) -> None:
     """The device of the auxiliary networks that the mixups and the transfer run deep inside (the BiSeNet /
     ParseNet face parsers, DPT depth): set by whoever sets the run's device (the pipeline's engine and its
-    post-processing workers, :class:`~faceedit.photo_edit.PhotoEditor`, the editor's session), so that
+    post-processing workers, :class:`~faceedit.compose.photo_edit.PhotoEditor`, the editor's session), so that
     ``device`` reaches them without passing through every mixup call.  Resolved on first use."""
     _NETWORK_DEVICE.update(name=str(name), device=None)
 

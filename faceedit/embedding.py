@@ -1,6 +1,6 @@
 """A face from an identity embedding (issue 22): dlib descriptor → W+ → faces of that identity.
 
-The one embedding faceedit reads is the project's **canonical dlib descriptor** (:func:`faceedit.identity.
+The one embedding faceedit reads is the project's **canonical dlib descriptor** (:func:`faceedit.faces.identity.
 descriptor`: dlib's 128-d face-recognition ResNet on the FFHQ-aligned face, after ``faceedit.align``).
 Descriptors made the usual ``face_recognition`` way (dlib's own 150 px chip of the raw photo) are close to it
 but not equal (``benchmarks/embedding.py convention`` measures how close); 512-d embeddings (ArcFace and the
@@ -57,7 +57,7 @@ class RefineSettings:
 def check_embedding(vec: Any, name: str = "embedding") -> np.ndarray:
     """A descriptor ``(128,)`` or batch ``(N, 128)`` as float32 ``(N, 128)``; InvalidInput for anything else
     (512-d embeddings, wrong length, non-finite values, all-zero vectors)."""
-    from .identity import DIM
+    from .faces.identity import DIM
 
     try:
         arr = np.asarray(vec, dtype=np.float64)
@@ -94,9 +94,9 @@ def load_embedding_file(path: str | os.PathLike) -> np.ndarray:
 
 def photo_descriptor(photo: np.ndarray | str | os.PathLike, face: int = 0) -> np.ndarray:
     """The canonical descriptor ``(128,)`` of face ``face`` (largest first) of a photo: ``faceedit.align`` at
-    256 px, then :func:`faceedit.identity.descriptor`.  NoFaceFound when dlib finds no face."""
-    from .alignment import align
-    from .identity import WORK_SIZE, descriptor
+    256 px, then :func:`faceedit.faces.identity.descriptor`.  NoFaceFound when dlib finds no face."""
+    from .faces.alignment import align
+    from .faces.identity import WORK_SIZE, descriptor
 
     return descriptor(align(photo, size=WORK_SIZE, face=face)[0].image)
 
@@ -129,7 +129,7 @@ def vary(w: np.ndarray, n: int, generator: Any, rng_seed: int = 0,
          rows: Sequence[int] = VARY_ROWS) -> np.ndarray:
     """``n`` codes ``(n, L, D)``: ``w`` itself, then ``n - 1`` copies whose ``rows`` come from seeded samples
     of ``generator`` (W of seeded z; the same seed gives the same variants)."""
-    from .directions import sample_w
+    from .edit.directions import sample_w
 
     if n < 1:
         raise InvalidInput(f"n must be at least 1, got {n}")
@@ -147,7 +147,7 @@ def refine_latent(w: np.ndarray, target: np.ndarray, generator: Any, settings: R
     ``scale`` ``(L, D)`` is the spread of the noise (default: 1 on every coordinate)."""
     from tqdm import tqdm
 
-    from .identity import descriptors
+    from .faces.identity import descriptors
     from .synthesis import synthesize
 
     s = settings or RefineSettings()
@@ -194,7 +194,7 @@ def refine_latent_student(w: np.ndarray, target: np.ndarray, generator: Any, stu
     closer.  Returns ``(code, [dlib distance before, dlib distance of the returned code])``."""
     import torch
 
-    from .identity import descriptors
+    from .faces.identity import descriptors
     from .synthesis import synthesize
 
     s = settings or StudentRefineSettings()

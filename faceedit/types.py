@@ -15,7 +15,7 @@ class Face:
     """An aligned face: RGB uint8 image ``(N, N, 3)``, the transform back to the source photo, landmarks.
 
     ``transform`` is the 3x3 matrix mapping aligned-image pixel coordinates to source-photo pixel
-    coordinates (see :mod:`faceedit.alignment`); ``landmarks`` are the 68 dlib points in source-photo
+    coordinates (see :mod:`faceedit.faces.alignment`); ``landmarks`` are the 68 dlib points in source-photo
     coordinates; ``source`` the photo's path when it came from a file.
     """
 

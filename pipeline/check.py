@@ -2,7 +2,7 @@
 
 A submission holds one folder per reference face, named like the reference image without its suffix,
 with one ``{translation}.png`` per required change.  The required set comes from the naming rules in
-:mod:`faceedit.translations` (``required_targets``); this module only compares it with what is there.
+:mod:`faceedit.edit.translations` (``required_targets``); this module only compares it with what is there.
 Every problem is listed (missing, extra, unreadable, not PNG, not RGB, wrong size); the exit code is 1 when
 there is any.  A zip may wrap the folders in one top-level folder (e.g. ``output_images/``).
 """
@@ -37,7 +37,7 @@ class Problem:
 
 def expected_targets(reference_name: str) -> list[str]:
     """The translation names a reference needs, from its labels (its file or folder name)."""
-    from faceedit.translations import parse_reference_labels, required_targets
+    from faceedit.edit.translations import parse_reference_labels, required_targets
 
     return list(required_targets(parse_reference_labels(reference_name)))
 

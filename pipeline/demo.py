@@ -7,7 +7,7 @@
    with :mod:`pipeline.check` (``demo_out/submission.zip`` too).
 
 Labels: B, Hc, Hs, D, Se and bald come from the CelebA attributes with the mapping of
-:func:`faceedit.translation_builder.code_groups` (the one the shipped translations were built with).
+:func:`faceedit.edit.builder.code_groups` (the one the shipped translations were built with).
 CelebA has no age and no skin tone: A and Sk come from the default attribute predictor's age and race
 (same mapping) when it is available; otherwise A is 0 for ``Young`` faces, else 2 with ``Gray_Hair`` and
 1 without, and Sk is 0 (light).  C and P are indicative only and set to 0.  ``references.csv`` lists
@@ -45,7 +45,7 @@ def _label_columns(records: Sequence[Any], predicted: dict[str, np.ndarray] | No
 
 def demo_labels(records: Sequence[Any], predicted: dict[str, np.ndarray] | None = None) -> list[dict[str, int] | None]:
     """Challenge labels of CelebA records (None where hair colour/shape is ambiguous); see the module doc."""
-    from faceedit.edit_targets import code_groups
+    from faceedit.edit.targets import code_groups
 
     cols = _label_columns(records, predicted)
     groups = {code: code_groups(cols, code) for code in LABEL_CODES}
@@ -66,7 +66,7 @@ def demo_labels(records: Sequence[Any], predicted: dict[str, np.ndarray] | None 
 
 def label_name(labels: dict[str, int]) -> str:
     """``Sk_A_Se_C_P_B_Hc_D_Hs`` of a label dict."""
-    from faceedit.translations import REFERENCE_ORDER
+    from faceedit.edit.translations import REFERENCE_ORDER
 
     return "_".join(str(labels[c]) for c in REFERENCE_ORDER)
 

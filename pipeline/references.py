@@ -1,7 +1,7 @@
 """The reference faces of a run, their labels and the outputs each one needs.
 
 Challenge mode: labels come from the file name (``Sk_A_Se_C_P_B_Hc_D_Hs.png``) or from a CSV
-(``image,labels``) for arbitrary file names; the outputs are :func:`faceedit.translations.required_targets`.
+(``image,labels``) for arbitrary file names; the outputs are :func:`faceedit.edit.translations.required_targets`.
 Generic mode: every face gets the same list of translation names.
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ def find_references(
     outputs: its required names are unknown).  In generic mode ``names`` (validated) are every face's outputs.
     """
     from faceedit.images import list_images
-    from faceedit.translations import parse_name, parse_reference_labels, required_targets
+    from faceedit.edit.translations import parse_name, parse_reference_labels, required_targets
 
     if mode not in MODES:
         raise ConfigError(f"input.mode {mode!r}: use one of {', '.join(MODES)}")

@@ -40,10 +40,10 @@ DEFAULTS_PATH = Path(__file__).with_name("default.toml")
 
 def default_config() -> dict[str, Any]:
     """The pipeline's defaults: ``pipeline/default.toml``, with the mixup settings of
-    :data:`faceedit.mixups.DEFAULTS` (all but the region shapes) under ``mixups`` and every knob of
-    :class:`faceedit.transfer.TransferSettings` under ``edit.transfer``."""
+    :data:`faceedit.compose.mixups.DEFAULTS` (all but the region shapes) under ``mixups`` and every knob of
+    :class:`faceedit.compose.transfer.TransferSettings` under ``edit.transfer``."""
     from faceedit.config import merge
-    from faceedit.mixups import DEFAULTS as MIXUP_DEFAULTS
+    from faceedit.compose.mixups import DEFAULTS as MIXUP_DEFAULTS
 
     cfg = read_toml(DEFAULTS_PATH)
     mixups = {k: v for k, v in MIXUP_DEFAULTS.items()}
@@ -54,10 +54,10 @@ def default_config() -> dict[str, Any]:
 
 
 def transfer_defaults() -> dict[str, Any]:
-    """:class:`faceedit.transfer.TransferSettings` defaults as a TOML-writable table (tuples as lists)."""
+    """:class:`faceedit.compose.transfer.TransferSettings` defaults as a TOML-writable table (tuples as lists)."""
     import dataclasses
 
-    from faceedit.transfer import TransferSettings
+    from faceedit.compose.transfer import TransferSettings
 
     out: dict[str, Any] = {}
     for f in dataclasses.fields(TransferSettings):
@@ -127,7 +127,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     check_run_settings(cfg)
     new_mixer(cfg)  # validates the mixup settings
     if cfg["project"]["enabled"]:
-        from faceedit.project import ProjectionSettings
+        from faceedit.projection.project import ProjectionSettings
 
         from .steps import projection_options
 
@@ -156,10 +156,10 @@ def check_run_settings(cfg: Mapping[str, Any]) -> None:
 
 
 def check_edit_settings(cfg: Mapping[str, Any]) -> None:
-    """``edit.mode`` is one of :data:`faceedit.transfer.EDIT_MODES`, ``edit.transfer`` makes valid
-    :class:`~faceedit.transfer.TransferSettings`, and a transfer edits the reference itself."""
+    """``edit.mode`` is one of :data:`faceedit.compose.transfer.EDIT_MODES`, ``edit.transfer`` makes valid
+    :class:`~faceedit.compose.transfer.TransferSettings`, and a transfer edits the reference itself."""
     from faceedit.errors import ConfigError, InvalidInput
-    from faceedit.transfer import EDIT_MODES, TransferSettings
+    from faceedit.compose.transfer import EDIT_MODES, TransferSettings
 
     from .steps import transfer_table
 
@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pixels for it), so outputs keep the photo's sharpness; 'replace' pastes the upscaled render (the "
         "behaviour before transfer). The mixups run after either and restrict where the edit may appear; "
         "in transfer mode they run at output.size (mixups.size is used by 'replace' only) and need "
-        "mixups.base = 'reference'. Transfer knobs: edit.transfer.* (faceedit.transfer.TransferSettings).\n"
+        "mixups.base = 'reference'. Transfer knobs: edit.transfer.* (faceedit.compose.transfer.TransferSettings).\n"
         "Settings: pipeline/default.toml < --config FILE < KEY=VALUE overrides < the flags below; the merged "
         "config is saved as OUT/config.toml. Done outputs are skipped, so an interrupted run resumes; failed "
         "edits are replaced by a copy of the reference image and listed in the summary and OUT/report.json.",

@@ -106,7 +106,7 @@ def _load_encoder(name: str, builtin_generator: bool) -> Any:
 
 
 def projection_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`faceedit.project.ProjectionSettings` overrides of a run: batch size, seed and
+    """The :class:`faceedit.projection.project.ProjectionSettings` overrides of a run: batch size, seed and
     ``project.options`` (``["steps=20", "lr=0.05"]``, values parsed as TOML by the config system)."""
     from faceedit.config import parse_overrides
 
@@ -122,7 +122,7 @@ class Engine:
     """The models and stores of a run, and one method per step."""
 
     def __init__(self, cfg: Mapping[str, Any], generator: Any = None, encoder: Any = None):
-        from faceedit.translations import TranslationStore
+        from faceedit.edit.translations import TranslationStore
 
         from faceedit.devices import resolve_device, set_network_device
 
@@ -148,7 +148,7 @@ class Engine:
                 except DataError:
                     pass  # an unreadable file: only the outputs that need it fall back to copies
         # increasing priority: the shipped defaults, then the user's folders (conditional `_fr_` names win
-        # inside each folder; that rule lives in faceedit.translations)
+        # inside each folder; that rule lives in faceedit.edit.translations)
         self.stores = [TranslationStore.default(self.model_id, shape), *user]
         if not any(len(store) for store in self.stores):
             folders = ", ".join(str(store.folder) for store in self.stores)
@@ -160,15 +160,15 @@ class Engine:
 
     def align(self, image: np.ndarray) -> np.ndarray:
         """The largest face of a photo, FFHQ-aligned at the output size."""
-        from faceedit.alignment import align
+        from faceedit.faces.alignment import align
 
         return align(image, size=int(self.cfg["output"]["size"]))[0].image
 
     @property
     def projector(self):
-        """The :class:`faceedit.project.Projector` of the configured preset and options."""
+        """The :class:`faceedit.projection.project.Projector` of the configured preset and options."""
         if self._projector is None:
-            from faceedit.project import Projector, ProjectionSettings
+            from faceedit.projection.project import Projector, ProjectionSettings
 
             settings = ProjectionSettings.from_preset(self.cfg["project"]["preset"], **projection_options(self.cfg))
             self._projector = Projector(self.generator, self.encoder, settings, device=self.device)
@@ -177,9 +177,9 @@ class Engine:
     def project(
         self, files: Sequence[Path], out_dir: Path, progress: bool = False
     ) -> tuple[dict[str, Latent | str], dict[str, int]]:
-        """Project aligned face files with :func:`faceedit.project.project_files` (cached by content,
+        """Project aligned face files with :func:`faceedit.projection.project.project_files` (cached by content,
         settings and model in ``out_dir``); return stem → Latent (or the reason it failed) and counts."""
-        from faceedit.project import project_files
+        from faceedit.projection.project import project_files
 
         summary = project_files(list(files), out_dir, self.projector, progress=progress, log=lambda _: None)
         out: dict[str, Latent | str] = {f["source"]: f"projection failed: {f['error']}" for f in summary.failures}
@@ -196,8 +196,8 @@ class Engine:
         return self._read_latent(Path(folder) / f"{name}.npy")
 
     def _read_latent(self, path: Path) -> Latent:
-        """A W+ latent in any layout of :mod:`faceedit.layouts` (``(n, d)``, ``(1, n, d)`` or one W row)."""
-        from faceedit.layouts import read_latent
+        """A W+ latent in any layout of :mod:`faceedit.edit.layouts` (``(n, d)``, ``(1, n, d)`` or one W row)."""
+        from faceedit.edit.layouts import read_latent
 
         if not path.is_file():
             raise DataError(f"{path}: no such latent")
@@ -211,7 +211,7 @@ class Engine:
 
     def translations_for(self, ref: Reference) -> dict[str, Any]:
         """Target name → Translation (None where no folder has one), by the naming rules."""
-        from faceedit.translations import resolve
+        from faceedit.edit.translations import resolve
 
         out = {}
         for target in ref.targets:
@@ -223,7 +223,7 @@ class Engine:
 
     def edit(self, latent: Latent, translation: Any) -> np.ndarray:
         """The edited W+ code: shift by the translation's strength times ``translate.strength``."""
-        from faceedit.translations import apply
+        from faceedit.edit.translations import apply
 
         scale = float(self.cfg["translate"]["strength"])
         if translation.meta.get("mode", "shift") == "shift":
@@ -303,8 +303,8 @@ def write_contact_sheet(
 
 def new_mixer(cfg: Mapping[str, Any], original: np.ndarray | None = None,
               maps: "AlignedFaceMaps | None" = None) -> Any:
-    """A :class:`faceedit.mixups.Mixer` for one reference (it caches that original's parsing and depth),
-    or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.mixups.DEFAULTS` is passed on.
+    """A :class:`faceedit.compose.mixups.Mixer` for one reference (it caches that original's parsing and depth),
+    or None when mixups are off.  Every ``mixups`` key of :data:`faceedit.compose.mixups.DEFAULTS` is passed on.
 
     With the ``original`` image (aligned), the parser and depth estimator get their landmarks from
     :class:`AlignedFaceMaps` (no face detection per edit) instead of detecting the face in every image;
@@ -312,7 +312,7 @@ def new_mixer(cfg: Mapping[str, Any], original: np.ndarray | None = None,
     """
     if not cfg["mixups"]["enabled"]:
         return None
-    from faceedit.mixups import DEFAULTS, Mixer
+    from faceedit.compose.mixups import DEFAULTS, Mixer
 
     config = {k: v for k, v in cfg["mixups"].items() if k in DEFAULTS}
     if maps is None and original is not None and {"segmentation", "depth"} & set(config["steps"]):
@@ -324,12 +324,12 @@ class AlignedFaceMaps:
     """Face parsing and depth of an aligned original and its edits, without a face detection per edit.
 
     An edit keeps the face where the original has it, so the 68 landmarks of every image come from the
-    shape predictor run in the original's detected face box (:func:`faceedit.alignment.landmarks_in_box`);
+    shape predictor run in the original's detected face box (:func:`faceedit.faces.alignment.landmarks_in_box`);
     the parse of the last image is reused by its depth estimate.
     """
 
     def __init__(self, original: np.ndarray):
-        from faceedit.alignment import detect_faces
+        from faceedit.faces.alignment import detect_faces
         from faceedit.errors import NoFaceFound
 
         found = detect_faces(original)
@@ -354,15 +354,15 @@ class AlignedFaceMaps:
     def _select(self, image: np.ndarray) -> None:
         import hashlib
 
-        from faceedit.alignment import landmarks_in_box
+        from faceedit.faces.alignment import landmarks_in_box
 
         key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         if key != self._key:
             self._key, self._landmarks, self._labels = key, landmarks_in_box(image, self.box), None
 
     def parse(self, image: np.ndarray) -> np.ndarray:
-        """CelebAMask-HQ labels ``(H, W)`` (:func:`faceedit.parsing.parse`, landmarks backend)."""
-        from faceedit.parsing import parse
+        """CelebAMask-HQ labels ``(H, W)`` (:func:`faceedit.faces.parsing.parse`, landmarks backend)."""
+        from faceedit.faces.parsing import parse
 
         self._select(image)
         if self._labels is None:
@@ -370,8 +370,8 @@ class AlignedFaceMaps:
         return self._labels
 
     def depth(self, image: np.ndarray) -> np.ndarray:
-        """Relative inverse depth ``(H, W)`` (:func:`faceedit.depth.estimate_depth`, template backend)."""
-        from faceedit.depth import estimate_depth
+        """Relative inverse depth ``(H, W)`` (:func:`faceedit.faces.depth.estimate_depth`, template backend)."""
+        from faceedit.faces.depth import estimate_depth
 
         labels = self.parse(image)
         return estimate_depth(image, landmarks=self._landmarks, labels=labels)
@@ -393,7 +393,7 @@ def post_process(job: PostJob) -> PostResult:
     is below the output size and the base is the reference, every pixel the mixups kept from the reference
     is taken from the full-resolution reference (see :func:`restore_kept`).  ``transfer``: the change
     ``R → E`` of the renders is carried onto the reference at the output size
-    (:func:`faceedit.transfer.transfer_edit`, with the reference's parsing), then the mixups run at the
+    (:func:`faceedit.compose.transfer.transfer_edit`, with the reference's parsing), then the mixups run at the
     output size too, so the transferred pixels are never resampled.
     """
     from faceedit.devices import set_network_device
@@ -471,7 +471,7 @@ def _mixups_need_maps(cfg: Mapping[str, Any]) -> bool:
 
 
 class _Transferrer:
-    """``edit.mode = "transfer"`` for one reference: :func:`faceedit.transfer.transfer_edit` onto the
+    """``edit.mode = "transfer"`` for one reference: :func:`faceedit.compose.transfer.transfer_edit` onto the
     reference (at the output size) with its parsing, made once and shared with the mixer's cache.
 
     Without a face in the reference (``maps`` None) no labels are passed: the transfer tries its own
@@ -479,7 +479,7 @@ class _Transferrer:
 
     def __init__(self, cfg: Mapping[str, Any], original: np.ndarray, maps: "AlignedFaceMaps | None", mixer: Any):
         from faceedit.errors import NoFaceFound
-        from faceedit.transfer import TransferSettings
+        from faceedit.compose.transfer import TransferSettings
 
         self.original = original
         self.settings = TransferSettings.from_mapping(transfer_table(cfg))
@@ -492,14 +492,14 @@ class _Transferrer:
 
     def __call__(self, reconstruction: np.ndarray, edited: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
         """The transferred edit ``name`` and the transfer's notes."""
-        from faceedit.transfer import transfer_edit
+        from faceedit.compose.transfer import transfer_edit
 
         out = transfer_edit(self.original, reconstruction, edited, name, labels=self.labels, settings=self.settings)
         return out.image, [f"transfer: {n}" for n in out.notes if n != "no change between the renders"]
 
 
 def transfer_table(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``edit.transfer`` table as :meth:`faceedit.transfer.TransferSettings.from_mapping` takes it."""
+    """The ``edit.transfer`` table as :meth:`faceedit.compose.transfer.TransferSettings.from_mapping` takes it."""
     return dict(cfg["edit"]["transfer"])
 
 
@@ -507,8 +507,8 @@ def restore_kept(reference: np.ndarray, upscaled: np.ndarray, kept: np.ndarray) 
     """Put the full-resolution ``reference`` back where the mixups kept the reference exactly (``kept``,
     at the mixups' size): the mixups restore the original bit for bit outside the allowed regions, so
     these pixels need not be the blurred round trip through the smaller size.  One blend
-    (:func:`faceedit.mixups.blend`) feathered over one low-resolution pixel."""
-    from faceedit.mixups import blend
+    (:func:`faceedit.compose.mixups.blend`) feathered over one low-resolution pixel."""
+    from faceedit.compose.mixups import blend
 
     return blend(reference, upscaled, kept, feather_px=reference.shape[0] / kept.shape[0])
 

@@ -1,4 +1,4 @@
-"""faceedit.acceptance: the validator's bar on edited held-out faces (issue 19, target 3)."""
+"""faceedit.measure.acceptance: the validator's bar on edited held-out faces (issue 19, target 3)."""
 import numpy as np
 import pytest
 import torch
@@ -14,7 +14,7 @@ def _row(target, cur, change, pred, idx):
 
 
 def test_the_bar_on_age_sex_and_other_codes():
-    from faceedit.acceptance import verdicts
+    from faceedit.measure.acceptance import verdicts
 
     n = 10
     pred = {"age": np.full(n, 40.0), "gender": np.linspace(0, 1, n), "Blond_Hair": np.zeros(n),
@@ -39,12 +39,12 @@ def test_the_bar_on_age_sex_and_other_codes():
 
 
 def test_accept_translations_reads_the_judge_on_the_selected_translation(tmp_path):
-    from faceedit.acceptance import accept_translations, record_verdicts
-    from faceedit.directions import sample_w, synthesize
-    from faceedit.edit_evaluation import flatten_predictions
+    from faceedit.measure.acceptance import accept_translations, record_verdicts
+    from faceedit.edit.directions import sample_w, synthesize
+    from faceedit.measure.edits import flatten_predictions
     from faceedit.models.attributes import AttributePredictor
     from faceedit.models.stylegan2 import Generator
-    from faceedit.translations import VALUE_CODES, Translation, TranslationStore
+    from faceedit.edit.translations import VALUE_CODES, Translation, TranslationStore
 
     torch.manual_seed(0)
     G = Generator(16, style_dim=16, n_mlp=2, channel_multiplier=1, channel_max=16, model_id="tiny").eval()
@@ -76,7 +76,7 @@ def test_accept_translations_reads_the_judge_on_the_selected_translation(tmp_pat
 
 
 def test_sex_edits_are_judged_on_adults_only():
-    from faceedit.acceptance import acceptance_groups
+    from faceedit.measure.acceptance import acceptance_groups
     from faceedit.train.data import CELEBA_ATTRIBUTES
 
     n = 5

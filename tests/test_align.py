@@ -2,12 +2,22 @@
 import numpy as np
 import pytest
 
-from faceedit.alignment import (CANONICAL_EYES, align, align_face, detect_faces, face_record, ffhq_quad,
-                            head_ellipse_mask, landmarks_in_box, rescale_transform,
-                            transform_from_record, transform_points)
+from faceedit.faces.alignment import (
+    CANONICAL_EYES,
+    align,
+    align_face,
+    detect_faces,
+    face_record,
+    ffhq_quad,
+    head_ellipse_mask,
+    landmarks_in_box,
+    rescale_transform,
+    transform_from_record,
+    transform_points,
+)
 from faceedit.errors import ImageReadError, InvalidInput, NoFaceFound
 from faceedit.images import load_image
-from faceedit.paste import paste_back
+from faceedit.compose.paste import paste_back
 from faceedit.testing import data_dir
 
 WILD = data_dir() / "wild" / "images"
@@ -146,7 +156,7 @@ def _photo_alpha(photo, face, mask):
 @pytest.mark.parametrize("name", ["000176.jpg", "002123.jpg", "005069.jpg"])
 def test_round_trip_changes_little(aligned, name):
     """align -> paste back unedited: < 2/255 mean absolute error outside the feathered seam."""
-    from faceedit.paste import default_paste_mask
+    from faceedit.compose.paste import default_paste_mask
 
     photo = load_image(WILD / name)
     face = aligned[name][0]
@@ -202,11 +212,11 @@ def test_paste_back_errors():
 
 def test_package_level_align_is_the_function_after_module_import(tmp_path):
     import faceedit
-    import faceedit.alignment as module
-    import faceedit.paste
+    import faceedit.faces.alignment as module
+    import faceedit.compose.paste
 
-    faces = faceedit.align(WILD / PHOTOS[1], size=64)  # the module is faceedit.alignment: no name clash
-    assert faceedit.align is module.align and faceedit.paste_back is faceedit.paste.paste_back
+    faces = faceedit.align(WILD / PHOTOS[1], size=64)  # the module is faceedit.faces.alignment: no name clash
+    assert faceedit.align is module.align and faceedit.paste_back is faceedit.compose.paste.paste_back
     assert faces[0].image.shape == (64, 64, 3)
     np.testing.assert_array_equal(faces[0].image, module.align(WILD / PHOTOS[1], size=64)[0].image)
 

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from faceedit.errors import CheckpointError
-from faceedit.models.attributes import (CELEBA_ATTRIBUTES, UTKFACE_RACES, AnycostAttributePredictor,
-                                        AttributePredictor, load_attribute_predictor, save_attribute_predictor)
+from faceedit.models.attributes import (
+    CELEBA_ATTRIBUTES,
+    UTKFACE_RACES,
+    AnycostAttributePredictor,
+    AttributePredictor,
+    load_attribute_predictor,
+    save_attribute_predictor,
+)
 from faceedit.testing import conformance_dir, read_key_file, seeded_state_dict
 
 KEYS = conformance_dir() / "anycost_attribute_predictor_keys.txt"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from faceedit.background import feather_alpha, replace_background
+from faceedit.train.background import feather_alpha, replace_background
 from faceedit.testing import celeba_crops_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")

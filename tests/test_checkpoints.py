@@ -13,9 +13,16 @@ import torch
 from faceedit.io import load_json
 from faceedit.errors import CheckpointError, WeightsNotAvailable
 from faceedit.models import checkpoints, weights
-from faceedit.models.checkpoints import (DISCRIMINATOR, convert, load_discriminator, load_generator,
-                                         read_checkpoint, save_model, state_dict_to_nvlabs,
-                                         state_dict_to_nvlabs_disc)
+from faceedit.models.checkpoints import (
+    DISCRIMINATOR,
+    convert,
+    load_discriminator,
+    load_generator,
+    read_checkpoint,
+    save_model,
+    state_dict_to_nvlabs,
+    state_dict_to_nvlabs_disc,
+)
 from faceedit.models.stylegan2 import Discriminator, Generator
 from faceedit.testing import conformance_dir
 

@@ -23,7 +23,7 @@ def _outside_face_square(photo):
     """True outside the FFHQ quad (grown by 2 px) of the photo's face."""
     import cv2
 
-    from faceedit.alignment import detect_faces, ffhq_quad
+    from faceedit.faces.alignment import detect_faces, ffhq_quad
 
     quad, _ = ffhq_quad(detect_faces(photo)[0][1])
     inside = np.zeros(photo.shape[:2], np.uint8)
@@ -104,7 +104,7 @@ def test_parse_apply_and_output_stems(tmp_path):
 
 
 def _wrong_model_translation(tmp_path):
-    from faceedit.translations import Translation, TranslationStore
+    from faceedit.edit.translations import Translation, TranslationStore
 
     t = TranslationStore.default("faceedit-celeba64").get("A_2")
     return Translation("A_2", t.delta, {**t.meta, "model_id": "stylegan2-ffhq-1024"}).save(tmp_path / "other")

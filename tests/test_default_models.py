@@ -57,7 +57,7 @@ def test_generator_and_discriminator_shapes():
 
 def test_encoder_beats_mean_face():
     from faceedit.images import to_image, to_tensor
-    from faceedit.metrics import psnr
+    from faceedit.measure.metrics import psnr
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.encoder import load_encoder
 

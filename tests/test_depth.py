@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from faceedit.depth import _template_landmarks, estimate_depth, fit_pose
+from faceedit.faces.depth import _template_landmarks, estimate_depth, fit_pose
 from faceedit.errors import InvalidInput, NoFaceFound
 from faceedit.testing import data_dir
 
@@ -23,7 +23,7 @@ def test_pose_is_recovered_from_projected_template():
 
 
 def test_template_is_symmetric():
-    from faceedit.depth import MIRROR
+    from faceedit.faces.depth import MIRROR
 
     lm = _template_landmarks()
     np.testing.assert_allclose(lm[MIRROR] * [-1, 1, 1], lm, atol=1e-9)
@@ -32,8 +32,8 @@ def test_template_is_symmetric():
 
 @pytest.mark.skipif(not WILD.is_dir(), reason=f"wild photos not found at {WILD}")
 def test_depth_ordering_on_an_aligned_face():
-    from faceedit.alignment import align, transform_points
-    from faceedit.parsing import LABEL, parse
+    from faceedit.faces.alignment import align, transform_points
+    from faceedit.faces.parsing import LABEL, parse
 
     face = align(WILD / "000176.jpg", size=256)[0]
     lm = transform_points(np.linalg.inv(face.transform), face.landmarks)

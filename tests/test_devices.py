@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.devices import (check_device_name, describe_device, module_device, network_device, resolve_device,
-                              set_network_device)
+from faceedit.devices import (
+    check_device_name,
+    describe_device,
+    module_device,
+    network_device,
+    resolve_device,
+    set_network_device,
+)
 from faceedit.errors import ConfigError
 from faceedit.images import list_images, save_image
 from faceedit.io import atomic_path, file_lock, is_temp_file, remove_temp_files

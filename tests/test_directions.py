@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.directions import (
+from faceedit.edit.directions import (
     LogisticFinder,
     MeanDifferenceFinder,
     PCAFinder,
@@ -172,8 +172,8 @@ def _tiny_encoder(path):
 
 def test_build_defaults_end_to_end(tmp_path, capsys):
     from faceedit.cli import main
-    from faceedit.directions import encode_images
-    from faceedit.translations import TranslationStore, select
+    from faceedit.edit.directions import encode_images
+    from faceedit.edit.translations import TranslationStore, select
 
     data = _synthetic_cache(tmp_path / "cache.npz")
     enc = _tiny_encoder(tmp_path / "enc.safetensors")
@@ -224,8 +224,8 @@ def _tiny_models():
 
 
 def test_evaluate_edit_numbers(tmp_path):
-    from faceedit.directions import sample_w, synthesize
-    from faceedit.edit_evaluation import evaluate_edit, flatten_predictions, most_entangled, save_evaluation
+    from faceedit.edit.directions import sample_w, synthesize
+    from faceedit.measure.edits import evaluate_edit, flatten_predictions, most_entangled, save_evaluation
 
     G, P = _tiny_models()
     w = np.repeat(sample_w(G, 3, seed=1)[:, None], G.n_latent, axis=1)
@@ -262,9 +262,9 @@ def test_pca_layer_ranges_and_sefa_on_generator():
 
 def test_cli_fit_from_user_csv(tmp_path, capsys):
     from faceedit.cli import main
-    from faceedit.directions import encode_images
+    from faceedit.edit.directions import encode_images
     from faceedit.images import save_image
-    from faceedit.translations import Translation
+    from faceedit.edit.translations import Translation
 
     enc = _tiny_encoder(tmp_path / "enc.safetensors")
     rng = np.random.default_rng(0)
@@ -294,9 +294,9 @@ def test_cli_fit_from_user_csv(tmp_path, capsys):
 
 
 def test_calibration_scales_until_the_predictor_agrees():
-    from faceedit.directions import sample_w
-    from faceedit.translation_builder import TranslationBuilder
-    from faceedit.translations import Translation
+    from faceedit.edit.directions import sample_w
+    from faceedit.edit.builder import TranslationBuilder
+    from faceedit.edit.translations import Translation
 
     G, P = _tiny_models()
     rng = np.random.default_rng(0)
@@ -319,11 +319,11 @@ def test_calibration_scales_until_the_predictor_agrees():
 
 
 def test_calibration_extra_multipliers_while_success_grows_and_the_step_is_bounded(monkeypatch):
-    from faceedit.directions import sample_w, synthesize
-    from faceedit.edit_evaluation import flatten_predictions
-    from faceedit.edit_targets import edit_reached
-    from faceedit.translation_builder import TranslationBuilder
-    from faceedit.translations import Translation
+    from faceedit.edit.directions import sample_w, synthesize
+    from faceedit.measure.edits import flatten_predictions
+    from faceedit.edit.targets import edit_reached
+    from faceedit.edit.builder import TranslationBuilder
+    from faceedit.edit.translations import Translation
 
     G, P = _tiny_models()
     n = 40
@@ -333,13 +333,13 @@ def test_calibration_extra_multipliers_while_success_grows_and_the_step_is_bound
                                  {"calibration_extra": {"Ch": [4.0, 8.0]}, "calibration_max_step": 0.0})
     builder.groups = {"Ch": np.zeros(n)}
     # issue 19 target 4: the judge of identity (dlib) is never read by the calibration
-    import faceedit.identity
+    import faceedit.faces.identity
 
     def judge(*args, **kwargs):
         raise AssertionError("calibration read dlib's descriptor")
 
-    monkeypatch.setattr(faceedit.identity, "descriptors", judge)
-    monkeypatch.setattr(faceedit.identity, "descriptor", judge)
+    monkeypatch.setattr(faceedit.faces.identity, "descriptors", judge)
+    monkeypatch.setattr(faceedit.faces.identity, "descriptor", judge)
     # a step bound of 0: no extra multiplier is ever taken
     t = Translation("Ch_max", delta.copy(), {"model_id": "tiny"})
     res = builder.calibrate([t], G, P, multipliers=(1.0,), rate=1.01, faces=8)["Ch_max"]
@@ -383,7 +383,7 @@ def test_repeated_w_rows_are_fitted_in_w():
 
 
 def test_edit_reached_rules():
-    from faceedit.edit_targets import edit_reached
+    from faceedit.edit.targets import edit_reached
 
     base = {"gender": np.array([0.2, 0.2, 0.8]), "age": np.array([30.0, 30.0, 30.0]),
             "Bangs": np.array([0.1, 0.5, 0.9])}
@@ -397,9 +397,9 @@ def test_edit_reached_rules():
 
 
 def test_relabel_from_renders():
-    from faceedit.directions import sample_w, synthesize
-    from faceedit.edit_evaluation import flatten_predictions
-    from faceedit.translation_builder import TranslationBuilder
+    from faceedit.edit.directions import sample_w, synthesize
+    from faceedit.measure.edits import flatten_predictions
+    from faceedit.edit.builder import TranslationBuilder
 
     G, P = _tiny_models()
     n = 12
@@ -418,8 +418,8 @@ def test_relabel_from_renders():
 def test_a_target_value_may_have_rows_of_its_own(tmp_path):
     """layers.Se_1 restricts the edits towards Se 1 (Se_1, Se_1_fr_0) to their rows; Se_0 keeps Se's; both
     come from the one plain Se direction."""
-    from faceedit.edit_targets import labels_from_facedata
-    from faceedit.translation_builder import BUILD_DEFAULTS, TranslationBuilder
+    from faceedit.edit.targets import labels_from_facedata
+    from faceedit.edit.builder import BUILD_DEFAULTS, TranslationBuilder
 
     data = _synthetic_cache(tmp_path / "cache.npz")
     rng = np.random.default_rng(0)
@@ -446,8 +446,8 @@ def test_a_target_value_may_have_rows_of_its_own(tmp_path):
 def test_build_calibrated_keeps_the_least_entangled_conditioning(tmp_path):
     """With several condition_min_cos values each translation is made and calibrated with each and keeps the
     one whose calibrated edit moves the outputs most moved by the calibrated plain edit least."""
-    from faceedit.edit_targets import labels_from_facedata
-    from faceedit.translation_builder import TranslationBuilder
+    from faceedit.edit.targets import labels_from_facedata
+    from faceedit.edit.builder import TranslationBuilder
 
     G, P = _tiny_models()
     data = _synthetic_cache(tmp_path / "cache.npz")

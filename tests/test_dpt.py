@@ -10,10 +10,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faceedit.depth import dpt_weights_path, estimate_depth
+from faceedit.faces.depth import dpt_weights_path, estimate_depth
 from faceedit.errors import CheckpointError, WeightsNotAvailable
-from faceedit.models.dpt import (DPT, StdConv2dSame, dpt_config, dpt_hybrid, dpt_large, infer_config, input_size,
-                                 load_dpt, pad_same, predict)
+from faceedit.models.dpt import (
+    DPT,
+    StdConv2dSame,
+    dpt_config,
+    dpt_hybrid,
+    dpt_large,
+    infer_config,
+    input_size,
+    load_dpt,
+    pad_same,
+    predict,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -37,7 +37,7 @@ def generator():
 
 @pytest.fixture(scope="module")
 def translations_root(generator, tmp_path_factory):
-    from faceedit.translations import Translation, TranslationStore
+    from faceedit.edit.translations import Translation, TranslationStore
 
     root = tmp_path_factory.mktemp("translations")
     store = TranslationStore(root / MODEL_ID, MODEL_ID)
@@ -201,7 +201,7 @@ def test_preview_quality_settings(window, qtbot):
 
 
 def test_save_translation_and_reload(window, qtbot, translations_root):
-    from faceedit.translations import Translation
+    from faceedit.edit.translations import Translation
 
     assert window.save_translation("Hc_1_fr_2") is None and "empty" in window.last_error  # nothing to save yet
     window.set_slider("translation:Hc_1", 0.8)
@@ -268,7 +268,7 @@ def test_map_edit_is_an_undoable_slider_on_top_of_the_edit(window, qtbot, tmp_pa
 
 
 def test_mixup_toggle_and_overlays_on_full_render(window, qtbot, generator):
-    from faceedit.mixups import Mixer, dilate
+    from faceedit.compose.mixups import Mixer, dilate
 
     window.set_slider("translation:Hc_1", 1.5)
     window.mixup_boxes["domain"].setChecked(True)  # an undoable change like any other
@@ -314,8 +314,8 @@ def test_error_dialog_on_non_image_file(window, qtbot, tmp_path):
 
 def test_open_photo_projects_face(window, qtbot, generator):
     try:
-        import faceedit.alignment  # noqa: F401
-        import faceedit.project  # noqa: F401
+        import faceedit.faces.alignment
+        import faceedit.projection.project
     except ImportError as e:
         pytest.skip(f"alignment/projection not available yet: {e}")
     photos = wild_photos()
@@ -336,7 +336,7 @@ def test_open_photo_projects_face(window, qtbot, generator):
     wait_idle(qtbot, window)
     assert window.last_render().preview and window.edited_view.image.shape == s.photo.shape
 
-    from faceedit.parsing import overlay, parse
+    from faceedit.faces.parsing import overlay, parse
 
     window.act_in_photo.setChecked(False)
     window.overlay_actions["parsing"].setChecked(True)  # parsed with the photo's landmarks, no detection
@@ -561,7 +561,7 @@ def test_qt_binding_does_not_leak_none(qtbot):
 
 def test_slider_tooltip_says_what_the_validator_read():
     from editor.session import EditSession
-    from faceedit.translations import Translation
+    from faceedit.edit.translations import Translation
 
     t = Translation("A_2_fr_0", np.zeros((4, 8), np.float32), {"method": "ridge",
                     "validation": {"verdict": "rejected (+5.5 years the intended way)"}})

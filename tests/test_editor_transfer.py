@@ -103,7 +103,7 @@ def test_transfer_keeps_the_photo_sharp_replace_does_not(qtbot, tmp_path, builti
     assert not np.array_equal(r.edited, s.face.image)  # the edit did something
     transfer_ratio = laplacian_energy(r.edited) / base
 
-    from faceedit.transfer import map_picture
+    from faceedit.compose.transfer import map_picture
 
     for kind in ("flow", "gain", "alpha"):
         win.overlay_actions[kind].setChecked(True)
@@ -113,7 +113,7 @@ def test_transfer_keeps_the_photo_sharp_replace_does_not(qtbot, tmp_path, builti
     assert win.edited_view.image.std() > 10  # not a blank picture
     win.overlay_actions["none"].setChecked(True)
 
-    from faceedit.mixups import dilate
+    from faceedit.compose.mixups import dilate
 
     win.mixup_boxes["segmentation"].setChecked(True)  # the mixups restrict the transferred face
     wait_idle(qtbot, win)

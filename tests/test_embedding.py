@@ -2,6 +2,8 @@
 the mean face on held-out photos, refinement, variants, the trainer's exact resume."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ HELD_OUT = 8
 @pytest.fixture(scope="module")
 def held_out():
     """``(crops (N, 64, 64, 3), canonical descriptors (N, 128))`` of CelebA photos of held-out identities."""
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
     from faceedit.train.data import _celeba_records, align_record
 
     folder = data_dir() / "celeba"
@@ -105,7 +107,7 @@ def test_cli_bad_inputs_one_error_line_nothing_written(tmp_path, capsys):
 # ------------------------------------------------------------------------------------- the shipped mapper
 def test_mapper_beats_mean_face_on_held_out(held_out, models):
     from faceedit.embedding import map_embeddings
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
     from faceedit.synthesis import synthesize
 
     G, M = models
@@ -133,8 +135,8 @@ def test_refinement_lowers_descriptor_distance(held_out, models):
 
 def test_four_faces_differ_but_share_identity(held_out, models):
     from faceedit.embedding import from_embedding
-    from faceedit.identity import descriptors
-    from faceedit.realism import generator_samples
+    from faceedit.faces.identity import descriptors
+    from faceedit.measure.realism import generator_samples
 
     G, M = models
     _, target = held_out
@@ -182,13 +184,13 @@ def test_cli_identity_on_a_photo(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- the trainer
-def _tiny_pairs(folder, n=96, seed=0):
+def _tiny_pairs(folder, n=96, seed=0, w_scale=1.0):
     from faceedit.train.embedding_pairs import _save_npz
 
     rng = np.random.default_rng(seed)
     basis = rng.normal(size=(128, 4 * 8)).astype(np.float32)
     desc = rng.normal(size=(n, 128)).astype(np.float32) * 0.1
-    w = (desc @ basis).reshape(n, 4, 8)
+    w = (desc @ basis).reshape(n, 4, 8) * w_scale
     folder.mkdir(parents=True, exist_ok=True)
     half = n // 2
     _save_npz(folder / "real_0000.npz", {"index": np.arange(half), "w": w[:half], "render_desc": desc[:half],
@@ -229,6 +231,55 @@ def test_trainer_learns_and_resumes_exactly(tmp_path, monkeypatch):
     assert full.meta["pairs"] == {"real": 48, "samples": 48} and full.meta["trained_steps"] == 40
 
 
+def test_trainer_cycle_loss_through_a_frozen_student(tmp_path):
+    """The cycle loss (render the predicted code, read it with the descriptor student, match the input) falls,
+    is logged, and leaves the generator and the student untouched; a generator of another W+ shape is refused."""
+    import csv
+
+    from faceedit.errors import ConfigError
+    from faceedit.models._files import save_model_file
+    from faceedit.models.checkpoints import load_generator, save_model
+    from faceedit.models.descriptor_student import KIND, DescriptorStudent, load_descriptor_student
+    from faceedit.models.stylegan2 import Generator
+    from faceedit.train.embedding_mapper import train_embedding_mapper
+
+    _tiny_pairs(tmp_path / "pairs", w_scale=3.0)  # codes spread enough for renders to differ
+    torch.manual_seed(0)
+    G = Generator(8, style_dim=8, n_mlp=1, channel_multiplier=1, channel_max=8, model_id="tiny8")
+    assert (G.n_latent, G.style_dim) == (4, 8)
+    gen = save_model(G, tmp_path / "g")
+    S = DescriptorStudent(input_size=8, width=4, blocks=(1, 1))
+    with torch.no_grad():  # a random student barely reads its input: make its readout strong and centred
+        S.head.weight.mul_(20.0)
+        S.head.bias.zero_()
+    student = save_model_file(S, tmp_path / "student.safetensors", KIND, {})
+    before_g = {k: v.clone() for k, v in load_generator(gen).state_dict().items()}
+    before_s = {k: v.clone() for k, v in load_descriptor_student(student).state_dict().items()}
+    s = _settings(tmp_path, "cyc", 60)
+    s.cycle_weight, s.cycle_batch, s.student, s.generator, s.dropout = 1.0, 8, str(student), str(gen), 0.0
+    model = train_embedding_mapper(s, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "cyc" / "log.csv")))
+    cycle = [float(r["cycle_loss"]) for r in rows]
+    assert len(cycle) == 12 and np.mean(cycle[-3:]) < 0.5 * cycle[0]
+    assert "cycle" in json.loads((tmp_path / "cyc" / "embedding_mapper.json").read_text())["meta"]["loss"]
+    for k, v in load_generator(gen).state_dict().items():
+        assert torch.equal(v, before_g[k]), k
+    for k, v in load_descriptor_student(student).state_dict().items():
+        assert torch.equal(v, before_s[k]), k
+    # fine-tuning from a mapper starts from its weights
+    s2 = _settings(tmp_path, "init", 0)
+    s2.init = str(model)
+    from faceedit.models.embedding_mapper import load_embedding_mapper
+
+    a, b = load_embedding_mapper(model), load_embedding_mapper(train_embedding_mapper(s2, progress=False))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    wrong = save_model(Generator(16, style_dim=8, n_mlp=1, channel_multiplier=1, channel_max=8), tmp_path / "g16")
+    s3 = _settings(tmp_path, "wrong", 5)
+    s3.cycle_weight, s3.student, s3.generator = 1.0, str(student), str(wrong)
+    with pytest.raises(ConfigError, match="W\\+"):
+        train_embedding_mapper(s3, progress=False)
+
+
 def test_trainer_targets(tmp_path):
     from faceedit.errors import ConfigError
     from faceedit.train.embedding_mapper import training_arrays
@@ -266,7 +317,7 @@ def test_descriptor_student_trainer(tmp_path):
     from faceedit.testing import synthetic_label_cache
     from faceedit.train.descriptor_student import StudentSettings, train_descriptor_student
     from faceedit.train.embedding_pairs import _save_npz
-    from faceedit.translation_builder import training_subset
+    from faceedit.edit.builder import training_subset
     from faceedit.models.checkpoints import save_model
     from faceedit.models.stylegan2 import Generator
 
@@ -292,8 +343,13 @@ def test_descriptor_student_trainer(tmp_path):
 
 def test_face_recognizer_trainer_and_rank1(tmp_path):
     from faceedit.train.data import FaceData
-    from faceedit.train.face_recognizer import (RecognizerSettings, load_face_recognizer, rank1,
-                                                train_face_recognizer, training_identities)
+    from faceedit.train.face_recognizer import (
+        RecognizerSettings,
+        load_face_recognizer,
+        rank1,
+        train_face_recognizer,
+        training_identities,
+    )
 
     rng = np.random.default_rng(0)
     n = 60

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from faceedit.errors import InvalidInput, InvalidTranslationName, ModelMismatch
-from faceedit.interop import export_gan_face_editing, import_translations, read_source, w_std_along
-from faceedit.layouts import read_latent, read_rows, to_rows
+from faceedit.edit.interop import export_gan_face_editing, import_translations, read_source, w_std_along
+from faceedit.edit.layouts import read_latent, read_rows, to_rows
 from faceedit.models.stylegan2 import Generator
-from faceedit.translations import (
+from faceedit.edit.translations import (
     BALD,
     REFERENCE_ORDER,
     REFERENCE_VALUES,

@@ -24,7 +24,7 @@ from faceedit.io import is_temp_file
 from faceedit.models.checkpoints import save_model
 from faceedit.models.stylegan2 import Generator
 from faceedit.testing import PROJECT_ROOT
-from faceedit.translations import required_targets
+from faceedit.edit.translations import required_targets
 
 test_pipeline = pytest.importorskip("test_pipeline")  # its tiny generator, references and translations
 tiny, assets = test_pipeline.tiny, test_pipeline.assets

@@ -43,31 +43,32 @@ def _imports(module: str) -> list[tuple[str, str | None]]:
 
 
 def test_alignment_never_imports_parsing() -> None:
-    imported = _imports("alignment")
+    imported = _imports("faces.alignment")
     assert imported, "the parser of this test found no import at all"
-    assert not [m for m, _ in imported if m == "faceedit.parsing" or m.startswith("faceedit.parsing.")]
+    assert not [m for m, _ in imported if m == "faceedit.faces.parsing" or m.startswith("faceedit.faces.parsing.")]
     # nothing above alignment either
-    upward = {"faceedit.parsing", "faceedit.depth", "faceedit.paste", "faceedit.mixups", "faceedit.transfer"}
+    upward = {"faceedit.faces.parsing", "faceedit.faces.depth", "faceedit.compose.paste", "faceedit.compose.mixups",
+              "faceedit.compose.transfer"}
     assert [(m, f) for m, f in imported if m in upward] == []
 
 
 def test_parsing_builds_on_alignment_and_paste_on_both() -> None:
-    assert "faceedit.alignment.face_landmarks" in {m for m, _ in _imports("parsing")}
-    assert not [m for m, _ in _imports("parsing") if m == "faceedit.paste"]
-    paste = {m for m, _ in _imports("paste")}
-    assert {"faceedit.alignment", "faceedit.parsing"} <= paste
+    assert "faceedit.faces.alignment.face_landmarks" in {m for m, _ in _imports("faces.parsing")}
+    assert not [m for m, _ in _imports("faces.parsing") if m == "faceedit.compose.paste"]
+    paste = {m for m, _ in _imports("compose.paste")}
+    assert {"faceedit.faces.alignment", "faceedit.faces.parsing"} <= paste
 
 
 def test_importing_alignment_loads_no_parser() -> None:
-    code = ("import sys, faceedit.alignment as a; a.head_ellipse_mask(8); "
-            "print(sorted(m for m in sys.modules if m in ('faceedit.parsing', 'faceedit.paste')))")
+    code = ("import sys, faceedit.faces.alignment as a; a.head_ellipse_mask(8); "
+            "print(sorted(m for m in sys.modules if m in ('faceedit.faces.parsing', 'faceedit.compose.paste')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_paste_back_lives_in_paste() -> None:
-    import faceedit.alignment as alignment
-    import faceedit.paste
+    import faceedit.faces.alignment as alignment
+    import faceedit.compose.paste
 
     assert not hasattr(alignment, "paste_back")
-    assert faceedit.paste_back is faceedit.paste.paste_back
+    assert faceedit.paste_back is faceedit.compose.paste.paste_back

@@ -8,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from faceedit.parsing import LABEL
+from faceedit.faces.parsing import LABEL
 from tests.test_maps import face_map
 
 pytestmark = pytest.mark.usefixtures("one_thread")

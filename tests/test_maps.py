@@ -8,7 +8,7 @@ import pytest
 
 from faceedit.errors import InvalidInput
 from faceedit.maps.io import as_map, labels_from_rgb, read_map, save_map
-from faceedit.parsing import LABEL, PALETTE, colorize
+from faceedit.faces.parsing import LABEL, PALETTE, colorize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,11 +1,11 @@
-"""Image metrics: PSNR, SSIM (closed forms) and dlib's identity distance (faceedit.identity) on real faces."""
+"""Image metrics: PSNR, SSIM (closed forms) and dlib's identity distance (faceedit.faces.identity) on real faces."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from faceedit.errors import InvalidInput
-from faceedit.metrics import psnr, ssim
+from faceedit.measure.metrics import psnr, ssim
 from faceedit.testing import data_dir
 
 
@@ -34,9 +34,9 @@ def test_ssim_constant_images_and_noise():
 
 
 def test_identity_distance_same_vs_other_person():
-    """The one dlib implementation (faceedit.identity) on FFHQ-aligned 64 px crops of two CelebA people: a
+    """The one dlib implementation (faceedit.faces.identity) on FFHQ-aligned 64 px crops of two CelebA people: a
     face is at 0 from itself, close to a noisy copy, and farther than dlib's 0.6 from another person."""
-    from faceedit.identity import SAME_PERSON, descriptors, identity_distance
+    from faceedit.faces.identity import SAME_PERSON, descriptors, identity_distance
     from faceedit.train.data import align_record
 
     folder = data_dir() / "celeba" / "img_89x109"

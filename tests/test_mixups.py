@@ -4,7 +4,7 @@ import pytest
 
 from faceedit.config import load_config, save_config
 from faceedit.errors import ConfigError, InvalidInput, InvalidTranslationName, NoFaceFound
-from faceedit.mixups import (
+from faceedit.compose.mixups import (
     DEFAULTS,
     Mixer,
     blend,
@@ -15,7 +15,7 @@ from faceedit.mixups import (
     nearer_foreground,
     resize_nearest,
 )
-from faceedit.regions import REGIONS, rasterize
+from faceedit.faces.regions import REGIONS, rasterize
 
 HAIR, NOSE, L_EYE, R_EYE, MOUTH, U_LIP, L_LIP, SKIN, CLOTH, HAT = 17, 10, 4, 5, 11, 12, 13, 1, 16, 18
 
@@ -444,7 +444,7 @@ def test_no_face_in_the_edited_or_original_image_is_reported_not_fatal():
 
 
 def test_classes_by_name_or_id():
-    pytest.importorskip("faceedit.parsing", reason="class names need faceedit.parsing.CLASSES")
+    pytest.importorskip("faceedit.faces.parsing", reason="class names need faceedit.faces.parsing.CLASSES")
     cfg = mixer_config({"segmentation": {"restore_classes": ["hat"],
                                          "codes": {"Hc": {"classes": ["hair", "hat"]}, "D": {"classes": [1]}}}})
     assert cfg["segmentation"]["restore_classes"] == [HAT]

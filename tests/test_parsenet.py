@@ -15,7 +15,7 @@ from faceedit.cli import main
 from faceedit.errors import CheckpointError, WeightsNotAvailable
 from faceedit.models.bisenet import BiSeNet
 from faceedit.models.parsenet import ParseNet
-from faceedit.parsing import CLASSES, LABEL, facexlib_weights_path, parse
+from faceedit.faces.parsing import CLASSES, LABEL, facexlib_weights_path, parse
 from faceedit.testing import seeded_state_dict_like
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.alignment import align
+from faceedit.faces.alignment import align
 from faceedit.errors import CheckpointError, InvalidInput, NoFaceFound
 from faceedit.models.bisenet import BiSeNet
-from faceedit.parsing import CLASSES, LABEL, colorize, face_hair_mask, overlay, parse
+from faceedit.faces.parsing import CLASSES, LABEL, colorize, face_hair_mask, overlay, parse
 from faceedit.testing import conformance_dir, data_dir, seeded_state_dict
 
 WILD = data_dir() / "wild" / "images"
@@ -123,7 +123,7 @@ def test_overlay_and_errors():
 def test_eyeglasses_drawn_on_a_face_are_found():
     import cv2
 
-    from faceedit.alignment import transform_points
+    from faceedit.faces.alignment import transform_points
 
     face = align(WILD / "000176.jpg", size=256)[0]
     lm = transform_points(np.linalg.inv(face.transform), face.landmarks)

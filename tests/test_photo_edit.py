@@ -6,11 +6,18 @@ import pytest
 from PIL import Image, ImageCms
 
 import faceedit
-from faceedit.errors import DataError, ImageReadError, InvalidInput, InvalidTranslationName, ModelMismatch, NoFaceFound
+from faceedit.errors import (
+    DataError,
+    ImageReadError,
+    InvalidInput,
+    InvalidTranslationName,
+    ModelMismatch,
+    NoFaceFound,
+)
 from faceedit.images import ORIENTATION, Photo, read_photo, write_photo
-from faceedit.photo_edit import EditSettings, PhotoEditor, aligned_size, as_recipe, edit_photo
+from faceedit.compose.photo_edit import EditSettings, PhotoEditor, aligned_size, as_recipe, edit_photo
 from faceedit.testing import data_dir
-from faceedit.translations import Recipe
+from faceedit.edit.translations import Recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -122,7 +129,7 @@ def test_edits_as_recipe_and_their_errors():
 
 
 def test_translation_of_another_model_is_refused(tmp_path):
-    from faceedit.translations import Translation, TranslationStore
+    from faceedit.edit.translations import Translation, TranslationStore
 
     store = TranslationStore.default("faceedit-celeba64")
     t = store.get("A_2")
@@ -135,7 +142,7 @@ def test_translation_of_another_model_is_refused(tmp_path):
 
 
 def test_aligned_size_follows_the_face_in_the_photo():
-    from faceedit.alignment import ffhq_quad
+    from faceedit.faces.alignment import ffhq_quad
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(68, 2))
@@ -212,4 +219,7 @@ def test_public_api_is_lazy():
     assert faceedit.edit_photo is edit_photo and "edit_photo" in dir(faceedit)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not hasattr(faceedit, "edit")  # a future faceedit/edit/ package is not shadowed
+        # no public name shadows the faceedit/edit/ package: faceedit.edit is that package or not loaded yet
+        import types
+
+        assert isinstance(getattr(faceedit, "edit", types.ModuleType("x")), types.ModuleType)

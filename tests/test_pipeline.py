@@ -12,7 +12,7 @@ from faceedit.config import read_toml
 from faceedit.errors import ModelMismatch
 from faceedit.images import load_image, resize, save_image, to_image
 from faceedit.models.stylegan2 import Generator
-from faceedit.translations import Translation, TranslationStore, required_targets
+from faceedit.edit.translations import Translation, TranslationStore, required_targets
 from pipeline.check import check_submission
 from pipeline.report import COPY, EDITED, SKIPPED
 from pipeline.run import load_settings, main, run_pipeline

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceedit.translations import required_targets
+from faceedit.edit.translations import required_targets
 from pipeline.check import Problem, check_submission, main
 
 NON_BALD = "1_1_0_0_1_0_2_1_0"

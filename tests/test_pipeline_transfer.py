@@ -34,7 +34,7 @@ def reference(tmp_path_factory) -> Path:
     """A folder with one real face, FFHQ-aligned at 512 px."""
     if not WILD.is_file():
         pytest.skip(f"shared data not found: {WILD}")
-    from faceedit.alignment import align
+    from faceedit.faces.alignment import align
 
     folder = tmp_path_factory.mktemp("refs")
     save_image(folder / "person.png", align(WILD, size=512)[0].image)
@@ -79,7 +79,7 @@ def test_transfer_keeps_the_photo_sharp(reference: Path, runs: dict[str, Path]) 
 
 def test_replace_mode_is_the_render_mixed_in(reference: Path, runs: dict[str, Path]) -> None:
     """``replace``: the pipeline's output is the upscaled render through the mixups, as before transfer."""
-    from faceedit.mixups import DEFAULTS, Mixer
+    from faceedit.compose.mixups import DEFAULTS, Mixer
     from faceedit.images import resize
     from pipeline.steps import AlignedFaceMaps, restore_kept
 

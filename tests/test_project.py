@@ -9,10 +9,10 @@ import torch
 
 from faceedit.errors import ConfigError, InvalidInput, ModelMismatch
 from faceedit.images import load_image, resize, save_image, to_image
-from faceedit.metrics import psnr
+from faceedit.measure.metrics import psnr
 from faceedit.models.encoder import Encoder
 from faceedit.models.stylegan2 import Discriminator, Generator
-from faceedit.project import ProjectionSettings, Projector, project, project_files
+from faceedit.projection.project import ProjectionSettings, Projector, project, project_files
 from faceedit.testing import data_dir
 from faceedit.types import Latent
 
@@ -318,7 +318,7 @@ def test_lpips_perceptual_and_metric(tiny_g, generated):
 def test_project_uses_the_paired_builtin_encoder_by_default():
     """``faceedit.project(G, face)`` starts from the built-in encoder for the built-in generator, not the mean."""
     from faceedit.models.checkpoints import load_generator
-    from faceedit.project import paired_encoder
+    from faceedit.projection.project import paired_encoder
 
     G = load_generator()
     assert paired_encoder(G) is not None

@@ -71,7 +71,7 @@ def test_frechet_self_symmetric_and_singular_covariances():
 def test_frechet_of_real_dlib_descriptors_grows_with_blur(faces):
     """Through the one dlib implementation: real faces vs themselves ~0, vs blurred copies larger the
     stronger the blur, and symmetric."""
-    from faceedit.identity import descriptors
+    from faceedit.faces.identity import descriptors
 
     d = descriptors(faces)
     d1 = descriptors(_blur(faces, 1.0))

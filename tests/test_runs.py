@@ -52,7 +52,7 @@ def test_video_mp4_and_gif_frame_counts(run, tmp_path, capsys):
 
 
 def test_video_caption_names_step_and_kimg(run):
-    from faceedit.runs import video_frames
+    from faceedit.train.reports import video_frames
 
     frames = video_frames(run, skip=1, scale=2)
     assert len(frames) == 6

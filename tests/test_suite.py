@@ -28,7 +28,7 @@ def _tiny_suite(tmp_path):
 
 def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
     from faceedit.cli import main
-    from faceedit.translations import TranslationStore
+    from faceedit.edit.translations import TranslationStore
 
     G = _tiny_suite(tmp_path)
     out = tmp_path / "suite"
@@ -36,6 +36,7 @@ def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
             "--cache", str(tmp_path / "cache.npz"), "--encoder", str(tmp_path / "enc.safetensors"),
             "--predictor", str(tmp_path / "p.safetensors"), "--validator", str(tmp_path / "v.safetensors"),
             "--threads", "1", "--max-faces", "8", "--embedding-pairs", "6", "--embedding-minutes", "0.05",
+            "--student-minutes", "0.05",
             "min_group=5", "calibration_faces=8",
             "calibration_multipliers=[1.0, 2.0]", "condition_min_cos=[0.9]"]
     assert main(args) == 0
@@ -59,7 +60,7 @@ def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
     # the strengths were calibrated (on the fitting predictor) before the validator read anything
     assert sum("calibration" in store.get(n).meta for n in store.names()) > 20
     from faceedit.images import image_grid, load_image
-    from faceedit.realism import generator_samples
+    from faceedit.measure.realism import generator_samples
 
     np.testing.assert_array_equal(load_image(out / "samples.png"), image_grid(generator_samples(G, 32, seed=0), ncol=8))
     # the embedding mapper of the new generator, with its sidecar
@@ -68,6 +69,12 @@ def test_rebuild_suite_builds_every_stage_and_resumes(tmp_path, capsys):
     mapper = load_embedding_mapper(out / "embedding_mapper.safetensors")
     assert (mapper.n_latent, mapper.style_dim) == (G.n_latent, 16)
     assert mapper.meta["generator_model_id"] == "tiny-new" and mapper.meta["pairs"] == {"real": 6, "samples": 6}
+    # ... trained with the cycle loss through the descriptor student made for it, which ships alongside
+    from faceedit.models.descriptor_student import load_descriptor_student
+
+    student = load_descriptor_student(out / "descriptor_student.safetensors")
+    assert student.input_size == G.resolution and student.meta["n_faces"] == 18
+    assert "cycle" in mapper.meta["loss"] and mapper.meta["settings"]["student"].endswith("descriptor_student.safetensors")
     # a re-run keeps every finished stage (nothing rebuilt, files untouched)
     stamp = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
     capsys.readouterr()

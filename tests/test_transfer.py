@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedit.blending import blend
+from faceedit.compose.blending import blend
 from faceedit.errors import InvalidInput
 from faceedit.images import load_image, resize
 from faceedit.testing import data_dir
-from faceedit.transfer import TransferSettings, policy_for, transfer_edit
+from faceedit.compose.transfer import TransferSettings, policy_for, transfer_edit
 
 
 @pytest.fixture(scope="module")

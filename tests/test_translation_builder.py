@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.directions import coordinates, unit
-from faceedit.edit_targets import OWN_OUTPUTS
-from faceedit.translation_builder import TranslationBuilder, _Edit
+from faceedit.edit.directions import coordinates, unit
+from faceedit.edit.targets import OWN_OUTPUTS
+from faceedit.edit.builder import TranslationBuilder, _Edit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -132,7 +132,7 @@ def test_pairwise_hair_colour_from_translations_follow_the_two_groups():
     for v in range(4):
         y = (hc == v).astype(float)
         b._edit(f"Hc_{v}", y, hc, "one")
-    from faceedit.translations import VALUE_CODES
+    from faceedit.edit.translations import VALUE_CODES
 
     pairs = lambda new, old: b.edits[f"Hc_{min(new, old)}-{max(new, old)}"]  # noqa: E731
     made = {t.name: t for t in b._value_translations("Hc", VALUE_CODES["Hc"], lambda v: b.edits[f"Hc_{v}"], pairs)}
@@ -159,8 +159,8 @@ def test_ordinal_from_step_keeps_its_sign_when_levels_overlap():
 
 
 def test_use_renders_and_co_moving_with_tiny_models():
-    from faceedit.directions import sample_w
-    from faceedit.edit_evaluation import flatten_predictions
+    from faceedit.edit.directions import sample_w
+    from faceedit.measure.edits import flatten_predictions
     from faceedit.models.attributes import AttributePredictor
     from faceedit.models.stylegan2 import Generator
     from faceedit.synthesis import synthesize

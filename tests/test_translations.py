@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceedit.errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
-from faceedit.translations import (
+from faceedit.edit.translations import (
     BALD,
     CURSOR_CODES,
     Recipe,

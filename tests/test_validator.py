@@ -12,7 +12,12 @@ import torch
 from faceedit.errors import CheckpointError, DataError
 from faceedit.models.attributes import CELEBA_ATTRIBUTES, AttributePredictor
 from faceedit.models.validator import (
-    BAR, DEFAULT_VALIDATOR, AttributeValidator, judged_outputs, load_validator, save_validator,
+    BAR,
+    DEFAULT_VALIDATOR,
+    AttributeValidator,
+    judged_outputs,
+    load_validator,
+    save_validator,
 )
 from faceedit.train.data import FaceData
 

@@ -98,7 +98,7 @@ class _ProjectWorker:
         self.out, self.align, self.force = out, align, force
 
     def __call__(self, files: list[Path]) -> Any:
-        from ..projection_runs import project_files
+        from ..projection.batch import project_files
 
         return project_files(files, self.out, self.projector, align=self.align, force=self.force, progress=False,
                              log=lambda _: None)
@@ -106,13 +106,13 @@ class _ProjectWorker:
 
 def project_on_ray(args: argparse.Namespace, files: Sequence[Path], make_projector: Callable[[], Any],
                    batch_size: int) -> tuple[Any, list[str]]:
-    """:func:`faceedit.projection_runs.project_files` on Ray, one task per projection batch (the local
-    run's batches); returns the merged :class:`~faceedit.projection_runs.RunSummary` and the workers'
+    """:func:`faceedit.projection.batch.project_files` on Ray, one task per projection batch (the local
+    run's batches); returns the merged :class:`~faceedit.projection.batch.RunSummary` and the workers'
     devices.  ``metrics.json`` ends with the whole run's summary."""
     from tqdm import tqdm
 
     from ..distributed import map_on_actors, ray_session
-    from ..projection_runs import RunSummary, rewrite_summary
+    from ..projection.batch import RunSummary, rewrite_summary
 
     chunks = [list(files[i:i + batch_size]) for i in range(0, len(files), batch_size)]
     total = RunSummary()

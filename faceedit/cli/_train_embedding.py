@@ -25,8 +25,9 @@ def register(sub) -> None:
         "embedding-mapper", help="128-d dlib descriptor → W+ mapper (for faceedit from-embedding)",
         description="Make training pairs (encoded training faces and sampled W+ renders, each with dlib "
                     "descriptors; the cache's held-out identities are never used; resumable chunks in --pairs), "
-                    "then train an MLP from the descriptor to W+ with a latent loss. Writes OUT/"
-                    "embedding_mapper.safetensors + .json, OUT/log.csv and OUT/checkpoint.pt.")
+                    "then train an MLP from the descriptor to W+ with a latent loss (and, with --cycle-weight, a "
+                    "cycle loss through the descriptor student). Writes OUT/embedding_mapper.safetensors + .json, "
+                    "OUT/log.csv and OUT/checkpoint.pt.")
     _common(p, 5000)
     p.add_argument("--pairs", help="folder of the pair chunks (default: OUT/pairs)")
     p.add_argument("--latents", help="the encoded training faces (rebuild-suite's train_latents.npy; default: "
@@ -44,6 +45,12 @@ def register(sub) -> None:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--desc-noise", type=float, default=0.0, help="input noise (share of each coordinate's std)")
+    p.add_argument("--cycle-weight", type=float, default=0.0,
+                   help="weight of the cycle loss: render the predicted code, read its descriptor with the "
+                        "descriptor student, match the input (default 0: latent loss only)")
+    p.add_argument("--cycle-batch", type=int, default=16, help="descriptors rendered per step by the cycle loss")
+    p.add_argument("--student", help="descriptor student of the cycle loss (default: the built-in one)")
+    p.add_argument("--init", help="start from this mapper's weights (fine-tune), e.g. the built-in one's file")
     p.set_defaults(func=run)
 
     p = sub.add_parser(
@@ -93,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             pairs=pairs, out=args.out, target=args.target, use_samples=not args.no_samples, steps=args.steps,
             minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
             dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
-            threads=args.threads, device=str(device)))
+            threads=args.threads, device=str(device), cycle_weight=args.cycle_weight, cycle_batch=args.cycle_batch,
+            student=args.student, generator=args.generator, init=args.init))
     return _wrote(world, path)
 
 

@@ -20,8 +20,8 @@ def register(subparsers) -> None:
 
 
 def default_size() -> int:
-    """The default generator's resolution, or :data:`faceedit.alignment.DEFAULT_SIZE` without a default model."""
-    from ..alignment import DEFAULT_SIZE
+    """The default generator's resolution, or :data:`faceedit.faces.alignment.DEFAULT_SIZE` without a default model."""
+    from ..faces.alignment import DEFAULT_SIZE
     from ..errors import FaceEditError
 
     try:
@@ -35,7 +35,7 @@ def default_size() -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..alignment import align, face_record
+    from ..faces.alignment import align, face_record
     from ..errors import InvalidInput
     from ..images import save_image
     from ..io import save_json

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if args.aligned:
             faces.append(load_image(path))
         else:
-            from ..alignment import align
+            from ..faces.alignment import align
 
             faces.append(align(path, size=model.input_size)[0].image)
     preds = model.predict(faces)

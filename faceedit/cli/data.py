@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 def run_background(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..background import make_folder_variant, make_variant
+    from ..train.background import make_folder_variant, make_variant
     from ..errors import InvalidInput
 
     src = Path(args.input)

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from ..depth import estimate_depth
+    from ..faces.depth import estimate_depth
     from ..images import load_image
     from ..io import atomic_path, save_npy
     from ._batch import for_each_image

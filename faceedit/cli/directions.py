@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--generator", help="generator for the strength calibration (default: the built-in model)")
     q.add_argument("--predictor", help="attribute predictor for the calibration (default: built-in)")
     q.add_argument("set", nargs="*", metavar="KEY=VALUE",
-                   help="build options (faceedit.translation_builder.BUILD_DEFAULTS): method, C, ridge_alpha, boost, "
+                   help="build options (faceedit.edit.builder.BUILD_DEFAULTS): method, C, ridge_alpha, boost, "
                         "conditional, condition_top, condition_faces, condition_min_cos, condition_success_margin, condition_partial, render_weight, "
                         "layers.<code>, layers.<code>_<value> (the edits towards one value), layers.Hc_<a>-<b> (a hair colour pair) "
                         "(e.g. 'layers.B=\"3-5\"'; the built-in set uses 'layers.B=\"3-5\"' 'layers.Hs=\"2-7\"' 'layers.Hc_2-3=\"4-9\"' "
@@ -108,7 +108,7 @@ def _threads(n: int) -> None:
 
 def _save_components(components, n_latent: int, folder: str, prefix: str, model_id: str, meta: dict,
                      ranges=None) -> None:
-    from ..translations import Translation, TranslationStore
+    from ..edit.translations import Translation, TranslationStore
 
     store = TranslationStore(folder, model_id)
     for i, comp in enumerate(components):
@@ -118,7 +118,7 @@ def _save_components(components, n_latent: int, folder: str, prefix: str, model_
 
 
 def run_pca(args: argparse.Namespace) -> int:
-    from ..directions import PCAFinder
+    from ..edit.directions import PCAFinder
 
     _threads(args.threads)
     G = _generator(args.generator)
@@ -139,7 +139,7 @@ def run_pca(args: argparse.Namespace) -> int:
 def run_sefa(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..directions import SeFaFinder
+    from ..edit.directions import SeFaFinder
 
     G = _generator(args.generator)
     sefa = SeFaFinder(args.components, args.layers).fit(G)
@@ -162,9 +162,9 @@ def run_sefa(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..directions import binarize, coordinates, encode_images, make_finder, orthogonalize, sample_generated
+    from ..edit.directions import binarize, coordinates, encode_images, make_finder, orthogonalize, sample_generated
     from ..errors import DataError, InvalidInput
-    from ..translations import Translation, TranslationStore
+    from ..edit.translations import Translation, TranslationStore
 
     _threads(args.threads)
     model_id = None
@@ -183,12 +183,12 @@ def run_fit(args: argparse.Namespace) -> int:
         encoder = load_encoder(args.encoder)
         model_id = encoder.meta.get("generator_model_id")
         if args.csv:
-            from ..directions import load_labelled_images
+            from ..edit.directions import load_labelled_images
 
             images, y = load_labelled_images(args.csv, encoder.input_size)
         else:
             from ..train.data import load_cache
-            from ..edit_targets import labels_from_facedata
+            from ..edit.targets import labels_from_facedata
 
             data = load_cache(args.cache)
             data = data.subset(~data.val)
@@ -232,10 +232,10 @@ def run_fit(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..directions import sample_w
-    from ..edit_evaluation import most_entangled, evaluate_edit, save_evaluation
+    from ..edit.directions import sample_w
+    from ..measure.edits import most_entangled, evaluate_edit, save_evaluation
     from ..models.attributes import load_attribute_predictor
-    from ..translations import Translation
+    from ..edit.translations import Translation
 
     _threads(args.threads)
     G = _generator(args.generator)
@@ -266,8 +266,8 @@ def run_build_defaults(args: argparse.Namespace) -> int:
     from ..io import save_npy
     from ..models.encoder import load_encoder
     from ..train.data import default_cache_dir, load_cache
-    from ..translation_builder import BUILD_DEFAULTS, build_default_set, training_subset
-    from ..translations import default_translations_dir
+    from ..edit.builder import BUILD_DEFAULTS, build_default_set, training_subset
+    from ..edit.translations import default_translations_dir
 
     _threads(args.threads)
     cfg = load_config(BUILD_DEFAULTS, None, args.set)
@@ -294,7 +294,7 @@ def run_build_defaults(args: argparse.Namespace) -> int:
             raise DataError(f"{args.latents} holds {len(latents)} faces, the training set {len(data)} "
                             "(another --limit or cache?): delete it to encode again")
     if latents is None and args.latents:
-        from ..directions import encode_images
+        from ..edit.directions import encode_images
 
         latents = encode_images(encoder, data.images)
         save_npy(args.latents, latents)

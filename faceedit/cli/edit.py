@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import check_executor
     from ..errors import CheckpointError, ConfigError, DataError, InvalidInput, InvalidTranslationName, ModelMismatch
     from ..images import list_images
-    from ..photo_edit import EditSettings, default_cache_dir
+    from ..compose.photo_edit import EditSettings, default_cache_dir
 
     try:
         applied = parse_apply(args.apply)
@@ -167,13 +167,13 @@ def run(args: argparse.Namespace) -> int:
 def photo_process(edits: Any, model: Any, settings: Any, translations: list[str], out: Path,
                   names: dict[Path, str], crops: bool, timings: bool,
                   encoder: Any = "auto") -> Callable[[Path], None]:
-    """One :class:`~faceedit.photo_edit.PhotoEditor` (models loaded here: in this process, or once per Ray
+    """One :class:`~faceedit.compose.photo_edit.PhotoEditor` (models loaded here: in this process, or once per Ray
     worker) and the function that edits and writes one photo with it (``.device_name``: where it runs)."""
     import time
     import warnings
 
     from ..devices import describe_device
-    from ..photo_edit import PhotoEditor
+    from ..compose.photo_edit import PhotoEditor
 
     editor = PhotoEditor(edits, model, settings, encoder=encoder, translations=translations)
 

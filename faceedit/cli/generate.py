@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 def _render_latents(g, args: argparse.Namespace) -> int:
     """Render each ``--latent`` file; one output per latent (numbered like --n)."""
     from ..images import save_image
-    from ..layouts import read_latent
+    from ..edit.layouts import read_latent
     from ..synthesis import synthesize
 
     shape = (g.n_latent, g.style_dim)

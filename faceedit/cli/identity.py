@@ -9,7 +9,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "identity", help="write the 128-d dlib identity descriptor of a photo's face (.npy)",
         description="Detect and FFHQ-align the face (faceedit align, 256 px), then compute dlib's 128-d face "
-                    "descriptor on the aligned face (faceedit.identity.descriptor): the canonical descriptor that "
+                    "descriptor on the aligned face (faceedit.faces.identity.descriptor): the canonical descriptor "
+                    "that "
                     "'faceedit from-embedding' reads. One photo gives a (128,) array, several an (N, 128) array. "
                     "Descriptors made the face_recognition way (dlib's chip of the raw photo) are close but not "
                     "equal; see benchmarks/embedding.py.")

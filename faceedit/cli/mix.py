@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                         help="translation name or characteristic code, e.g. Hc_1, Pn_max, bald, Sk")
     parser.add_argument("--out", required=True, help="output image file")
     parser.add_argument("--steps", help="comma-separated steps to run (default: domain,segmentation,depth)")
-    parser.add_argument("--config", help="TOML file with mixup settings (the keys of faceedit.mixups.DEFAULTS)")
+    parser.add_argument("--config", help="TOML file with mixup settings (the keys of faceedit.compose.mixups.DEFAULTS)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting, e.g. depth.feather=0.04 (repeatable)")
     parser.add_argument("--masks", help="folder for the allowed region of each step ({step}.png, white = edit)")
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..images import load_image, save_image
     from ..io import save_json
-    from ..mixups import DEFAULTS, Mixer
+    from ..compose.mixups import DEFAULTS, Mixer
 
     overrides = list(args.set)
     if args.steps:

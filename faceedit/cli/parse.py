@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..images import load_image, save_image
     from ..io import atomic_path
-    from ..parsing import CLASSES, overlay, parse
+    from ..faces.parsing import CLASSES, overlay, parse
     from ._batch import for_each_image
 
     out = Path(args.out)

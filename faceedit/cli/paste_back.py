@@ -25,11 +25,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..alignment import rescale_transform, transform_from_record
+    from ..faces.alignment import rescale_transform, transform_from_record
     from ..errors import InvalidInput
     from ..images import load_image, resize, save_image
     from ..io import load_json
-    from ..paste import paste_back
+    from ..compose.paste import paste_back
 
     try:
         record = load_json(args.transform)

@@ -43,13 +43,13 @@ def register(subparsers) -> None:
 
 
 def make_projector(args: argparse.Namespace, settings, progress: bool = False):
-    """The generator, encoder, discriminator and :class:`~faceedit.project.Projector` the arguments name
+    """The generator, encoder, discriminator and :class:`~faceedit.projection.project.Projector` the arguments name
     (run here, or once on each Ray worker)."""
     import torch
 
     from ..models.checkpoints import load_discriminator, load_generator
     from ..models.encoder import load_encoder
-    from ..project import Projector
+    from ..projection.project import Projector
 
     torch.manual_seed(settings.seed)
     generator = load_generator(args.model)
@@ -64,7 +64,7 @@ def make_projector(args: argparse.Namespace, settings, progress: bool = False):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the models, run :func:`faceedit.project.project_files`, print the summary; exit code 0/1/2."""
+    """Load the models, run :func:`faceedit.projection.project.project_files`, print the summary; exit code 0/1/2."""
     import dataclasses
     import functools
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import check_executor
     from ..errors import ConfigError, InvalidInput
     from ..images import list_images
-    from ..project import ProjectionSettings, project_files
+    from ..projection.project import ProjectionSettings, project_files
 
     try:
         defaults = dataclasses.asdict(ProjectionSettings.from_preset(args.preset))

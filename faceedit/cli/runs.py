@@ -25,14 +25,14 @@ def register(subparsers) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from ..runs import write_report
+    from ..train.reports import write_report
 
     print(f"wrote {write_report(args.run, args.out)}")
     return 0
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from ..runs import write_video
+    from ..train.reports import write_video
 
     path, n = write_video(args.run, args.out, args.fps, args.skip, args.scale)
     print(f"wrote {path}: {n} frames")

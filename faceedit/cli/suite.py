@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--embedding-pairs", type=int, default=6000,
                    help="real and sampled pairs each for the embedding mapper (default 6000; 0 = no mapper)")
     p.add_argument("--embedding-minutes", type=float, default=10.0, help="embedding mapper training budget")
+    p.add_argument("--student-minutes", type=float, default=10.0,
+                   help="descriptor student training budget (the mapper's cycle loss; 0 = no student, no cycle)")
     p.add_argument("--map-encoder-minutes", type=float, default=20.0,
                    help="map encoder training budget (default 20; its pairs are parsed first; 0 = no map encoder)")
     p.add_argument("--force", action="store_true", help="redo the finished stages too")
@@ -45,13 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..train.data import default_cache_dir
     from ..train.suite import SuiteSettings, rebuild_suite
-    from ..translation_builder import BUILD_DEFAULTS
+    from ..edit.builder import BUILD_DEFAULTS
 
     settings = SuiteSettings(
         generator=args.generator, out=args.out, cache=args.cache or str(default_cache_dir() / "faces64.npz"),
         model_id=args.model_id, encoder=args.encoder, encoder_minutes=args.encoder_minutes,
         predictor=args.predictor, validator=args.validator, build_options=load_config(BUILD_DEFAULTS, None, args.options or BUILT_IN_OPTIONS),
         max_faces=args.max_faces, force=args.force, threads=args.threads, embedding_pairs=args.embedding_pairs,
-        embedding_minutes=args.embedding_minutes, map_encoder_minutes=args.map_encoder_minutes)
+        embedding_minutes=args.embedding_minutes, student_minutes=args.student_minutes,
+        map_encoder_minutes=args.map_encoder_minutes)
     rebuild_suite(settings)
     return 0

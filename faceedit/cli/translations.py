@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# faceedit.interop.FORMATS and SIGMAS (not imported here: `faceedit --help` imports no numpy)
+# faceedit.edit.interop.FORMATS and SIGMAS (not imported here: `faceedit --help` imports no numpy)
 FORMATS = ("auto", "gan-face-editing", "interfacegan", "ganspace", "anycost")
 SIGMAS = 3.0
 
@@ -92,7 +92,7 @@ def _with_warning_lines(run):
 
 
 def _store(args: argparse.Namespace):
-    from ..translations import TranslationStore, default_translations_dir
+    from ..edit.translations import TranslationStore, default_translations_dir
 
     model_id = args.model_id
     if args.folder:
@@ -134,7 +134,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..translations import Translation
+    from ..edit.translations import Translation
 
     path = Path(args.name)
     t = Translation.load(path) if path.suffix in (".npy", ".json") else _store(args).get(args.name)
@@ -147,7 +147,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..translations import BALD, CURSOR_CODES, VALUE_CODES, BALD_VALUES
+    from ..edit.translations import BALD, CURSOR_CODES, VALUE_CODES, BALD_VALUES
 
     store = _store(args)
     problems = store.check()
@@ -171,8 +171,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
     from ..errors import DataError, InvalidInput
     from ..io import save_npy
-    from ..layouts import read_rows
-    from ..translations import Recipe, TranslationStore, apply
+    from ..edit.layouts import read_rows
+    from ..edit.translations import Recipe, TranslationStore, apply
     from ..types import Latent
 
     store = _store(args)
@@ -207,7 +207,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def _n_latent(folders: list[Path], model_id: str | None) -> int | None:
     """The number of W+ rows of the first translation of these folders that has more than one row."""
-    from ..translations import TranslationStore
+    from ..edit.translations import TranslationStore
 
     for folder in folders:
         store = TranslationStore(folder, model_id)
@@ -219,9 +219,9 @@ def _n_latent(folders: list[Path], model_id: str | None) -> int | None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..interop import import_translations
+    from ..edit.interop import import_translations
     from ..models.checkpoints import load_generator
-    from ..translations import default_translations_dir
+    from ..edit.translations import default_translations_dir
 
     generator = load_generator(args.generator)
     model_id = args.model_id or generator.model_id
@@ -235,7 +235,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..interop import export_gan_face_editing
+    from ..edit.interop import export_gan_face_editing
 
     store = _store(args)
     written, skipped = export_gan_face_editing(store.folder, args.out, store.model_id, args.n_latent)

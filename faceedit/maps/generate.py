@@ -77,7 +77,7 @@ def encode_map(labels: np.ndarray, models: MapModels) -> np.ndarray:
 def style_code(style: Any, generator: Any) -> np.ndarray:
     """The W+ of a style: a Latent (model checked), a W+ array, an aligned RGB face (encoded), or a path to a
     ``.npy`` latent or a photo (aligned, then encoded with the built-in encoder: ``project`` preset ``fast``)."""
-    from ..layouts import read_latent
+    from ..edit.layouts import read_latent
 
     shape = (generator.n_latent, generator.style_dim)
     if isinstance(style, Latent):
@@ -87,13 +87,13 @@ def style_code(style: Any, generator: Any) -> np.ndarray:
         if str(style).lower().endswith(".npy"):
             rows = read_latent(style, shape)
             return rows[0] if rows.ndim == 3 else rows
-        from ..alignment import align
+        from ..faces.alignment import align
 
         style = align(style, size=generator.resolution)[0].image
     arr = np.asarray(style)
     if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3:
         from ..images import resize
-        from ..project import project
+        from ..projection.project import project
 
         return project(generator, resize(arr, generator.resolution), preset="fast")[0].w
     if arr.shape != shape:

@@ -1,7 +1,7 @@
-"""Read, check and write segmentation maps of aligned faces (the 19 classes of :data:`faceedit.parsing.CLASSES`).
+"""Read, check and write segmentation maps of aligned faces (the 19 classes of :data:`faceedit.faces.parsing.CLASSES`).
 
 A map file is either the class-index PNG that ``faceedit parse`` writes (``{stem}_labels.png``: one channel,
-the class id of each pixel) or a colour PNG in :data:`faceedit.parsing.PALETTE` (CelebAMask-HQ colours).  An
+the class id of each pixel) or a colour PNG in :data:`faceedit.faces.parsing.PALETTE` (CelebAMask-HQ colours).  An
 image whose three channels are equal everywhere is read as class ids, anything else as palette colours.  Maps
 of any square size are resized with nearest neighbour.  Every problem is an :class:`~faceedit.errors.InvalidInput`
 (or :class:`~faceedit.errors.ImageReadError` for a file that is no image) naming what is wrong.
@@ -21,7 +21,7 @@ MIN_SIDE = 8  # smaller maps cannot hold a face's parts
 def labels_from_rgb(rgb: np.ndarray, name: str = "map") -> np.ndarray:
     """Class ids ``(H, W)`` uint8 of an RGB map: the ids themselves when R == G == B everywhere, else the
     palette colours looked up (an unknown colour is an error naming it)."""
-    from ..parsing import CLASSES, PALETTE
+    from ..faces.parsing import CLASSES, PALETTE
 
     rgb = np.asarray(rgb)
     if rgb.ndim == 2:
@@ -39,14 +39,14 @@ def labels_from_rgb(rgb: np.ndarray, name: str = "map") -> np.ndarray:
     if unknown:
         shown = ", ".join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255})" for v in unknown[:3])
         raise InvalidInput(f"{name}: {len(unknown)} colour(s) not in the {len(CLASSES)}-class palette, e.g. "
-                           f"{shown} (a colour map must use exactly faceedit.parsing.PALETTE; save it as PNG)")
+                           f"{shown} (a colour map must use exactly faceedit.faces.parsing.PALETTE; save it as PNG)")
     ids = np.array([lookup[int(v)] for v in values], np.uint8)
     return ids[inverse.reshape(code.shape)]
 
 
 def check_ids(labels: np.ndarray, name: str = "map") -> np.ndarray:
     """A ``(H, W)`` class-id array as uint8, refused when an id is not one of the classes."""
-    from ..parsing import CLASSES
+    from ..faces.parsing import CLASSES
 
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -54,7 +54,7 @@ def check_ids(labels: np.ndarray, name: str = "map") -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
         bad = sorted({int(v) for v in np.unique(labels) if not 0 <= v < len(CLASSES)})
         raise InvalidInput(f"{name}: unknown class id(s) {bad[:5]} (ids are 0..{len(CLASSES) - 1}, "
-                           f"faceedit.parsing.CLASSES)")
+                           f"faceedit.faces.parsing.CLASSES)")
     return labels.astype(np.uint8)
 
 
@@ -64,7 +64,7 @@ def check_map(labels: np.ndarray, size: int | None = None, name: str = "map") ->
     Refused: a non-square or tiny map, unknown ids, an all-background map, a map without skin."""
     import cv2
 
-    from ..parsing import LABEL
+    from ..faces.parsing import LABEL
 
     labels = check_ids(labels, name)
     h, w = labels.shape
@@ -105,7 +105,7 @@ def save_map(path: str | os.PathLike, labels: np.ndarray, colour: bool = False) 
 
     from ..images import save_image
     from ..io import atomic_path
-    from ..parsing import colorize
+    from ..faces.parsing import colorize
 
     labels = check_ids(labels)
     if colour:

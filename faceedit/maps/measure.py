@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: the groups read by the map benchmark and the training evaluation (class names of faceedit.parsing.CLASSES)
+#: the groups read by the map benchmark and the training evaluation (class names of faceedit.faces.parsing.CLASSES)
 GROUPS: dict[str, tuple[str, ...]] = {
     "skin": ("skin",), "hair": ("hair",), "nose": ("nose",), "lips": ("mouth", "u_lip", "l_lip"),
     "eyes": ("l_eye", "r_eye"), "brows": ("l_brow", "r_brow"),
@@ -14,7 +14,7 @@ FLIP_PAIRS = (("l_brow", "r_brow"), ("l_eye", "r_eye"), ("l_ear", "r_ear"))
 
 def group_mask(labels: np.ndarray, group: str) -> np.ndarray:
     """Boolean mask of a :data:`GROUPS` entry in a label map (any leading shape)."""
-    from ..parsing import LABEL
+    from ..faces.parsing import LABEL
 
     return np.isin(labels, [LABEL[c] for c in GROUPS[group]])
 
@@ -31,7 +31,7 @@ def group_iou(pred: np.ndarray, target: np.ndarray, groups: tuple[str, ...] = tu
 
 def flip_table() -> np.ndarray:
     """Class ids after a horizontal flip (left and right classes swapped), indexable by id."""
-    from ..parsing import CLASSES, LABEL
+    from ..faces.parsing import CLASSES, LABEL
 
     table = np.arange(len(CLASSES), dtype=np.uint8)
     for a, b in FLIP_PAIRS:

@@ -1,10 +1,10 @@
 """Training pairs for the map encoder: faces parsed by the project's parser, cached under a folder.
 
 Three kinds of pairs, each a set of ``(map, W+)`` with the map parsed at 256 px by the ``landmarks`` backend
-(:func:`faceedit.parsing.parse_aligned`) and shrunk to the model's size by block majority:
+(:func:`faceedit.faces.parsing.parse_aligned`) and shrunk to the model's size by block majority:
 
 - ``real``: aligned training photos (held-out identities never) with their W+ from the built-in encoder
-  (the rows of ``train_latents.npy``, which encodes :func:`faceedit.translation_builder.training_subset`);
+  (the rows of ``train_latents.npy``, which encodes :func:`faceedit.edit.builder.training_subset`);
 - ``recon``: the renders of those W+ codes, parsed (map and W+ agree exactly: the render *is* the face);
 - ``sample``: renders of sampled W+ codes (style mixing), parsed;
 - ``val``: held-out photos, parsed (for the benchmark; no W+).
@@ -48,7 +48,7 @@ class PairSettings:
 def parse_face_map(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray | None:
     """The ``landmarks`` parser's map of one aligned face at the face's own size (parsed at ``work_size`` px,
     shrunk by block majority); None when the parser cannot read it."""
-    from ..parsing import majority_resize, parse_aligned
+    from ..faces.parsing import majority_resize, parse_aligned
 
     try:
         labels, _ = parse_aligned(image, work_size)
@@ -117,7 +117,7 @@ def build_pairs(s: PairSettings, G: Any = None, log: Callable[[str], None] = pri
     from ..io import atomic_path
     from ..models.checkpoints import load_generator
     from ..train.data import load_cache
-    from ..translation_builder import training_subset
+    from ..edit.builder import training_subset
 
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)

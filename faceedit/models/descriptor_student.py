@@ -1,5 +1,5 @@
 """A differentiable student of dlib's face descriptor (issue 22, refinement): a small CNN trained by the
-project to imitate :func:`faceedit.identity.descriptor` on 64 px FFHQ-aligned faces (photos and renders), so that
+project to imitate :func:`faceedit.faces.identity.descriptor` on 64 px FFHQ-aligned faces (photos and renders), so that
 a W+ code can be optimised by gradient towards a target descriptor.  It only ever steers the optimisation;
 every reported number is measured by dlib itself."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The embedding → W+ mapper (issue 22): an MLP from a 128-d dlib face descriptor to a W+ code.
 
-The input is the project's canonical descriptor (:func:`faceedit.identity.descriptor`: dlib's face-recognition
+The input is the project's canonical descriptor (:func:`faceedit.faces.identity.descriptor`: dlib's face-recognition
 ResNet on the FFHQ-aligned face).  Inputs and outputs are standardised by buffers saved with the weights (the
 descriptor mean/std and the per-coordinate W+ mean/std of the training pairs), so the network itself only
 learns a residual around the mean face.  Trained by ``faceedit train embedding-mapper``

@@ -11,7 +11,7 @@ Key names follow facexlib: ``encoder.{i}`` / ``body.{i}`` / ``decoder.{i}`` bloc
 ``norm.norm``; heads ``out_mask_conv`` and ``out_img_conv``.
 
 Input: RGB scaled to [-1, 1] at 512x512.  The 19 output classes are CelebAMask-HQ's own annotation order
-(:data:`CLASSES`), which differs from face-parsing.PyTorch's order used by ``faceedit.parsing.CLASSES``.
+(:data:`CLASSES`), which differs from face-parsing.PyTorch's order used by ``faceedit.faces.parsing.CLASSES``.
 """
 from __future__ import annotations
 

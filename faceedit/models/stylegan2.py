@@ -22,8 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .stylegan2_layers import (SQRT2, Blur, ConstantInput, EqualConv2d, EqualLinear, FusedLeakyReLU, PixelNorm,
-                               StyledConv, ToRGB)
+from .stylegan2_layers import (
+    SQRT2,
+    Blur,
+    ConstantInput,
+    EqualConv2d,
+    EqualLinear,
+    FusedLeakyReLU,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+)
 
 # Channels per resolution before the multiplier (anycost-gan); config-f = x2, capped at 512.
 G_CHANNEL_CONFIG = {4: 4096, 8: 2048, 16: 1024, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}

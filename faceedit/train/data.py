@@ -2,7 +2,7 @@
 
 Sources (see ``../shared/data/README.md``): CelebA aligned crops (89x109 and 178x218, identity + 40
 attributes), UTKFace (age, gender, race).  Every face goes through the project's own FFHQ-style alignment
-(:func:`faceedit.alignment.align_face`) so that a user's photo aligned by ``faceedit align`` matches what the
+(:func:`faceedit.faces.alignment.align_face`) so that a user's photo aligned by ``faceedit align`` matches what the
 models saw.  Landmarks come from dlib's shape predictor run on a known face box (the photos are already
 centred crops), with face detection as the fallback; faces that fail both are skipped and counted.
 
@@ -227,7 +227,7 @@ def _plausible(landmarks: np.ndarray, shape: tuple[int, ...]) -> bool:
 
 def align_record(path: Path, source: str, size: int) -> np.ndarray | None:
     """The aligned ``size`` px crop of one photo, or None when no face was found."""
-    from ..alignment import align_face, detect_faces, landmarks_in_box
+    from ..faces.alignment import align_face, detect_faces, landmarks_in_box
     from ..errors import FaceEditError
     from ..images import load_image
 

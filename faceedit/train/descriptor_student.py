@@ -45,7 +45,7 @@ def student_data(s: StudentSettings) -> tuple[np.ndarray, np.ndarray]:
     the sampled codes."""
     from ..models.checkpoints import load_generator
     from ..synthesis import synthesize
-    from ..translation_builder import training_subset
+    from ..edit.builder import training_subset
     from .data import load_cache
     from .embedding_pairs import load_kind
 
@@ -109,5 +109,5 @@ def train_descriptor_student(s: StudentSettings, progress: bool = True) -> Path:
         return out / MODEL_NAME
     model.eval()
     meta = {"trained_steps": done, "n_faces": len(desc), "held_out_median_l2": held_out_error(),
-            "settings": asdict(s), "imitates": "faceedit.identity.descriptor (dlib 128-d) on 64 px aligned faces"}
+            "settings": asdict(s), "imitates": "faceedit.faces.identity.descriptor (dlib 128-d) on 64 px aligned faces"}
     return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta)

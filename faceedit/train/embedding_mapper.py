@@ -3,8 +3,11 @@
 Pairs come from :mod:`faceedit.train.embedding_pairs` (encoded real training faces and sampled W+ renders, each
 with dlib descriptors; the held-out ``val`` identities of the data cache are never among them).  The loss is the
 latent loss: mean squared error between the predicted and the paired W+ code in standardised coordinates
-(:meth:`~faceedit.models.embedding_mapper.EmbeddingMapper.normalized`).  A cycle loss through the descriptor
-needs a differentiable stand-in for dlib's descriptor, which the project does not have (yet): it is not used.
+(:meth:`~faceedit.models.embedding_mapper.EmbeddingMapper.normalized`).  With ``cycle_weight > 0`` a cycle loss
+is added: the predicted code is rendered by the generator and the render's descriptor, as read by the differentiable
+:class:`~faceedit.models.descriptor_student.DescriptorStudent` (dlib's descriptor has no gradient), must match the
+input descriptor (squared L2).  The cycle needs no paired code, so it also runs on the descriptors of the real
+*photos* (the inputs users give), not only on those of renders.  The generator and the student stay frozen.
 
 The loop follows the other trainers: a seeded batch order that depends only on the step (so ``--resume`` from
 ``checkpoint.pt`` continues exactly), a wall-clock budget (``minutes``), a progress bar, ``log.csv`` /
@@ -52,6 +55,11 @@ class MapperSettings:
     threads: int | None = None
     device: str = "cpu"  # cpu or cuda[:N] (under torchrun: the rank's own, see faceedit.train.ddp)
     half: bool = True  # save the final weights as float16
+    cycle_weight: float = 0.0  # weight of the cycle loss through the descriptor student (0: latent loss only)
+    cycle_batch: int = 16  # descriptors rendered per step for the cycle loss
+    student: str | None = None  # descriptor student file of the cycle loss (None: the built-in one)
+    generator: str | None = None  # generator the pairs were made for (None: the built-in one)
+    init: str | None = None  # start from this mapper's weights and statistics (fine-tuning)
 
 
 def training_arrays(s: MapperSettings, limits: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -85,6 +93,31 @@ def training_arrays(s: MapperSettings, limits: dict[str, int] | None = None) -> 
     return np.concatenate(descs).astype(np.float32), np.concatenate(ws).astype(np.float32), counts
 
 
+def cycle_descriptors(s: MapperSettings, counts: dict[str, int], train_desc: np.ndarray) -> np.ndarray:
+    """Inputs of the cycle loss: the training descriptors plus the real photos' descriptors (no code needed)."""
+    from .embedding_pairs import load_kind
+
+    real = load_kind(s.pairs, "real") if counts["real"] else {}
+    extra = [real["photo_desc"][:counts["real"]]] if s.target == "render" and "photo_desc" in real else []
+    return np.concatenate([train_desc] + extra).astype(np.float32)
+
+
+def _cycle_models(s: MapperSettings, model: object) -> tuple[object, object]:
+    """The frozen generator and descriptor student of the cycle loss, checked against the mapper's W+ shape."""
+    from ..models.checkpoints import load_generator
+    from ..models.descriptor_student import load_descriptor_student
+
+    G = load_generator(s.generator) if s.generator else load_generator()
+    if (G.n_latent, G.style_dim) != (model.n_latent, model.style_dim):
+        raise ConfigError(f"the generator's W+ is {(G.n_latent, G.style_dim)}, the pairs' "
+                          f"{(model.n_latent, model.style_dim)}: give the generator the pairs were made for")
+    S = load_descriptor_student(s.student)
+    for net in (G, S):
+        net.eval().requires_grad_(False)
+        net.to(s.device)
+    return G, S
+
+
 def train_embedding_mapper(s: MapperSettings, progress: bool = True,
                            log: Callable[[str], None] | None = None) -> Path:
     """Train (or resume) a mapper into ``s.out``; returns the path of the final model file."""
@@ -105,7 +138,14 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     seed_everything(s.seed)
     model = EmbeddingMapper(w.shape[1], w.shape[2], desc.shape[1], s.hidden, s.depth, s.dropout)
     model.set_statistics(torch.from_numpy(desc[train]), torch.from_numpy(w[train]))
+    if s.init:
+        from ..models.embedding_mapper import load_embedding_mapper
+
+        model.load_state_dict(load_embedding_mapper(s.init).float().state_dict())
     model = model.to(s.device)
+    if s.cycle_weight > 0:
+        G, student = _cycle_models(s, model)
+        cycle_t = torch.from_numpy(cycle_descriptors(s, counts, desc[train])).to(s.device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     config = {**asdict(s), "counts": counts}
     start, logger = run.start(s.seed, model=model, opt=opt)
@@ -126,11 +166,20 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
         x = desc_t[idx]
         if s.desc_noise:
             x = x + s.desc_noise * model.desc_std * torch.randn_like(x)
-        loss = torch.nn.functional.mse_loss(model.normalized(x), w_norm[idx])
+        latent = torch.nn.functional.mse_loss(model.normalized(x), w_norm[idx])
+        row = {"latent_loss": latent.item()}
+        loss = latent
+        if s.cycle_weight > 0:
+            pick = world.mine(np.random.default_rng((s.seed, step, 1)).integers(0, len(cycle_t),
+                                                                                s.cycle_batch * world.size))
+            target = cycle_t[pick]
+            cycle = (student(G.synthesis(model(target))) - target).pow(2).sum(1).mean()
+            loss = loss + s.cycle_weight * cycle
+            row["cycle_loss"] = cycle.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return {"latent_loss": loss.item()}
+        return row
 
     model.train()
     done, out_of_time = run_steps(start, s.steps, step_fn, logger, run.checkpoint(config), s.minutes, s.log_every,
@@ -146,22 +195,40 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     meta = {"trained_steps": done, "generator_model_id": pairs_info.get("generator_model_id"),
             "data_cache": pairs_info.get("cache"), "pairs": counts, "target": s.target, "use_samples": s.use_samples,
             "held_out_latent_loss": held_out_loss(), "settings": asdict(s),
-            "embedding": "dlib 128-d face descriptor, faceedit.identity.descriptor (FFHQ-aligned face)"}
+            "loss": "latent MSE" + (f" + {s.cycle_weight} x cycle (descriptor student of the render)"
+                                    if s.cycle_weight > 0 else ""),
+            "embedding": "dlib 128-d face descriptor, faceedit.faces.identity.descriptor (FFHQ-aligned face)"}
     return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
 
 
+#: cycle-loss weight of the mapper that ``rebuild-suite`` trains (through the student it trains first)
+SUITE_CYCLE_WEIGHT = 1.0
+
 
 def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int = 6000, minutes: float = 10.0,
-                threads: int | None = None) -> Path:
+                threads: int | None = None, student_minutes: float = 10.0,
+                cycle_weight: float = SUITE_CYCLE_WEIGHT) -> tuple[Path, Path | None]:
     """The ``embedding-mapper`` stage of ``faceedit train rebuild-suite``: make ``n_pairs`` real and ``n_pairs``
-    sampled pairs for ``generator`` (in ``out/embedding_pairs``, resumable) and train a mapper for at most
-    ``minutes`` (``out/embedding_mapper_run``, resumed when interrupted); returns the trained model file."""
+    sampled pairs for ``generator`` (in ``out/embedding_pairs``, resumable), train the descriptor student on
+    them for at most ``student_minutes`` (``out/descriptor_student_run``; 0: no student, and no cycle loss),
+    then the mapper for at most ``minutes`` (``out/embedding_mapper_run``) with the cycle loss through that
+    student; interrupted runs resume.  Returns ``(mapper file, student file or None)``."""
+    from .descriptor_student import StudentSettings, train_descriptor_student
     from .embedding_pairs import PairSettings, make_pairs
 
     root = Path(out)
     pairs = root / "embedding_pairs"
     make_pairs(PairSettings(out=str(pairs), n_real=n_pairs, n_samples=n_pairs, n_val=0), cache=cache,
                latents=latents, generator=generator, threads=threads)
+    student = None
+    if student_minutes > 0:
+        run = root / "descriptor_student_run"
+        student = train_descriptor_student(StudentSettings(
+            pairs=str(pairs), cache=cache, out=str(run), generator=generator, minutes=student_minutes,
+            resume=(run / "checkpoint.pt").is_file(), threads=threads))
     run = root / "embedding_mapper_run"
-    return train_embedding_mapper(MapperSettings(pairs=str(pairs), out=str(run), minutes=minutes,
-                                                 resume=(run / "checkpoint.pt").is_file(), threads=threads))
+    mapper = train_embedding_mapper(MapperSettings(
+        pairs=str(pairs), out=str(run), minutes=minutes, resume=(run / "checkpoint.pt").is_file(), threads=threads,
+        cycle_weight=cycle_weight if student is not None else 0.0, student=str(student) if student else None,
+        generator=generator))
+    return mapper, student

@@ -1,11 +1,11 @@
 """Training pairs of the embedding → W+ mapper (issue 22), made by the project itself.
 
-Two kinds of pairs, each a W+ code with dlib descriptors (:func:`faceedit.identity.descriptor`, the canonical
+Two kinds of pairs, each a W+ code with dlib descriptors (:func:`faceedit.faces.identity.descriptor`, the canonical
 convention: FFHQ-aligned face, 256 px work size):
 
 * ``real``: training faces of a data cache (never its held-out ``val`` rows) with their W+ codes from the
   encoder (the rebuild-suite ``train_latents.npy``, one row per face of
-  :func:`faceedit.translation_builder.training_subset`), the descriptor of the **photo** and the descriptor of
+  :func:`faceedit.edit.builder.training_subset`), the descriptor of the **photo** and the descriptor of
   the **render** of the encoded code (the two possible targets, compared by the trainer);
 * ``samples``: W codes of seeded z through the generator's mapping (half of them style-mixed at a random layer,
   so that the rows differ as in encoded W+), with the descriptor of their render.
@@ -84,7 +84,7 @@ def val_rows(data: Any, n: int, seed: int) -> np.ndarray:
 def sample_w_plus(generator: Any, n: int, seed: int, mix_prob: float = 0.5) -> np.ndarray:
     """``n`` seeded W+ codes ``(n, n_latent, style_dim)``: W of seeded z broadcast to every row, a share
     ``mix_prob`` of them style-mixed with a second W from a random row on."""
-    from ..directions import sample_w
+    from ..edit.directions import sample_w
 
     w1 = sample_w(generator, n, seed)
     w2 = sample_w(generator, n, seed + 10 ** 6)
@@ -105,13 +105,13 @@ def build_pairs(s: PairSettings, generator: Any, data: Any, latents: np.ndarray,
     """Make (or complete) the chunk files of ``kinds`` in ``s.out``; returns the pairs now there per kind.
 
     ``data`` is the FaceData of the cache, ``latents`` the encoded training subset (one row per training
-    face, in :func:`~faceedit.translation_builder.training_subset` order).
+    face, in :func:`~faceedit.edit.builder.training_subset` order).
     """
     from tqdm import tqdm
 
-    from ..identity import descriptors
+    from ..faces.identity import descriptors
     from ..synthesis import synthesize
-    from ..translation_builder import training_subset
+    from ..edit.builder import training_subset
 
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,9 +212,9 @@ def make_pairs(s: PairSettings, cache: str, latents: str | None = None, generato
     if not lat_file.is_file():
         if latents:
             raise DataError(f"{lat_file}: no such latents file")
-        from ..directions import encode_images
+        from ..edit.directions import encode_images
         from ..models.encoder import load_encoder
-        from ..translation_builder import training_subset
+        from ..edit.builder import training_subset
 
         save_npy(lat_file, encode_images(load_encoder(encoder), training_subset(data).images))
     counts = build_pairs(s, G, data, np.load(lat_file, mmap_mode="r"))

@@ -27,8 +27,16 @@ from .data import FaceData
 from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, load_checkpoint, requires_grad,
-                   restore_training_state, write_checkpoint)
+from .loop import (
+    CHECKPOINT_NAME,
+    MetricLog,
+    after_step,
+    deadline_for,
+    load_checkpoint,
+    requires_grad,
+    restore_training_state,
+    write_checkpoint,
+)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
@@ -68,7 +76,7 @@ def evaluate_reconstruction(E, G, images: np.ndarray, device: torch.device, batc
                             rec: np.ndarray | None = None) -> dict[str, float]:
     """PSNR/SSIM of ``G(E(x))`` on real crops (``rec``: those reconstructions when already rendered by
     :func:`reconstruct`), and of the mean face (``G(mean_latent)``) for reference."""
-    from ..metrics import psnr, ssim
+    from ..measure.metrics import psnr, ssim
 
     rec = reconstruct(E, G, images, device, batch_size) if rec is None else rec
     mean = to_image(G.synthesis(G.mean_latent(4096).to(device), noise_mode="const").cpu())[0]

@@ -3,7 +3,7 @@
 Against two identity-disjoint sets of held-out crops of the *same* data variant (raw, blurred or grey
 background; ``eval.sources``, CelebA by default):
 
-- realism (:mod:`faceedit.realism`, the one implementation): Fréchet distance of dlib 128-d descriptors of
+- realism (:mod:`faceedit.measure.realism`, the one implementation): Fréchet distance of dlib 128-d descriptors of
   ``eval.n`` seeded samples to the first real set, its floor (second real set vs the first) and their ratio;
   sharpness ratio (Laplacian energy vs the real crops), pixel diversity, dlib's face detection rate;
 - for models with an encoder (the VAE): reconstruction PSNR (dB, 0..255) of the first real set;
@@ -70,7 +70,7 @@ class Evaluator:
     predictor are computed once and reused at every checkpoint."""
 
     def __init__(self, data: FaceData, ec: dict[str, Any], device: torch.device | None = None) -> None:
-        from ..realism import held_out_sets
+        from ..measure.realism import held_out_sets
 
         self.ec = {**EVAL_DEFAULTS, **ec}
         sources = tuple(self.ec["sources"])
@@ -85,8 +85,8 @@ class Evaluator:
         self._cache: dict[str, Any] = {}
 
     def _real_descriptors(self) -> tuple[np.ndarray, float]:
-        from ..identity import descriptors
-        from ..realism import frechet_distance
+        from ..faces.identity import descriptors
+        from ..measure.realism import frechet_distance
 
         if "real" not in self._cache:
             d_real = descriptors(self.real)
@@ -119,11 +119,11 @@ class Evaluator:
 
     def __call__(self, model: nn.Module) -> dict[str, Any]:
         """One row of measures for ``model`` (a :class:`~faceedit.models.families.GenerativeModel`)."""
-        from ..identity import descriptors
-        from ..metrics import psnr
+        from ..faces.identity import descriptors
+        from ..measure.metrics import psnr
         from ..models.attributes import CELEBA_ATTRIBUTES
         from ..models.families import sample_images
-        from ..realism import detection_rate, diversity, frechet_distance, sharpness_ratio
+        from ..measure.realism import detection_rate, diversity, frechet_distance, sharpness_ratio
 
         was_training = model.training
         model.eval()

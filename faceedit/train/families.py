@@ -27,8 +27,15 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, load_checkpoint, restore_training_state,
-                   write_checkpoint)
+from .loop import (
+    CHECKPOINT_NAME,
+    MetricLog,
+    after_step,
+    deadline_for,
+    load_checkpoint,
+    restore_training_state,
+    write_checkpoint,
+)
 
 #: the ``train`` settings every family shares (a family adds its own, e.g. learning rates)
 TRAIN_DEFAULTS: dict[str, Any] = {

@@ -35,8 +35,17 @@ from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
 from .gan import sample_w_plus
-from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, ema_update, load_checkpoint, requires_grad,
-                   restore_training_state, write_checkpoint)
+from .loop import (
+    CHECKPOINT_NAME,
+    MetricLog,
+    after_step,
+    deadline_for,
+    ema_update,
+    load_checkpoint,
+    requires_grad,
+    restore_training_state,
+    write_checkpoint,
+)
 
 DEFAULTS: dict[str, Any] = {
     "disc": {"stages": 3, "proj_channels": 32, "head_channels": 32, "patch_channels": 16, "seed": 1234,

@@ -23,8 +23,17 @@ from ..images import image_grid, save_image, to_image, to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, MetricLog, after_step, deadline_for, ema_update, load_checkpoint, requires_grad,
-                   restore_training_state, write_checkpoint)
+from .loop import (
+    CHECKPOINT_NAME,
+    MetricLog,
+    after_step,
+    deadline_for,
+    ema_update,
+    load_checkpoint,
+    requires_grad,
+    restore_training_state,
+    write_checkpoint,
+)
 
 DEFAULTS: dict[str, Any] = {
     # a tiny, CPU-friendly 64-px StyleGAN2 (channels 64 up to 16 px, 32 at 32 px, 16 at 64 px); every key is

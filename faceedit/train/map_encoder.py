@@ -30,8 +30,15 @@ import torch.nn.functional as F
 from ..config import save_config
 from ..errors import DataError
 from .ddp import current_world
-from .loop import (CHECKPOINT_NAME, MetricLog, load_checkpoint, requires_grad, restore_training_state, run_steps,
-                   write_checkpoint)
+from .loop import (
+    CHECKPOINT_NAME,
+    MetricLog,
+    load_checkpoint,
+    requires_grad,
+    restore_training_state,
+    run_steps,
+    write_checkpoint,
+)
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 1, 2, 2], "head_channels": 32},
@@ -189,7 +196,7 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     E, P = E.cpu(), P.cpu()
     result = evaluate(E, P, G.cpu(), val, tc["eval_maps"]) if step > n_p else {}
     made = {"pairs": str(pairs), "kinds": list(tc["kinds"]), "train_pairs": int(len(train["maps"])),
-            "labels": "faceedit.parsing landmarks backend on aligned faces at 128 px, block majority to 64 px",
+            "labels": "faceedit.faces.parsing landmarks backend on aligned faces at 128 px, block majority to 64 px",
             "trained_steps": step, "parser_steps": min(step, n_p), "encoder_steps": max(0, step - n_p),
             "generator_model_id": getattr(G, "model_id", "unnamed"), "val_eval": result,
             "val_eval_note": "IoU read by this tiny parser (it shaped the loss): not an independent measure"}

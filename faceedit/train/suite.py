@@ -9,13 +9,15 @@ already there (so an interrupted rebuild resumes; ``--force`` redoes them):
    (:func:`faceedit.train.encoder.train_encoder`, ``encoder_minutes``);
 2. ``train_latents.npy``: the training faces encoded;
 3. ``translations/<model-id>/``: every default translation fitted and calibrated on the *fitting* predictor
-   (:func:`faceedit.translation_builder.build_default_set`);
+   (:func:`faceedit.edit.builder.build_default_set`);
 4. ``acceptance.json`` + each sidecar's ``validation``: the independent validator's verdict on held-out faces
-   (:func:`faceedit.acceptance.accept_translations`; it never feeds back into the calibration);
+   (:func:`faceedit.measure.acceptance.accept_translations`; it never feeds back into the calibration);
 5. ``samples.png``: 32 samples from seeded latents;
-6. ``embedding_mapper.safetensors``: the dlib descriptor → W+ mapper of ``faceedit from-embedding``, trained on
-   pairs made for this generator (:func:`faceedit.train.embedding_mapper.suite_stage`; ``embedding_pairs`` 0
-   skips it);
+6. ``embedding_mapper.safetensors`` + ``descriptor_student.safetensors``: the dlib descriptor → W+ mapper of
+   ``faceedit from-embedding`` and the differentiable student of dlib's descriptor (its cycle loss and
+   ``--refine student``), both trained on pairs made for this generator
+   (:func:`faceedit.train.embedding_mapper.suite_stage`; ``embedding_pairs`` 0 skips them, ``student_minutes``
+   0 skips the student and the cycle loss);
 7. ``map_encoder.safetensors`` + ``tiny_parser.safetensors``: the segmentation-map encoder and the tiny parser of
    its map loss (:func:`faceedit.train.map_encoder.rebuild_stage`: pairs parsed into ``map_pairs/``, trained for
    ``map_encoder_minutes``; 0 skips it, and so does a generator under 32 px);
@@ -55,6 +57,7 @@ class SuiteSettings:
     max_faces: int = 200  # held-out faces per target and current value in the acceptance
     embedding_pairs: int = 6000  # real and sampled pairs each of the embedding mapper (0: no mapper)
     embedding_minutes: float = 10.0  # training budget of the embedding mapper
+    student_minutes: float = 10.0  # training budget of the descriptor student (0: none, mapper without cycle loss)
     map_encoder_minutes: float = 20.0  # training budget of the map encoder (its pairs are parsed first; 0: none)
     force: bool = False
     threads: int | None = None
@@ -71,7 +74,7 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
     from ..io import save_json
     from ..models.attributes import load_attribute_predictor
     from ..models.checkpoints import load_generator
-    from ..train.data import load_cache
+    from .data import load_cache
 
     if s.threads:
         torch.set_num_threads(s.threads)
@@ -100,11 +103,11 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
 
     t = time.time()
     latents_file = out / "train_latents.npy"
-    from ..edit_targets import labels_from_facedata
-    from ..translation_builder import build_default_set, training_subset
+    from ..edit.targets import labels_from_facedata
+    from ..edit.builder import build_default_set, training_subset
 
     if stage("latents", latents_file.is_file()):
-        from ..directions import encode_images
+        from ..edit.directions import encode_images
         from ..io import save_npy
 
         save_npy(latents_file, encode_images(E, training_subset(data).images))
@@ -124,9 +127,9 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
     timings["translations"] = time.time() - t
 
     t = time.time()
-    from ..acceptance import accept_translations, acceptance_groups, record_verdicts
+    from ..measure.acceptance import accept_translations, acceptance_groups, record_verdicts
     from ..models.validator import load_validator
-    from ..translations import TranslationStore
+    from ..edit.translations import TranslationStore
 
     store = TranslationStore(folder, model_id)
     acceptance_file = out / "acceptance.json"
@@ -147,16 +150,20 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
     samples_file = out / "samples.png"
     if stage("samples", samples_file.is_file()):
         from ..images import image_grid, save_image
-        from ..realism import generator_samples
+        from ..measure.realism import generator_samples
 
         save_image(samples_file, image_grid(generator_samples(G, 32, seed=0), ncol=8))
-    mapper_file = out / "embedding_mapper.safetensors"
-    if s.embedding_pairs and stage("embedding-mapper", mapper_file.is_file()):
+    mapper_file, student_file = out / "embedding_mapper.safetensors", out / "descriptor_student.safetensors"
+    if s.embedding_pairs and stage("embedding-mapper", mapper_file.is_file()
+                                   and (student_file.is_file() or not s.student_minutes)):
         from .embedding_mapper import suite_stage
 
         t = time.time()
-        _copy_model_file(suite_stage(s.generator, s.cache, str(latents_file), str(out), s.embedding_pairs,
-                                     s.embedding_minutes, s.threads), mapper_file)
+        mapper, student = suite_stage(s.generator, s.cache, str(latents_file), str(out), s.embedding_pairs,
+                                      s.embedding_minutes, s.threads, s.student_minutes)
+        if student is not None:
+            _copy_model_file(student, student_file)
+        _copy_model_file(mapper, mapper_file)
         timings["embedding-mapper"] = time.time() - t
     if s.map_encoder_minutes and stage("map-encoder", (out / "map_encoder.safetensors").is_file()):
         from .map_encoder import rebuild_stage

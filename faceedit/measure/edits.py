@@ -13,8 +13,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InvalidInput
-from .io import atomic_path, save_json
+from ..errors import InvalidInput
+from ..io import atomic_path, save_json
 
 Scores = Mapping[str, np.ndarray]
 
@@ -53,7 +53,7 @@ def evaluate_edit(
     """
     from tqdm import tqdm
 
-    from .synthesis import synthesize
+    from ..synthesis import synthesize
 
     latents = np.asarray(latents, dtype=np.float32)
     delta = np.asarray(delta, dtype=np.float32)
@@ -77,7 +77,7 @@ def evaluate_edit(
         for k in result["others"]:
             result["others"][k].append(float(np.abs(pred[k] - base[k]).mean()))
         if identity:
-            from .identity import identity_distance
+            from ..faces.identity import identity_distance
 
             result["identity"].append(float(identity_distance(base_images, images).mean()))
         else:

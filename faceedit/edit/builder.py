@@ -1,8 +1,8 @@
 """Build the default translation set of a model from labelled, encoded real faces.
 
-Input: W+ codes of real faces (from the encoder, :func:`faceedit.directions.encode_images`) and their
+Input: W+ codes of real faces (from the encoder, :func:`faceedit.edit.directions.encode_images`) and their
 labels (CelebA attributes, UTKFace age / gender / race; NaN = unknown).  For every code of the naming
-convention (:mod:`faceedit.translations`) a supervised finder gives a unit direction, and the mean
+convention (:mod:`faceedit.edit.translations`) a supervised finder gives a unit direction, and the mean
 coordinate of each label group along it ("levels") calibrates the strength:
 
 - ``{c}_{new}_fr_{old}``: ``boost * (level[new] - level[old])`` along the direction (hair colour: along a
@@ -27,7 +27,7 @@ on its calibration faces (``build_calibrated``).
 The levels are kept in each sidecar (``levels``), so "set to level" works with
 ``apply(latent, t, strength=t.meta["levels"][v], mode="set")``.
 
-How labels map to codes and how an edit is measured: :mod:`faceedit.edit_targets`.
+How labels map to codes and how an edit is measured: :mod:`faceedit.edit.targets`.
 """
 from __future__ import annotations
 
@@ -38,11 +38,20 @@ import numpy as np
 
 from .calibration import Calibration, code_of
 from .directions import coordinates, is_binary, make_finder, orthogonalize, unit
-from .edit_targets import (
-    AGE_GROUPS, BINARY_CODES, CURSOR_ATTRIBUTES, HAIR_COLOURS, HAIR_SHAPES, ORDINAL_CODES, OWN_OUTPUTS, _col,
-    code_groups, labels_from_facedata, target_measure,
+from .targets import (
+    AGE_GROUPS,
+    BINARY_CODES,
+    CURSOR_ATTRIBUTES,
+    HAIR_COLOURS,
+    HAIR_SHAPES,
+    ORDINAL_CODES,
+    OWN_OUTPUTS,
+    _col,
+    code_groups,
+    labels_from_facedata,
+    target_measure,
 )
-from .errors import DataError, InvalidInput
+from ..errors import DataError, InvalidInput
 from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, Translation
 
 
@@ -164,8 +173,8 @@ class TranslationBuilder(Calibration):
         """Render ``n`` (default ``render_samples``) of the latents and keep the attribute predictor's
         reading of them (label source b, InterFaceGAN-style: what the model actually draws).  Later fits
         use it (``render_weight``, ``condition_top``, :meth:`relabel_from_renders`).  Returns the scores."""
-        from .edit_evaluation import flatten_predictions
-        from .synthesis import synthesize
+        from ..measure.edits import flatten_predictions
+        from ..synthesis import synthesize
 
         n = min(len(self.X), n or self.cfg["render_samples"])
         self.generator, self.predictor = generator, predictor
@@ -268,8 +277,8 @@ class TranslationBuilder(Calibration):
     def co_moving(self, key: str, direction: np.ndarray, k: int) -> list[str]:
         """The ``k`` predictor outputs (not ``key``'s own) that change most, in standard deviations of
         their scores, when the rendered faces move 2 standard deviations along ``direction``."""
-        from .edit_evaluation import flatten_predictions
-        from .synthesis import synthesize
+        from ..measure.edits import flatten_predictions
+        from ..synthesis import synthesize
 
         rows = self.rendered[: self.cfg["condition_faces"]]
         step = np.float32(2 * coordinates(self.X, direction).std()) * direction
@@ -561,7 +570,7 @@ def build_default_set(
     from pathlib import Path
 
     from .directions import encode_images
-    from .io import save_json
+    from ..io import save_json
     from .translations import TranslationStore
 
     train = training_subset(data)

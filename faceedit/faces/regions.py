@@ -21,7 +21,7 @@ mouth corners (0.385, 0.728) and (0.613, 0.727), lips y 0.707-0.799, chin (0.498
 x 0.219-0.777 at eye height.  These agree with the alignment recipe itself: the quad is centred on
 ``eye_avg + 0.1 * eye_to_mouth`` and its half size is ``2 * |eye_to_eye|`` for typical faces, which puts
 the eyes at x = 0.5 ± 0.125 and y ≈ 0.475.  ``benchmarks/mixups.py --landmarks N`` re-measures them with
-:mod:`faceedit.alignment`.
+:mod:`faceedit.faces.alignment`.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput
 
 Shape = Sequence[Any]
 

@@ -1,7 +1,7 @@
 """Background variants of aligned face data: keep the person, blur or grey out the rest (issue 23).
 
-For every FFHQ-aligned crop the project's face parser (:func:`faceedit.parsing.parse`, landmarks backend, the
-68 landmarks predicted on the known face box of an aligned face as :mod:`faceedit.identity` does) labels the
+For every FFHQ-aligned crop the project's face parser (:func:`faceedit.faces.parsing.parse`, landmarks backend, the
+68 landmarks predicted on the known face box of an aligned face as :mod:`faceedit.faces.identity` does) labels the
 pixels at :data:`WORK_SIZE` px; the *person* is face + hair + neck (:data:`PERSON`: the face-and-hair classes
 of paste-back plus ``neck``; clothes count as background) together with the convex hull of those landmarks
 (so that the face is kept where the parser's skin model misses a cheek), grown by :data:`MARGIN` of the side
@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import DataError, InvalidInput
+from ..errors import DataError, InvalidInput
 
 MODES = ("blur", "grey", "keep")
 PERSON = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "nose", "mouth", "u_lip",
@@ -43,8 +43,8 @@ def person_mask(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray:
     """Boolean ``(H, W)`` mask of face + hair + neck of one FFHQ-aligned RGB uint8 face."""
     import cv2
 
-    from .images import check_image
-    from .parsing import LABEL, parse_aligned
+    from ..images import check_image
+    from ..faces.parsing import LABEL, parse_aligned
 
     image = check_image(image)
     h, w = image.shape[:2]
@@ -105,7 +105,7 @@ def _mask_worker(image: np.ndarray) -> tuple[np.ndarray, bool]:
     try:
         return person_mask(image), True
     except Exception:  # noqa: BLE001 - a crop the parser cannot read still gets a plausible mask
-        from .alignment import head_ellipse_mask
+        from ..faces.alignment import head_ellipse_mask
 
         side = image.shape[0]
         return np.asarray(head_ellipse_mask(side) > 0.5), False
@@ -139,7 +139,7 @@ def apply(images: np.ndarray, masks: np.ndarray, mode: str, sigma: float, feathe
 
 def contact_sheet(images: np.ndarray, masks: np.ndarray, outputs: np.ndarray, n: int = 24) -> np.ndarray:
     """A sheet of the first ``n`` faces: each as (photo, person mask in white over dimmed photo, result)."""
-    from .images import image_grid
+    from ..images import image_grid
 
     cells = []
     for im, m, out in zip(images[:n], masks[:n], outputs[:n]):
@@ -153,7 +153,7 @@ def _manifest(mode: str, sigma: float, feather: float, parsed: np.ndarray, sourc
               masks_from: str | None) -> dict[str, Any]:
     return {"mode": mode, "sigma_px": sigma, "feather_px": feather, "source": source, "images": int(len(parsed)),
             "parsed": int(parsed.sum()), "fallback_head_ellipse": int((~parsed).sum()), "person_classes": list(PERSON),
-            "parser": "faceedit.parsing landmarks backend", "work_size": WORK_SIZE, "masks_from": masks_from,
+            "parser": "faceedit.faces.parsing landmarks backend", "work_size": WORK_SIZE, "masks_from": masks_from,
             "seconds": round(seconds, 1)}
 
 
@@ -173,9 +173,9 @@ def make_variant(src: str | os.PathLike, out: str | os.PathLike, mode: str, sigm
                  masks: str | os.PathLike | None = None, workers: int = 1) -> dict[str, Any]:
     """Write the background variant of a data cache (see the module docstring); returns the manifest.
     ``masks`` reuses the ``OUT.masks.npz`` of an earlier run on the same input (same sources and limit)."""
-    from .images import save_image
-    from .io import save_json
-    from .train.data import load_cache
+    from ..images import save_image
+    from ..io import save_json
+    from .data import load_cache
 
     if mode not in MODES:
         raise InvalidInput(f"unknown background mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -214,8 +214,8 @@ def make_folder_variant(src: str | os.PathLike, out: str | os.PathLike, mode: st
                         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write the background variant of a folder of aligned face images into the folder ``out`` (PNG, the
     same names), with ``masks/``, ``manifest.json`` and ``sheet.png``; returns the manifest."""
-    from .images import list_images, load_image, save_image
-    from .io import save_json
+    from ..images import list_images, load_image, save_image
+    from ..io import save_json
 
     if mode not in MODES:
         raise InvalidInput(f"unknown background mode {mode!r}; choose one of {', '.join(MODES)}")

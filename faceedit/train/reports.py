@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, FaceEditError, InvalidInput
+from ..errors import DataError, FaceEditError, InvalidInput
 
 _STEP = re.compile(r"step(\d+)\.png$")
 #: the keys of a log that are not curves
@@ -141,7 +141,7 @@ def write_report(run: str | os.PathLike, out: str | os.PathLike | None = None) -
              "img.grid{image-rendering:pixelated;width:768px}td{padding:2px 10px}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run.name)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(out) as tmp:
         tmp.write_text(page)
@@ -166,7 +166,7 @@ def _captioned(image: np.ndarray, text: str, scale: int) -> np.ndarray:
 
 def video_frames(run: str | os.PathLike, skip: int = 1, scale: int = 2) -> list[np.ndarray]:
     """The captioned frames (RGB uint8) of every ``skip``-th sample grid; the last grid is always included."""
-    from .images import load_image
+    from ..images import load_image
 
     run = _check_run(run)
     if skip < 1:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import FaceEditError, InvalidInput
+from ..errors import FaceEditError, InvalidInput
 
 if TYPE_CHECKING:
     from .project import ProjectionSettings, Projector
@@ -49,8 +49,8 @@ def project_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     """
     from tqdm.auto import tqdm
 
-    from .images import list_images, load_image, save_image
-    from .io import atomic_path, load_json, save_json, save_npy
+    from ..images import list_images, load_image, save_image
+    from ..io import atomic_path, load_json, save_json, save_npy
 
     out = Path(out_dir)
     lat_dir, img_dir = out / "projected_latents", out / "projected_images"
@@ -64,7 +64,7 @@ def project_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     G = projector.generator
     extra = {"align": align, "encoder": getattr(projector.encoder, "meta", None) and
              json.dumps(projector.encoder.meta, sort_keys=True, default=str), "perceptual": projector.perceptual_name}
-    from .devices import describe_device
+    from ..devices import describe_device
 
     report: dict[str, Any] = {"model_id": G.model_id, "resolution": G.resolution,
                               "settings": projector.settings.to_dict(), "perceptual": projector.perceptual_name,
@@ -116,7 +116,7 @@ def project_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
             try:
                 image = load_image(path)
                 if align:
-                    from .alignment import align as align_photo
+                    from ..faces.alignment import align as align_photo
 
                     image = align_photo(image, size=G.resolution)[0].image
             except FaceEditError as e:
@@ -146,7 +146,7 @@ def _unique_stems(files: Sequence[Path]) -> list[str]:
 def _write_report(path: Path, report: dict[str, Any], summary: RunSummary, save_json: Callable) -> None:
     """metrics.json, merged under a lock with what other processes (Ray workers projecting other images
     into the same folder) wrote meanwhile: their finished images are kept, this call's entries win."""
-    from .io import file_lock, load_json
+    from ..io import file_lock, load_json
 
     with file_lock(path.with_name(".metrics.lock")):
         try:
@@ -179,7 +179,7 @@ def _write_metrics(path: Path, report: dict[str, Any], summary: RunSummary, save
 def rewrite_summary(out_dir: str | os.PathLike, summary: RunSummary) -> None:
     """Give ``metrics.json`` the failures and counts of a whole run made of several :func:`project_files`
     calls (Ray tasks, each of which wrote its own part)."""
-    from .io import load_json, save_json
+    from ..io import load_json, save_json
 
     path = Path(out_dir) / "metrics.json"
     try:

@@ -1,7 +1,7 @@
 """Paste an (edited) aligned face back into its photo.
 
-This sits above both :mod:`faceedit.alignment` (the transform between the photo and the aligned face) and
-:mod:`faceedit.parsing` (the default mask is the parsed face and hair of the edit): face geometry stays
+This sits above both :mod:`faceedit.faces.alignment` (the transform between the photo and the aligned face) and
+:mod:`faceedit.faces.parsing` (the default mask is the parsed face and hair of the edit): face geometry stays
 below parsing, and neither of them imports this module.
 
     out = paste_back(photo, edited_aligned, face.transform)            # parsed face-and-hair mask
@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from .alignment import _area_scale, _check_transform, _shrink, head_ellipse_mask, transform_points
-from .errors import InvalidInput, NoFaceFound
-from .images import check_image
-from .parsing import face_hair_mask
-from .types import Face
+from ..faces.alignment import _area_scale, _check_transform, _shrink, head_ellipse_mask, transform_points
+from ..errors import InvalidInput, NoFaceFound
+from ..images import check_image
+from ..faces.parsing import face_hair_mask
+from ..types import Face
 
 
 def default_paste_mask(edited: np.ndarray, work_size: int = 256) -> np.ndarray:
@@ -47,8 +47,8 @@ def paste_back(photo: np.ndarray, edited_aligned: np.ndarray, transform: np.ndar
     """Warp an (edited) aligned face back into its photo and blend it in; returns a new photo.
 
     ``transform`` maps pixels of ``edited_aligned`` to the photo (``Face.transform``; use
-    :func:`faceedit.alignment.rescale_transform` if the edited image has another size than the aligned one).  ``mask`` is an
-    aligned-space ``(N, N)`` weight map (bool, uint8 0/255 or float 0..1) of what to take from the edit; by
+    :func:`faceedit.faces.alignment.rescale_transform` if the edited image has another size than the aligned
+    one).  ``mask`` is an aligned-space ``(N, N)`` weight map (bool, uint8 0/255 or float 0..1) of what to take from the edit; by
     default the parsed face-and-hair region.  ``feather`` is the Gaussian softening of the mask edge in
     aligned pixels (default 1.5 % of N); the mask always fades out before the aligned square's border.
     ``poisson`` blends with OpenCV's seamless cloning (gradient domain) inside the feathered mask.

@@ -3,7 +3,7 @@ implementation, used by every benchmark, report and test that measures identity.
 
 Convention (the numbers of the model card, the translation reports and the benchmarks all use it):
 
-- input: RGB uint8 faces aligned the FFHQ way (``faceedit.align`` / ``faceedit.alignment.align_face``,
+- input: RGB uint8 faces aligned the FFHQ way (``faceedit.align`` / ``faceedit.faces.alignment.align_face``,
   the training crops of ``faceedit train prepare-data``), any square size;
 - every face is resized to :data:`WORK_SIZE` (256) px first (``faceedit.images.resize``: cubic up, area down),
   so 64 px renders and 64 px photo crops are compared alike;
@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InvalidInput
-from .images import check_image, resize
+from ..errors import InvalidInput
+from ..images import check_image, resize
 
 #: dlib's frontal-face box in an FFHQ-aligned image (fractions of the side: left, top, right, bottom)
 FFHQ_FACE_BOX = (0.18, 0.32, 0.785, 0.855)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInput, ModelMismatch
+from ..errors import InvalidInput, ModelMismatch
 
 Shape = tuple[int, int]
 

@@ -19,10 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .edit_evaluation import flatten_predictions
-from .synthesis import synthesize
-from .edit_targets import AGE_EDIT_YEARS, target_measure
-from .translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names
+from .edits import flatten_predictions
+from ..synthesis import synthesize
+from ..edit.targets import AGE_EDIT_YEARS, target_measure
+from ..edit.translations import BALD, BALD_VALUES, CURSOR_CODES, VALUE_CODES, TranslationStore, candidate_names
 
 #: the share of faces an edit must move the intended way (sex: flip) to be accepted
 ACCEPT_RATE = 0.8
@@ -61,11 +61,11 @@ def spread(idx: np.ndarray, k: int) -> np.ndarray:
 
 
 def acceptance_groups(labels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each code's current value per held-out face (:func:`~faceedit.edit_targets.code_groups`), with
+    """Each code's current value per held-out face (:func:`~faceedit.edit.targets.code_groups`), with
     sex edits judged on adults only (label age >= :data:`~faceedit.train.attributes.ADULT_AGE` or unknown, i.e.
     CelebA): the population they are made for, and the one the validator's gender bar is measured on."""
-    from .train.attributes import ADULT_AGE
-    from .edit_targets import code_groups
+    from ..train.attributes import ADULT_AGE
+    from ..edit.targets import code_groups
 
     groups = {c: code_groups(labels, c) for c in (*VALUE_CODES, *CURSOR_CODES)}
     age = np.asarray(labels.get("age", np.full(len(groups["Se"]), np.nan)), dtype=np.float64)
@@ -170,7 +170,7 @@ def accept_translations(generator: Any, encoder: Any, judge: Any, images: np.nda
     """Encode the held-out ``images`` (or take their ``latents``), apply every translation a challenge
     target selects from ``store`` and return the judge's verdicts; ``fitting`` (the fitting predictor) is
     read beside it for comparison only.  ``groups``: each code's current value per face (NaN unknown)."""
-    from .directions import encode_images
+    from ..edit.directions import encode_images
 
     W = encode_images(encoder, images, progress=False) if latents is None else latents
     renders = synthesize(generator, W)

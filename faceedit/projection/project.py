@@ -13,7 +13,7 @@ model's discriminator.  ``anycost_weight`` > 0 adds the same loss for a random a
 A batch stops early when its loss stops improving.
 
 :func:`project` is the one-call API; :class:`Projector` holds the models and settings for many calls;
-:func:`project_files` (in :mod:`faceedit.projection_runs`, importable from here) is the batch run behind
+:func:`project_files` (in :mod:`faceedit.projection.batch`, importable from here) is the batch run behind
 ``faceedit project`` (outputs, cache, metrics, failures).
 """
 from __future__ import annotations
@@ -28,10 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import (CheckpointError, ConfigError, FaceEditError, InvalidInput, ModelMismatch,
-                     WeightsNotAvailable)
-from .images import check_image, to_image, to_tensor
-from .types import Face, Latent
+from ..errors import CheckpointError, ConfigError, FaceEditError, InvalidInput, ModelMismatch, WeightsNotAvailable
+from ..images import check_image, to_image, to_tensor
+from ..types import Face, Latent
 
 SPACES = ("w", "w+")
 OPTIMIZERS = ("adam", "lbfgs")
@@ -164,12 +163,12 @@ class _DiscriminatorPerceptual(_Perceptual):
         self.model = discriminator.eval()
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        from .models.encoder import resize_input
+        from ..models.encoder import resize_input
 
         return self.model.features(resize_input(x, self.model.resolution))
 
     def distance(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> torch.Tensor:
-        from .models.lpips import unit_normalize
+        from ..models.lpips import unit_normalize
 
         per_layer = [(unit_normalize(a) - unit_normalize(b)).pow(2).sum(1).mean((1, 2)) for a, b in zip(fx, fy)]
         return torch.stack(per_layer).mean(0)
@@ -179,7 +178,7 @@ def _load_perceptual(settings: ProjectionSettings, discriminator: nn.Module | No
                      lpips: nn.Module | None) -> tuple[_Perceptual | None, nn.Module | None]:
     """The perceptual loss the settings ask for (none without optimisation steps), and the LPIPS model for
     metrics (either may be None)."""
-    from .models.lpips import load_lpips
+    from ..models.lpips import load_lpips
 
     if lpips is None and settings.perceptual in ("auto", "lpips"):
         try:
@@ -193,7 +192,7 @@ def _load_perceptual(settings: ProjectionSettings, discriminator: nn.Module | No
         return _LpipsPerceptual(lpips), lpips
     if discriminator is None:
         try:
-            from .models.checkpoints import load_discriminator
+            from ..models.checkpoints import load_discriminator
 
             discriminator = load_discriminator()
         except (ImportError, FaceEditError):
@@ -280,7 +279,7 @@ class Projector:
     def _w_stats(self) -> tuple[torch.Tensor, float]:
         if self._w_mean is None:
             with torch.no_grad():
-                from .models.stylegan2 import seeded_z
+                from ..models.stylegan2 import seeded_z
 
                 z = seeded_z(2000, self.generator.style_dim, 0).to(self.device)
                 w = self.generator.mapping(z)
@@ -335,7 +334,7 @@ class Projector:
             with torch.no_grad():
                 saved = to_tensor(recon).to(self.device)  # the reconstruction as saved (clipped, 8-bit)
                 lpips_values = self.lpips(_lpips_size(saved), _lpips_size(target)).cpu().numpy()
-        from .metrics import psnr, ssim
+        from ..measure.metrics import psnr, ssim
 
         results = []
         for i in range(n):
@@ -380,7 +379,7 @@ class Projector:
         if sub is not None:
             ratio, res = sub
             small = gen.synthesis(w, noise_mode="const", channel_ratio=ratio, resolution=res)
-            from .models.encoder import resize_input
+            from ..models.encoder import resize_input
 
             t_small = resize_input(target, res)
             feats = self.perceptual.features(t_small) if self.perceptual is not None else None
@@ -500,7 +499,7 @@ def check_encoder_pairing(encoder: nn.Module, generator: nn.Module) -> None:
 
 def paired_encoder(generator: nn.Module) -> nn.Module | None:
     """The built-in encoder when it was trained for ``generator`` (shapes and recorded model id), else None."""
-    from .models.encoder import load_encoder
+    from ..models.encoder import load_encoder
 
     try:
         encoder = load_encoder(None)
@@ -526,7 +525,7 @@ def project(generator: nn.Module, images: np.ndarray | Face | Sequence[np.ndarra
 
 
 # the batch runs behind `faceedit project` live in their own module; their names stay importable from here
-from .projection_runs import RunSummary, cache_key, project_files  # noqa: E402,F401
+from .batch import RunSummary, cache_key, project_files
 
 __all__ = ["INITS", "OPTIMIZERS", "PERCEPTUAL", "PRESETS", "SPACES", "ProjectionResult", "ProjectionSettings",
            "Projector", "RunSummary", "cache_key", "check_encoder_pairing", "paired_encoder", "project",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 FALLOFFS = ("linear", "exponential")
 EXP_RATE = 3.0  # steepness of the exponential falloff: two thirds of the way at a third of the feather

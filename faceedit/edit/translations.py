@@ -2,13 +2,13 @@
 
 A *translation* is a W+ delta plus an optional JSON sidecar ``<name>.json`` (model id/hash, method,
 attribute, layers, default strength, created-by).  The delta is saved as ``<name>.npy`` in any layout of
-:mod:`faceedit.layouts`: ``(n_latent, style_dim)`` (ours), ``(1, n_latent, style_dim)`` (gan-face-editing) or
+:mod:`faceedit.edit.layouts`: ``(n_latent, style_dim)`` (ours), ``(1, n_latent, style_dim)`` (gan-face-editing) or
 one W row ``(style_dim,)`` / ``(1, style_dim)`` applied to every row.  Without a sidecar a translation shifts
 with strength 1 and its model is unknown: it is checked only by shape against the generator in use (with a
 warning).  Translations of a model live in ``translations/<model-id>/``.
 
 The naming convention (``{c}_{v}``, ``{c}_{new}_fr_{old}``, cursors, ``bald``) lives in
-:mod:`faceedit.naming` and is re-exported here; a file ``Hc_4.npy`` (gan-face-editing's name) is read as
+:mod:`faceedit.edit.naming` and is re-exported here; a file ``Hc_4.npy`` (gan-face-editing's name) is read as
 ``bald``.
 
 Selection (:func:`select`, :func:`resolve`): for each target of a face (:func:`required_targets`) the
@@ -27,10 +27,10 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
-from .io import load_json, save_json, save_npy
+from ..errors import DataError, InvalidInput, InvalidTranslationName, ModelMismatch
+from ..io import load_json, save_json, save_npy
 from .layouts import expected_shapes, read_rows, to_rows
-from .naming import (  # re-exported (see __all__): the naming convention is part of this module's API
+from .naming import (
     BALD,
     BALD_VALUES,
     CODE_NAMES,
@@ -48,7 +48,7 @@ from .naming import (  # re-exported (see __all__): the naming convention is par
     required_targets,
     validate_labels,
 )
-from .types import Latent
+from ..types import Latent
 
 __all__ = [
     "BALD", "BALD_VALUES", "CODE_NAMES", "CURSOR_CODES", "FILE_ALIASES", "MODES", "REFERENCE_ORDER",
@@ -68,7 +68,7 @@ class Translation:
     """A named W+ delta and its metadata.
 
     ``delta`` is ``(n_latent, style_dim)`` float32, or ``(1, style_dim)`` for one W row applied to every row
-    (any layout of :mod:`faceedit.layouts` is accepted and normalised).  ``meta`` keys used by faceedit:
+    (any layout of :mod:`faceedit.edit.layouts` is accepted and normalised).  ``meta`` keys used by faceedit:
     ``model_id``, ``model_hash``, ``method``, ``attribute``, ``layers``, ``default_strength`` (float,
     default 1), ``mode`` (``"shift"`` default or ``"set"``), ``levels`` (``{value: coordinate}`` for
     set-level), ``level`` (the coordinate this translation sets), ``created_by``, ``source`` (where an
@@ -140,7 +140,7 @@ class Translation:
 
     @classmethod
     def load(cls, path: str | os.PathLike, shape: tuple[int, int] | None = None) -> "Translation":
-        """Read ``<stem>.npy`` (any layout of :mod:`faceedit.layouts`) + ``<stem>.json`` when present;
+        """Read ``<stem>.npy`` (any layout of :mod:`faceedit.edit.layouts`) + ``<stem>.json`` when present;
         ``path`` may name either file.  The name is the stem (``Hc_4`` reads as ``bald``).  With ``shape``
         the delta is checked against (and broadcast to) that W+ shape."""
         path = Path(path)
@@ -167,7 +167,7 @@ class Translation:
         scale: float = 1.0,
         meta: Mapping[str, Any] | None = None,
     ) -> "Translation":
-        """A translation from a direction in any layout of :mod:`faceedit.layouts` (one W row is put on every
+        """A translation from a direction in any layout of :mod:`faceedit.edit.layouts` (one W row is put on every
         row), ``scale`` times, on ``layers``."""
         direction = to_rows(direction, f"direction {name!r}", "direction")
         mask = layer_mask(layers, n_latent)
@@ -243,7 +243,7 @@ def read_sidecar(npy: Path) -> dict[str, Any]:
 def default_translations_dir() -> Path:
     """``$FACEEDIT_TRANSLATIONS`` or the ``translations/`` data folder at the project root."""
     env = os.environ.get("FACEEDIT_TRANSLATIONS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "translations"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "translations"
 
 
 def model_hash(state_dict: Mapping[str, Any]) -> str:

@@ -4,7 +4,7 @@ A latent edit changes a little everywhere.  Each mixup step computes the region 
 *allowed* for a characteristic (hair for a hair-colour edit, the nose for a nose edit, ...) and restores
 the original outside it, through ONE blending primitive, :func:`blend`:
 
-- ``domain``: a fixed region per characteristic of FFHQ-aligned faces (:mod:`faceedit.regions`);
+- ``domain``: a fixed region per characteristic of FFHQ-aligned faces (:mod:`faceedit.faces.regions`);
 - ``segmentation``: the union of the characteristic's parsing classes in the original and the edited
   image (hats and clothes of the original restored in the top half);
 - ``depth``: the union of the foregrounds (nearer 2-means cluster of inverse depth) of both images; the
@@ -26,13 +26,21 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .config import merge
-from .errors import ConfigError, InvalidInput, NoFaceFound
-from .blending import (  # noqa: F401 - blend and the mask helpers are re-exported here
-    FALLOFFS, _as_2d, _check_pair, blend, dilate, distance_to_outside, feather_alpha, fit_mask, resize_nearest,
+from ..config import merge
+from ..errors import ConfigError, InvalidInput, NoFaceFound
+from .blending import (
+    FALLOFFS,
+    _as_2d,
+    _check_pair,
+    blend,
+    dilate,
+    distance_to_outside,
+    feather_alpha,
+    fit_mask,
+    resize_nearest,
 )
-from .regions import REGIONS, rasterize
-from .translations import BALD, CURSOR_CODES, VALUE_CODES, parse_name
+from ..faces.regions import REGIONS, rasterize
+from ..edit.translations import BALD, CURSOR_CODES, VALUE_CODES, parse_name
 
 Parser = Callable[[np.ndarray], np.ndarray]
 DepthEstimator = Callable[[np.ndarray], np.ndarray]
@@ -94,7 +102,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def domain_region(shapes: list, shape: tuple[int, int]) -> np.ndarray:
-    """The fixed region (bool ``shape``) of a region description (see :mod:`faceedit.regions`)."""
+    """The fixed region (bool ``shape``) of a region description (see :mod:`faceedit.faces.regions`)."""
     return rasterize(shapes, shape)
 
 
@@ -176,7 +184,7 @@ def characteristic(name: str) -> str | None:
     ``bald`` → ``bald``) or a bare code (``Hc``); ``None`` for a free name outside the convention.
 
     Names that break the convention (``Hc_9``, ``N_2``) raise
-    :class:`~faceedit.errors.InvalidTranslationName` (see :func:`faceedit.translations.parse_name`).
+    :class:`~faceedit.errors.InvalidTranslationName` (see :func:`faceedit.edit.translations.parse_name`).
     """
     if name in VALUE_CODES or name in CURSOR_CODES:
         return name
@@ -268,7 +276,7 @@ def _check_and_normalise(cfg: dict[str, Any]) -> None:
 
 def _class_ids(classes: Any, where: str, allow_all: bool = True) -> list[int] | str:
     """A list of CelebAMask-HQ class ids (names such as ``"hair"`` are looked up in
-    :data:`faceedit.parsing.CLASSES`), or ``"all"``."""
+    :data:`faceedit.faces.parsing.CLASSES`), or ``"all"``."""
     if allow_all and classes == "all":
         return classes
     if not isinstance(classes, list):
@@ -277,7 +285,7 @@ def _class_ids(classes: Any, where: str, allow_all: bool = True) -> list[int] | 
     ids = []
     for c in classes:
         if isinstance(c, str):
-            from .parsing import CLASSES
+            from ..faces.parsing import CLASSES
 
             if c not in CLASSES:
                 raise ConfigError(f"mixups {where}: unknown class {c!r} (known: {', '.join(CLASSES)})")
@@ -306,8 +314,8 @@ class Mixer:
 
     ``config``: a partial dict over :data:`DEFAULTS` (see :func:`mixer_config`), e.g. the ``mixups`` table
     of a pipeline config.  ``parser``: ``image -> (H, W)`` CelebAMask-HQ labels (default
-    :func:`faceedit.parsing.parse`); ``depth``: ``image -> (H, W)`` inverse depth, larger = nearer
-    (default :func:`faceedit.depth.estimate_depth`).  Maps of another size are resized nearest to the image.
+    :func:`faceedit.faces.parsing.parse`); ``depth``: ``image -> (H, W)`` inverse depth, larger = nearer
+    (default :func:`faceedit.faces.depth.estimate_depth`).  Maps of another size are resized nearest to the image.
     A Mixer holds the maps of one original at a time: use one per thread (e.g. one per reference face).
     """
 
@@ -343,12 +351,12 @@ class Mixer:
 
     def _parse(self, image: np.ndarray) -> np.ndarray:
         if self._parser is None:
-            self._parser = _default_backend("parsing", "parse", "segmentation")
+            self._parser = _default_backend("faces.parsing", "parse", "segmentation")
         return _check_labels(self._parser(image))
 
     def _estimate_depth(self, image: np.ndarray) -> np.ndarray:
         if self._depth is None:
-            self._depth = _default_backend("depth", "estimate_depth", "depth")
+            self._depth = _default_backend("faces.depth", "estimate_depth", "depth")
         return _as_2d(self._depth(image), "depth")
 
     # -- the chain ------------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 """Image quality metrics on RGB uint8 images: PSNR and SSIM.
 
-Identity (dlib's face-recognition distance) is measured by :mod:`faceedit.identity`, the one implementation.
+Identity (dlib's face-recognition distance) is measured by :mod:`faceedit.faces.identity`, the one implementation.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidInput
-from .images import check_image
+from ..errors import InvalidInput
+from ..images import check_image
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

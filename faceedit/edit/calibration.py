@@ -1,11 +1,11 @@
-"""Strength calibration of built translations: the part of :class:`~faceedit.translation_builder.TranslationBuilder`
+"""Strength calibration of built translations: the part of :class:`~faceedit.edit.builder.TranslationBuilder`
 that renders edits with the generator and reads them with the *fitting* attribute predictor.
 
 Each translation is scaled by the smallest multiplier whose edit reaches its target on enough of the training
 faces it is meant for (:meth:`Calibration.calibrate`); with several conditioning strengths, each translation keeps
 the one whose calibrated edit moves the other predictor outputs least (:meth:`Calibration.build_calibrated`).
 No identity network and no validator is read here: dlib's descriptor and the independent validator only
-*measure* the result (:mod:`faceedit.acceptance`).
+*measure* the result (:mod:`faceedit.measure.acceptance`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .edit_targets import HAIR_COLOURS, OWN_OUTPUTS, edit_reached
+from .targets import HAIR_COLOURS, OWN_OUTPUTS, edit_reached
 from .translations import VALUE_CODES, Translation
 
 #: how many of the outputs most moved by a plain edit measure its entanglement (selection and benchmark)
@@ -26,9 +26,9 @@ def code_of(key: str) -> str:
 
 
 class Calibration:
-    """Calibration methods mixed into :class:`~faceedit.translation_builder.TranslationBuilder`; they use its
+    """Calibration methods mixed into :class:`~faceedit.edit.builder.TranslationBuilder`; they use its
     latents ``X``, label ``groups``, render ``scores``, settings ``cfg``, ``fit()`` / ``build()`` and the
-    generator / predictor it was given (:meth:`~faceedit.translation_builder.TranslationBuilder.use_renders`)."""
+    generator / predictor it was given (:meth:`~faceedit.edit.builder.TranslationBuilder.use_renders`)."""
 
     def _calibration_faces(self, name: str, order: np.ndarray, faces: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The training rows (first ``faces`` in ``order``) a translation is calibrated on and their current
@@ -80,8 +80,8 @@ class Calibration:
         """
         from tqdm import tqdm
 
-        from .edit_evaluation import flatten_predictions
-        from .synthesis import synthesize
+        from ..measure.edits import flatten_predictions
+        from ..synthesis import synthesize
 
         multipliers = list(multipliers or self.cfg["calibration_multipliers"])
         rate = self.cfg["calibration_rate"] if rate is None else rate
@@ -209,8 +209,8 @@ class Calibration:
     def _output_moves(self, name: str, deltas: Sequence[np.ndarray]) -> list[dict[str, float]]:
         """For each delta, the mean |change| of every predictor output not of ``name``'s code on the faces
         ``name`` was calibrated on, in standard deviations of that output over the rendered faces."""
-        from .edit_evaluation import flatten_predictions
-        from .synthesis import synthesize
+        from ..measure.edits import flatten_predictions
+        from ..synthesis import synthesize
 
         idx = self.calibrated_on[name]
         base = flatten_predictions(self.predictor.predict(synthesize(self.generator, self.X[idx])))

@@ -4,7 +4,7 @@ Per face: detect and FFHQ-align at a size chosen from the face's size in the pho
 quad in photo pixels, clamped to 256..1024, so that the photo's own detail is kept), parse the aligned face
 once, project it into W+ (cached on disk by aligned-image content, model id and projection settings),
 render ``R = G(w)`` and ``E = G(w + d)`` where ``d`` combines every requested edit, carry the change onto
-the aligned face (:func:`faceedit.transfer.transfer_edit`; ``edit_mode="replace"`` pastes the render
+the aligned face (:func:`faceedit.compose.transfer.transfer_edit`; ``edit_mode="replace"`` pastes the render
 instead), restrict it with the mixups (the union of the edits' regions), and paste only the change back
 into the photo, so that every pixel the edit did not touch stays bit-exact::
 
@@ -25,14 +25,14 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, InvalidInput, InvalidTranslationName, NoFaceFound
-from .images import Photo, check_image, read_photo, resize
-from .layouts import read_rows
+from ..errors import DataError, InvalidInput, InvalidTranslationName, NoFaceFound
+from ..images import Photo, check_image, read_photo, resize
+from ..edit.layouts import read_rows
 from .mixups import STEPS
 from .paste import paste_change
 from .transfer import EDIT_MODES, TransferSettings
-from .translations import Recipe, RecipeStep, Translation, TranslationStore, apply, default_translations_dir
-from .types import Face, Latent
+from ..edit.translations import Recipe, RecipeStep, Translation, TranslationStore, apply, default_translations_dir
+from ..types import Face, Latent
 
 PRESETS = ("fast", "balanced", "faithful")
 #: smallest and largest side of the aligned face (photo pixels of the FFHQ quad, clamped)
@@ -52,7 +52,7 @@ class EditSettings:
     ``domain, segmentation, depth``); ``face``: ``"all"`` or the index of one face (largest first);
     ``cache_dir``: projection cache folder (None: none); ``aligned_min``/``aligned_max``: the clamp of the
     aligned size; ``parser``: face-parsing backend; ``transfer``: the transfer's knobs; ``mixer``: a
-    partial mixup config (see :data:`faceedit.mixups.DEFAULTS`; its ``steps`` are ``mixups``); ``device``:
+    partial mixup config (see :data:`faceedit.compose.mixups.DEFAULTS`; its ``steps`` are ``mixups``); ``device``:
     where the generator, encoder and projection run (``cpu``, ``cuda``, ``mps``, ``auto``).
     """
 
@@ -83,7 +83,7 @@ class EditSettings:
             raise InvalidInput(f"aligned sizes must satisfy 8 <= min <= max; got {self.aligned_min}..{self.aligned_max}")
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-        from .devices import check_device_name
+        from ..devices import check_device_name
 
         object.__setattr__(self, "device", check_device_name(self.device))
 
@@ -130,7 +130,7 @@ class _Step:
 
 def default_cache_dir() -> Path:
     """``$FACEEDIT_HOME/projections`` (default ``~/.cache/faceedit/projections``)."""
-    from .models.weights import faceedit_home
+    from ..models.weights import faceedit_home
 
     return faceedit_home() / "projections"
 
@@ -210,7 +210,7 @@ def _load_translation_file(path: Path, model_id: str, shape: tuple[int, int]) ->
         raise DataError(f"{path}: no such translation file")
     if path.with_suffix(".json").is_file():
         return Translation.load(path, shape)
-    try:  # a bare direction in any layout of faceedit.layouts (one W row goes on every row)
+    try:  # a bare direction in any layout of faceedit.edit.layouts (one W row goes on every row)
         vec = read_rows(path, "direction", shape)
     except InvalidInput as e:
         raise DataError(str(e)) from None
@@ -225,7 +225,7 @@ def aligned_side(face_side: float, lo: int = ALIGNED_MIN, hi: int = ALIGNED_MAX)
 
 def aligned_size(landmarks: np.ndarray, lo: int = ALIGNED_MIN, hi: int = ALIGNED_MAX) -> int:
     """:func:`aligned_side` of a face's FFHQ quad side in the photo (``landmarks``: its 68 points)."""
-    from .alignment import ffhq_quad
+    from ..faces.alignment import ffhq_quad
 
     return aligned_side(ffhq_quad(landmarks)[1], lo, hi)
 
@@ -242,8 +242,8 @@ class PhotoEditor:
 
     def __init__(self, edits: Edits, generator: Any = None, settings: EditSettings | None = None,
                  encoder: Any = "auto", translations: Sequence[str | os.PathLike] = ()) -> None:
-        from .devices import resolve_device, set_network_device
-        from .models.checkpoints import load_generator
+        from ..devices import resolve_device, set_network_device
+        from ..models.checkpoints import load_generator
 
         self.settings = settings or EditSettings()
         self.device = resolve_device(self.settings.device)
@@ -262,14 +262,14 @@ class PhotoEditor:
         self._projector = None
 
     def _encoder(self, encoder: Any):
-        from .models.encoder import load_encoder
-        from .project import paired_encoder
+        from ..models.encoder import load_encoder
+        from ..projection.project import paired_encoder
 
         if encoder is None or hasattr(encoder, "forward"):
             return encoder
         if encoder == "auto":
             return paired_encoder(self.generator)
-        from .project import check_encoder_pairing
+        from ..projection.project import check_encoder_pairing
 
         loaded = load_encoder(encoder)
         check_encoder_pairing(loaded, self.generator)  # an encoder made for another generator is refused
@@ -277,9 +277,9 @@ class PhotoEditor:
 
     @property
     def projector(self):
-        """The :class:`~faceedit.project.Projector` of the preset (made on first use)."""
+        """The :class:`~faceedit.projection.project.Projector` of the preset (made on first use)."""
         if self._projector is None:
-            from .project import ProjectionSettings, Projector
+            from ..projection.project import ProjectionSettings, Projector
 
             settings = ProjectionSettings.from_preset(self.settings.preset)
             self._projector = Projector(self.generator, self.encoder, settings, device=self.device)
@@ -293,7 +293,7 @@ class PhotoEditor:
         Raises :class:`~faceedit.errors.NoFaceFound` when the photo has no face and
         :class:`~faceedit.errors.ImageReadError` for an unreadable file.
         """
-        from .alignment import align_face, detect_faces
+        from ..faces.alignment import align_face, detect_faces
 
         timings: dict[str, float] = {}
         clock = _Clock(timings)
@@ -333,8 +333,8 @@ class PhotoEditor:
         return EditResult(out, faces, maps, timings, read, notes)
 
     def _edit_face(self, index: int, face: Face, clock: "_Clock") -> tuple[FaceEdit, dict[str, np.ndarray]]:
-        from .alignment import transform_points
-        from .synthesis import synthesize
+        from ..faces.alignment import transform_points
+        from ..synthesis import synthesize
 
         s = self.settings
         notes: list[str] = []
@@ -366,7 +366,7 @@ class PhotoEditor:
         return FaceEdit(index, face, edited, R, E, latent, cached, notes), maps
 
     def _parse(self, image: np.ndarray, landmarks: np.ndarray, notes: list[str]) -> np.ndarray | None:
-        from .parsing import parse
+        from ..faces.parsing import parse
 
         try:
             if self.settings.parser == "landmarks":
@@ -385,7 +385,7 @@ class PhotoEditor:
                       parser=maps_of.labels, depth=maps_of.depth)
         depth = None
         if "depth" in self.settings.mixups and labels is not None:
-            from .depth import estimate_depth
+            from ..faces.depth import estimate_depth
 
             depth = estimate_depth(original, landmarks=landmarks, labels=labels)
         mixer.prepare(original, labels=labels, depth=depth)
@@ -398,8 +398,8 @@ class PhotoEditor:
     def _project(self, aligned: np.ndarray) -> tuple[Latent, bool]:
         """The W+ latent of an aligned face, from the cache when it holds this face for this model and
         these settings."""
-        from .io import save_npy
-        from .project import cache_key
+        from ..io import save_npy
+        from ..projection.project import cache_key
 
         projector = self.projector
         cache = self.settings.cache_dir
@@ -407,7 +407,7 @@ class PhotoEditor:
         if cache is not None:
             encoder_meta = getattr(self.encoder, "meta", None) if self.encoder is not None else "none"
             extra = {"shape": list(aligned.shape), "encoder": json.dumps(encoder_meta, sort_keys=True, default=str),
-                     "perceptual": projector.perceptual_name, "kind": "faceedit.photo_edit"}
+                     "perceptual": projector.perceptual_name, "kind": "faceedit.compose.photo_edit"}
             key = cache_key(np.ascontiguousarray(aligned).tobytes(), projector.settings, self.model_id, extra)
             path = cache / _safe(self.model_id) / f"{key}.npy"
             if path.is_file():
@@ -430,7 +430,7 @@ def edit_photo(photo: str | os.PathLike | np.ndarray | Photo, edits: Edits, gene
     """Edit the faces of one photo; returns an :class:`EditResult` (the whole photo, per-face results, maps).
 
     ``photo``: a path or an RGB uint8 array; ``edits``: ``{"A_2": 1.0, "Hc_1": 0.7}`` (translation names
-    or ``.npy`` files → strength, None = default strength), a :class:`~faceedit.translations.Recipe` or a
+    or ``.npy`` files → strength, None = default strength), a :class:`~faceedit.edit.translations.Recipe` or a
     recipe JSON path, combined into one latent edit as a recipe is; ``generator``: a Generator, checkpoint
     path or registry name (None: the built-in model); ``preset``: projection preset; ``edit_mode``:
     ``transfer`` (the edit carried onto the photo's own pixels) or ``replace`` (the render pasted);
@@ -457,12 +457,12 @@ class _FaceMaps:
     def _landmarks(self, image: np.ndarray) -> np.ndarray:
         if not self.detect:
             return self.landmarks
-        from .alignment import face_landmarks
+        from ..faces.alignment import face_landmarks
 
         return face_landmarks(image)
 
     def labels(self, image: np.ndarray) -> np.ndarray:
-        from .parsing import parse
+        from ..faces.parsing import parse
 
         key = _digest(image)
         if key not in self.known:
@@ -473,7 +473,7 @@ class _FaceMaps:
         return self.known[key]  # type: ignore[return-value]
 
     def depth(self, image: np.ndarray) -> np.ndarray:
-        from .depth import estimate_depth
+        from ..faces.depth import estimate_depth
 
         return estimate_depth(image, landmarks=self._landmarks(image), labels=self.labels(image))
 

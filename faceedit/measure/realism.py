@@ -5,7 +5,7 @@
 At the model's resolution, ``n`` generator samples against ``n`` held-out real crops aligned the same way
 (the ``val`` identities of ``faceedit.train.data``):
 
-- Fréchet distance of dlib 128-d descriptors (:mod:`faceedit.identity`, the one implementation: both sets
+- Fréchet distance of dlib 128-d descriptors (:mod:`faceedit.faces.identity`, the one implementation: both sets
   resized to 256 px alike, landmarks on the known box of an aligned face), samples vs real, and the floor:
   the same real set vs another, identity-disjoint real set of the same size;
 - sharpness: mean Laplacian energy of the samples / of the real crops;
@@ -25,7 +25,7 @@ import numpy as np
 
 def gaussian_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(D,)`` and unbiased covariance ``(D, D)`` (float64) of the rows of ``x`` ``(N, D)``, N ≥ 2."""
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or len(x) < 2:
@@ -47,7 +47,7 @@ def frechet_from_stats(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray, c2: np.
     (symmetric, with the same non-zero eigenvalues as C1 C2): real by construction, exact for singular
     covariances (fewer samples than dimensions), no imaginary round-off to drop.  Clipped at 0.
     """
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     c1, c2 = np.atleast_2d(np.asarray(c1, np.float64)), np.atleast_2d(np.asarray(c2, np.float64))
@@ -63,7 +63,7 @@ def frechet_from_stats(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray, c2: np.
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between the Gaussians fitted to two sets of vectors ``(N, D)`` and ``(M, D)``."""
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
@@ -86,7 +86,7 @@ def laplacian_energy(images: np.ndarray) -> float:
 
 def sharpness_ratio(images: np.ndarray, reference: np.ndarray) -> float:
     """Laplacian energy of ``images`` / of ``reference`` (both at the same resolution)."""
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     if len(images) == 0 or len(reference) == 0:
         raise InvalidInput("sharpness needs at least one image in each set")
@@ -101,7 +101,7 @@ def _split_by_identity(identity: np.ndarray, n: int, seed: int, get: Callable[[i
     most ``max_per_identity``; ``get(row)``: the crop, or None when it cannot be aligned) going to the set
     that is smaller so far.  No cap by default: the sets keep the held-out mix of photo sources and of
     people with many photos, as the training data has it."""
-    from .errors import DataError
+    from ..errors import DataError
 
     rng = np.random.default_rng(seed)
     rows_of: dict[int, list[int]] = {}
@@ -134,8 +134,8 @@ def real_sets(resolution: int, n: int, cache: str | None = None, seed: int = 0,
     ``resolution`` px, and where they came from: the data cache when it exists at that resolution, else
     aligned now from the shared data (``faceedit.train.data.align_record``, the code that made the cache).
     ``max_per_identity`` caps the crops of one person (see :func:`_split_by_identity`)."""
-    from .testing import data_dir
-    from .train.data import align_record, collect_records, default_cache_dir, load_cache
+    from ..testing import data_dir
+    from ..train.data import align_record, collect_records, default_cache_dir, load_cache
 
     path = Path(cache) if cache else default_cache_dir() / "faces64.npz"
     if path.is_file():
@@ -150,9 +150,9 @@ def real_sets(resolution: int, n: int, cache: str | None = None, seed: int = 0,
 
 
 def generator_samples(generator: Any, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
-    """``n`` RGB uint8 samples of ``generator`` from seeded latents (``faceedit.directions.sample_w``)."""
-    from .directions import sample_w
-    from .synthesis import synthesize
+    """``n`` RGB uint8 samples of ``generator`` from seeded latents (``faceedit.edit.directions.sample_w``)."""
+    from ..edit.directions import sample_w
+    from ..synthesis import synthesize
 
     w = sample_w(generator, n, seed)
     if truncation != 1:
@@ -164,7 +164,7 @@ def generator_samples(generator: Any, n: int, seed: int = 0, truncation: float =
 def realism(samples: np.ndarray, real: np.ndarray, other_real: np.ndarray,
             diversity: Callable[[np.ndarray], float], progress: bool = True) -> dict[str, Any]:
     """All realism numbers of ``samples`` vs ``real`` (``other_real``: the floor's second real set)."""
-    from .identity import descriptors
+    from ..faces.identity import descriptors
 
     t0 = time.perf_counter()
     d_s = descriptors(samples, progress="descriptors: samples" if progress else False)
@@ -186,7 +186,7 @@ def detection_rate(images: np.ndarray, size: int = 256) -> float:
     """Fraction of images in which dlib's frontal detector (one upsampling) finds a face at ``size`` px."""
     import dlib
 
-    from .images import resize
+    from ..images import resize
 
     if len(images) == 0:
         return float("nan")

@@ -19,7 +19,7 @@ three parts and applies them to the aligned original at its own resolution:
 - **new content**: where the render shows what the photo has no pixels for (bangs on a bare forehead,
   a beard, hair on a bald head, long hair over the background), found as what geometry and appearance do
   not explain, the upsampled render, colour-matched to the photo and with the photo's grain added, is
-  blended in through :func:`faceedit.blending.blend`'s soft form.
+  blended in through :func:`faceedit.compose.blending.blend`'s soft form.
 
 ``E == R`` gives the original back bit for bit; the transfer is deterministic.  Typical use::
 
@@ -34,12 +34,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .blending import blend
-from .errors import InvalidInput, NoFaceFound
-from .images import check_image
+from ..errors import InvalidInput, NoFaceFound
+from ..images import check_image
 
 EDIT_MODES = ("transfer", "replace")
 
-# CelebAMask-HQ class ids (faceedit.parsing.CLASSES)
+# CelebAMask-HQ class ids (faceedit.faces.parsing.CLASSES)
 _SKIN = (1, 7, 8, 10, 14)  # skin, ears, nose, neck
 _BROWS = (2, 3)
 _LIPS = (12, 13)
@@ -207,7 +207,7 @@ def transfer_edit(
     ``original``: the aligned face, RGB uint8 at any resolution; ``reconstruction`` and ``edited``: the
     generator's renders of ``w`` and ``w + d`` (RGB uint8, same shape, any size).  ``names``: the edit's
     translation name(s) or characteristic code(s), which choose the :class:`Policy`; ``labels``: the
-    original's CelebAMask-HQ parsing ``(h, w)`` (any size; computed with :func:`faceedit.parsing.parse`
+    original's CelebAMask-HQ parsing ``(h, w)`` (any size; computed with :func:`faceedit.faces.parsing.parse`
     when a policy needs classes and none are given).  Returns a :class:`TransferResult`.
     """
     settings = settings or TransferSettings()
@@ -251,7 +251,7 @@ class _Transfer:
                                            policy.saturation)):
             return None
         if labels is None:
-            from .parsing import parse
+            from ..faces.parsing import parse
 
             try:
                 labels = parse(self.original)
@@ -272,9 +272,9 @@ class _Transfer:
 
     def _assumed_hair(self, labels: np.ndarray) -> np.ndarray:
         """The parser found (almost) no hair: the background of the domain hair region of an aligned face
-        (:mod:`faceedit.regions`) stands in for it, so that a hair edit still reaches dark hair on a dark
+        (:mod:`faceedit.faces.regions`) stands in for it, so that a hair edit still reaches dark hair on a dark
         background."""
-        from .regions import REGIONS, rasterize
+        from ..faces.regions import REGIONS, rasterize
 
         region = rasterize(REGIONS["hair"], (self.n, self.n))
         self.notes.append("the parsing found no hair: the hair region of an aligned face stands in for it")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .errors import InvalidTranslationName
+from ..errors import InvalidTranslationName
 
 # ----------------------------------------------------------------------------------------------------
 # the naming convention

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInput
-from .images import check_image
+from ..errors import InvalidInput
+from ..images import check_image
 
 BACKENDS = ("template", "dpt")
 WORK_SIDE = 384  # the template is rendered on a copy whose long side is at most this
@@ -172,7 +172,7 @@ def dpt_weights_path(weights: str | os.PathLike | None = None) -> Path:
     """The DPT checkpoint: the argument, ``$FACEEDIT_DPT``, or the cached ``dpt-hybrid`` / ``dpt-large`` file
     (:func:`faceedit.models.weights.find_weights`: CheckpointError for a path that does not exist,
     WeightsNotAvailable saying where to get the files when none is given and none is cached)."""
-    from .models.weights import find_weights
+    from ..models.weights import find_weights
 
     return find_weights(DPT_REGISTRY_NAMES, weights, env="FACEEDIT_DPT",
                         need="the 'dpt' depth backend needs a MiDaS v3 checkpoint")
@@ -181,18 +181,18 @@ def dpt_weights_path(weights: str | os.PathLike | None = None) -> Path:
 @functools.lru_cache(maxsize=1)
 def _cached_dpt(path: str, mtime_ns: int, size: int):
     """The loaded DPT of one file version (a 123-344 M parameter model: keep the last one)."""
-    from .models.dpt import load_dpt
+    from ..models.dpt import load_dpt
 
     return load_dpt(path)
 
 
 def _dpt_depth(image: np.ndarray, weights: str | os.PathLike | None) -> np.ndarray:
     """DPT inverse depth, min-max normalised to [0, 1] (a constant map gives zeros)."""
-    from .models.dpt import predict
+    from ..models.dpt import predict
 
     path = dpt_weights_path(weights)
     stat = path.stat()
-    from .devices import network_device
+    from ..devices import network_device
 
     model = _cached_dpt(str(path.resolve()), stat.st_mtime_ns, stat.st_size).to(network_device())
     raw = predict(model, image)

@@ -30,9 +30,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import CheckpointError, DataError, InvalidInput
-from .io import atomic_path
-from .synthesis import synthesize  # noqa: F401  (also re-exported as directions.synthesize)
+from ..errors import CheckpointError, DataError, InvalidInput
+from ..io import atomic_path
+from ..synthesis import synthesize
 
 # ----------------------------------------------------------------------------------------------------
 # small helpers
@@ -297,8 +297,8 @@ def sample_w(generator: Any, n: int, seed: int = 0, batch_size: int = 256) -> np
     """``n`` W codes ``(n, style_dim)`` from ``generator.mapping`` on seeded Gaussian z."""
     import torch
 
-    from .devices import module_device
-    from .models.stylegan2 import seeded_z
+    from ..devices import module_device
+    from ..models.stylegan2 import seeded_z
 
     zs = seeded_z(n, generator.style_dim, seed).to(module_device(generator))
     out = []
@@ -347,7 +347,7 @@ class PCAFinder:
         ``threshold`` times the largest per-row change (shift = ``sigmas`` standard deviations)."""
         import torch
 
-        from .devices import module_device
+        from ..devices import module_device
 
         w = torch.from_numpy(sample_w(generator, n_samples, seed)).to(module_device(generator))
         n_latent = generator.n_latent
@@ -466,7 +466,7 @@ def encode_images(encoder: Any, images: np.ndarray | Sequence[np.ndarray], batch
     import torch
     from tqdm import tqdm
 
-    from .images import to_tensor
+    from ..images import to_tensor
 
     n = len(images)
     if n == 0:
@@ -529,7 +529,7 @@ def read_label_csv(path: str | os.PathLike) -> tuple[list[Path], np.ndarray]:
 
 def load_labelled_images(path: str | os.PathLike, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The aligned face images (resized to ``size``) and labels of a user CSV ``image,label``."""
-    from .images import load_image, resize
+    from ..images import load_image, resize
 
     paths, labels = read_label_csv(path)
     return np.stack([resize(load_image(p), size) for p in paths]), labels

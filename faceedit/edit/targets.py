@@ -1,10 +1,10 @@
 """What each challenge code means in labels and in an attribute reader's outputs.
 
-The one place that maps the naming convention (:mod:`faceedit.naming`) to data: which label column or group a
+The one place that maps the naming convention (:mod:`faceedit.edit.naming`) to data: which label column or group a
 face has for each code (:func:`labels_from_facedata`, :func:`code_groups`), which predictor outputs belong to a
 code (:data:`OWN_OUTPUTS`), how an edit towards a target is measured (:func:`target_measure`) and when it has
 reached it (:func:`edit_reached`).  The translation builder fits and calibrates with these, and
-:mod:`faceedit.acceptance` judges with the same measures on another model's reading.
+:mod:`faceedit.measure.acceptance` judges with the same measures on another model's reading.
 
 Label → code mapping (documented choices): Sk 0 light (UTKFace White, CelebA Pale_Skin), 1 medium
 (Indian, Others), 2 dark (Black); Asian faces are left out of the skin-tone fit.  A 0 < 30 years, 1 30-54,
@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .naming import BALD, BALD_VALUES
 
 #: CelebA attribute of each cursor code
@@ -50,7 +50,7 @@ OWN_OUTPUTS: dict[str, list[str]] = {
 def labels_from_facedata(data: Any) -> dict[str, np.ndarray]:
     """Label columns of a :class:`faceedit.train.data.FaceData` (float, NaN = unknown): the 40 CelebA
     attributes by name, ``age``, ``female`` (UTKFace gender or 1 - CelebA Male) and ``race``."""
-    from .train.data import CELEBA_ATTRIBUTES
+    from ..train.data import CELEBA_ATTRIBUTES
 
     out = {name: data.attrs[:, i].astype(np.float64) for i, name in enumerate(CELEBA_ATTRIBUTES)}
     out["age"] = data.age.astype(np.float64)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InvalidInput, InvalidTranslationName, ModelMismatch
+from ..errors import InvalidInput, InvalidTranslationName, ModelMismatch
 from .layouts import expected_shapes, load_array, read_rows, to_rows
 from .naming import FILE_ALIASES, name_of_file, parse_name
 from .translations import Translation, TranslationStore, layer_mask

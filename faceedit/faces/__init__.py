@@ -1,0 +1,1 @@
+"""Faces in photos: detection, landmarks and FFHQ alignment, identity descriptors, parsing, depth, regions."""
