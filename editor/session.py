@@ -20,6 +20,7 @@ from faceedit.errors import FaceEditError, InvalidInput, InvalidTranslationName,
 from faceedit.types import Face, Latent
 
 from .edit_modes import DEFAULT_EDIT_MODE, NO_PHOTO_NOTE, FaceTransfer, check_edit_mode, edit_names, map_overlay
+from .overlays import difference_overlay, masks_overlay
 from .state import EditState
 
 N_PCA = 8
@@ -466,24 +467,14 @@ class EditSession:
             picture = map_overlay(transfer, kind, image.shape[0])
             return image if picture is None else picture
         if kind == "difference":
-            diff = np.abs(image.astype(np.int16) - original.astype(np.int16)).max(axis=2)
-            return np.repeat(np.clip(diff * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+            return difference_overlay(image, original)
         if kind == "parsing":
             from faceedit.faces.parsing import overlay, parse
 
             with DLIB_LOCK:
                 return overlay(image, parse(image, landmarks=self.original_landmarks(image.shape[0])))
         if kind == "masks":
-            if not masks:
-                return image
-            m = np.zeros(image.shape[:2], np.float32)
-            for mask in masks.values():
-                mask = np.asarray(mask, np.float32)
-                if mask.shape == m.shape:
-                    m = np.maximum(m, mask / max(1.0, float(mask.max())))
-            color = np.zeros_like(image)
-            color[..., 0] = 255
-            return _tint(image, color, m[..., None] * 0.5)
+            return masks_overlay(image, masks)
         raise InvalidInput(f"unknown overlay {kind!r}")
 
     def original_landmarks(self, size: int) -> np.ndarray:
@@ -608,8 +599,3 @@ def presets() -> list[str]:
     from faceedit.projection.project import PRESETS
 
     return list(PRESETS)
-
-
-def _tint(image: np.ndarray, color: np.ndarray, alpha: float | np.ndarray = 0.45) -> np.ndarray:
-    out = image.astype(np.float32) * (1 - alpha) + color.astype(np.float32) * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

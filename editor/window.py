@@ -32,9 +32,10 @@ from .file_actions import THUMBNAIL_SIZE, FileActions
 from .prefs import Preferences
 from .session import EditSession, Rendered, presets
 from .state import MIXUPS, EditHistory, EditState
+from .task_actions import TaskActions
 from .transfer_view import TRANSFER_OVERLAYS, EditModeControl
 from .widgets import ImageView, SliderPanel
-from .worker import CancelToken, RenderRequest, RenderWorker, Task, describe_error, run_task
+from .worker import CancelToken, RenderRequest, RenderWorker, Task
 
 PREVIEW_LABELS = {"auto": "Automatic", "subgenerator": "Fast: thinner sub-generator (anycost models)",
                   "lowres": "Lower resolution", "full": "Full quality"}
@@ -42,7 +43,7 @@ OVERLAYS = {"none": "No overlay", "difference": "Difference", "parsing": "Parsin
             **TRANSFER_OVERLAYS}
 
 
-class MainWindow(FileActions, QMainWindow):
+class MainWindow(FileActions, TaskActions, QMainWindow):
     """The editor window. Public methods (``open_photo``, ``set_slider``, ``undo``, ``save_image`` ...)
     are what the menus call, and what tests and ``--screenshot`` drive."""
 
@@ -299,69 +300,6 @@ class MainWindow(FileActions, QMainWindow):
         if self.worker.dropped:
             parts.append(f"{self.worker.dropped} stale frames dropped")
         self.timing_label.setText(" · ".join(parts))
-
-    # ================================================================== tasks (off the GUI thread)
-    def busy(self) -> bool:
-        """True while a task runs or a render is pending / not yet shown."""
-        return self._task is not None or self._shown_seq < self._seq
-
-    def _start(self, fn: Callable, on_done: Callable[[Any], None], label: str, cancellable: bool = True) -> None:
-        if self._task is not None:
-            self.show_error("Please wait: another job is running (or press Cancel).")
-            return
-        self._status(label)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.setVisible(cancellable)
-        t0 = time.perf_counter()
-
-        def finished(result: Any) -> None:
-            self._end_task()
-            self.timings[label.split()[0].lower()] = time.perf_counter() - t0
-            try:
-                on_done(result)
-            except Exception as e:  # a bad result must not crash the app
-                self.show_error(describe_error(e))
-
-        def failed(message: str) -> None:
-            self._end_task()
-            self.show_error(message)
-
-        def cancelled() -> None:
-            self._end_task()
-            self._status("cancelled")
-
-        self._task = run_task(fn, finished, failed, self._on_progress, cancelled)
-        self._update_actions()
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(fraction * 1000))
-        if message:
-            self._status(message)
-
-    def _end_task(self) -> None:
-        self._task = None
-        self.progress.hide()
-        self.cancel_button.hide()
-        self._update_actions()
-
-    def cancel_task(self) -> None:
-        """Cancel the running job: the UI is free at once; the job stops at its next check and its result
-        is dropped."""
-        if self._task is not None:
-            task = self._task
-            task.token.cancel()
-            for signal in (task.signals.finished, task.signals.failed, task.signals.cancelled,
-                           task.signals.progress):
-                signal.disconnect()
-            # the pool runs it to its next check: keep it alive until then
-            self._abandoned = [t for t in self._abandoned if not t.done.is_set()] + [task]
-            self._end_task()
-            self._status("cancelled")
 
     # ================================================================== model and faces
     def load_model(self, model: str | None, then: Callable[[], None] | None = None) -> None:

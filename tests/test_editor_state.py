@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
+import numpy as np
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
@@ -95,3 +97,18 @@ def test_render_worker_drops_stale_requests(qtbot):
     finally:
         worker.stop()
     assert ran == [1, 6] and results == [(1, 10), (6, 60)] and worker.dropped == 4
+
+
+def test_overlays_mark_differences_and_masks():
+    from editor.overlays import difference_overlay, masks_overlay
+
+    a = np.full((8, 8, 3), 100, np.uint8)
+    b = a.copy()
+    b[2, 3] = (100, 130, 90)
+    d = difference_overlay(b, a)
+    assert d.shape == (8, 8, 3) and d[2, 3].tolist() == [120] * 3 and d.sum() == 360
+    assert masks_overlay(a, {}) is a
+    mask = np.zeros((8, 8), bool)
+    mask[:4] = True
+    m = masks_overlay(a, {"domain": mask, "wrong size": np.ones((4, 4))})
+    assert m[0, 0].tolist() == [178, 50, 50] and (m[4:] == a[4:]).all()
