@@ -18,7 +18,8 @@ architecture, adversarial from scratch) instead.  The DCGAN cells use 32 base ch
 ~4x slower per step on one CPU core, too few steps in 20 minutes); everything else is each family's default.
 
 Resumable cell by cell (it can span several working days): variants are made once; a cell records the training
-minutes it has spent in ``progress.json`` and continues from its checkpoint with the minutes left; a finished
+minutes it has spent in ``progress.json`` and continues from its checkpoint with the minutes left (an interrupted
+cell, by Ctrl-C or `kill`, records the share of its minutes that reached its last checkpoint); a finished
 cell is evaluated once (``eval.json``).  Run it again to continue; ``--table`` only (re)writes the table.
 
     python benchmarks/background_study.py --out runs/study [--cache faces64.npz] [--minutes 20] [--threads 1]
@@ -82,7 +83,6 @@ def train_cell(out: Path, fam: str, variant: str, minutes: float, recipe: str, t
     """Train one cell for the rest of its budget; True when it is finished."""
     import torch
 
-    from faceedit.config import load_config
     from faceedit.io import save_json
     from faceedit.train.data import load_cache
 
@@ -99,6 +99,28 @@ def train_cell(out: Path, fam: str, variant: str, minutes: float, recipe: str, t
     print(f"cell {fam}-{variant}: {prog['minutes']:.1f} of {minutes:g} min done, training {left:.1f} min"
           + (" (resumed)" if resume else ""))
     t0 = time.process_time()  # the budget is CPU time: the same computation per cell however busy the machine
+    start_step = _checkpoint_step(cell)
+    try:
+        _train(cell, data, fam, left, recipe, device, resume)
+    except BaseException:  # Ctrl-C / SIGTERM: count only the minutes that reached the checkpoint it resumes from
+        spent = (time.process_time() - t0) / 60
+        ckpt, last = _checkpoint_step(cell), _last_logged_step(cell)
+        share = (ckpt - start_step) / (last - start_step) if last > start_step else 0.0
+        prog["minutes"] += spent * min(max(share, 0.0), 1.0)
+        prog["sessions"] += 1
+        save_json(cell / "progress.json", prog)
+        print(f"cell {fam}-{variant} interrupted: {prog['minutes']:.1f} min recorded (up to its checkpoint)")
+        raise
+    prog["minutes"] += (time.process_time() - t0) / 60
+    prog["sessions"] += 1
+    prog["done"] = prog["minutes"] >= minutes - 0.25
+    save_json(cell / "progress.json", prog)
+    return prog["done"]
+
+
+def _train(cell: Path, data: Any, fam: str, left: float, recipe: str, device: Any, resume: bool) -> None:
+    from faceedit.config import load_config
+
     sets = ["train.steps=10000000", f"train.max_minutes={left}", 'train.budget_clock="cpu"',
             "train.sources=[\"celeba\"]"]
     if fam == "gan" and recipe == "joint":
@@ -112,11 +134,21 @@ def train_cell(out: Path, fam: str, variant: str, minutes: float, recipe: str, t
         f = family(fam)
         cfg = load_config(f.defaults(), None, sets + OVERRIDES[fam] + ["eval.every=0"])
         f.train(data, cell, cfg, device, resume=resume)
-    prog["minutes"] += (time.process_time() - t0) / 60
-    prog["sessions"] += 1
-    prog["done"] = prog["minutes"] >= minutes - 0.25
-    save_json(cell / "progress.json", prog)
-    return prog["done"]
+
+
+def _checkpoint_step(cell: Path) -> int:
+    """The step of the cell's checkpoint (0 without one)."""
+    import torch
+
+    p = cell / "checkpoint.pt"
+    return int(torch.load(p, map_location="cpu", weights_only=False).get("step", 0)) if p.is_file() else 0
+
+
+def _last_logged_step(cell: Path) -> int:
+    """The last step in the cell's ``log.csv`` (0 without one)."""
+    p = cell / "log.csv"
+    rows = p.read_text().splitlines()[1:] if p.is_file() else []
+    return int(float(rows[-1].split(",")[0])) if rows else 0
 
 
 def evaluate_cell(out: Path, fam: str, variant: str, n: int, evaluators: dict) -> dict[str, Any] | None:
@@ -203,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     from faceedit.errors import ConfigError
     from faceedit.train.data import default_cache_dir
 
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` records the cell's minutes like Ctrl-C
     out = Path(args.out)
     families, variants = args.families.split(","), args.variants.split(",")
 

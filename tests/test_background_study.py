@@ -45,3 +45,26 @@ def test_study_cells_table_and_resume(cache, tmp_path, capsys):
     capsys.readouterr()
     assert study.main(["--out", str(out), "--families", "flow", "--table"]) == 1
     assert capsys.readouterr().err.startswith("error: unknown families")
+
+
+def test_interrupted_cell_records_the_minutes_that_reached_its_checkpoint(cache, tmp_path, monkeypatch):
+    """Ctrl-C / kill in the middle of a cell: of its CPU minutes only the share up to the checkpoint it will
+    resume from is recorded (here 10 of 20 steps of 1 minute), so no cell gets more training than another."""
+    import torch
+
+    out = tmp_path / "study"
+    study.prepare_variants(out, str(cache), ["raw"], 1)
+
+    def interrupted(cell, *args):
+        cell.mkdir(parents=True, exist_ok=True)
+        torch.save({"step": 10}, cell / "checkpoint.pt")
+        (cell / "log.csv").write_text("step,loss\n5,1.0\n10,0.9\n15,0.8\n20,0.7\n")
+        raise KeyboardInterrupt
+
+    clock = iter([0.0, 60.0])
+    monkeypatch.setattr(study, "_train", interrupted)
+    monkeypatch.setattr(study.time, "process_time", lambda: next(clock))
+    with pytest.raises(KeyboardInterrupt):
+        study.train_cell(out, "vae", "raw", 20.0, "joint", None)
+    prog = json.loads((out / "cells" / "vae-raw" / "progress.json").read_text())
+    assert prog["minutes"] == pytest.approx(0.5) and not prog["done"] and prog["sessions"] == 1
