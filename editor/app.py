@@ -16,6 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="faceedit desktop editor: open a photo, move attribute sliders, undo, save the edit.",
     )
     p.add_argument("--model", help="generator checkpoint path or registered name (default: the built-in model)")
+    p.add_argument("--encoder", metavar="PATH",
+                   help="W+ encoder for the --model given here (e.g. the one `faceedit train rebuild-suite` made for "
+                        "it); 'none': projections start from the mean W; default: the built-in encoder when it was "
+                        "made for the model. Models opened later from the menu use the default")
     p.add_argument("--open", metavar="PHOTO", help="open (align and project) this photo at start-up")
     p.add_argument("--preset", choices=("fast", "balanced", "faithful"), help="projection preset (default: fast)")
     p.add_argument("--screenshot", metavar="OUT.png",
@@ -39,6 +43,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"error: --size must look like 1280x760, got {args.size!r}", file=sys.stderr)
         return 2
+    encoder = "auto" if args.encoder is None else None if args.encoder.lower() == "none" else args.encoder
+    candidates = () if encoder in ("auto", None) else (Path(encoder), Path(encoder).with_suffix(".safetensors"))
+    if candidates and not any(p.is_file() for p in candidates):
+        print(f"error: --encoder {encoder}: no such file", file=sys.stderr)
+        return 2
 
     from PySide6.QtWidgets import QApplication
 
@@ -52,7 +61,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         prefs.set("preset", args.preset)
     if args.edit_mode:
         prefs.set("edit_mode", args.edit_mode)
-    win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None)
+    win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None,
+                     encoder=encoder)
     install_excepthook(win, prefs.folder / "editor.log")
     win.resize(width, height)
     win.show()

@@ -74,7 +74,8 @@ def _no_progress(fraction: float, message: str = "") -> None:
 class EditSession:
     """Model + face + sliders; maps an edit state to a latent and to images."""
 
-    def __init__(self, generator: Any, translations_root: str | os.PathLike | None = None) -> None:
+    def __init__(self, generator: Any, translations_root: str | os.PathLike | None = None,
+                 encoder: Any = "auto") -> None:
         self.generator = generator
         self.model_id = str(getattr(generator, "model_id", "unknown"))
         from faceedit.edit.translations import default_translations_dir
@@ -90,7 +91,7 @@ class EditSession:
         self._caches: dict[bool, Any] = {}  # preview? -> the generator's layer cache (SynthesisCache)
         self._mixers: dict[tuple[str, ...], Any] = {}  # enabled mixup steps -> Mixer (caches the original's maps)
         self._projectors: dict[str, Any] = {}  # preset -> faceedit.projection.project.Projector (keeps its loss models)
-        self._encoder: Any = False  # False: not looked up yet; None: no encoder for this model
+        self._encoder: Any = False if encoder == "auto" else encoder  # False: the built-in one, looked up once
         self._quick_mask: np.ndarray | None = None  # paste-back region of drag previews (per face)
         self._landmarks: np.ndarray | None = None  # original landmarks / aligned size (per face)
         self.transfer: FaceTransfer | None = None  # the edit transfer of the current photo face (per face)
@@ -98,9 +99,12 @@ class EditSession:
     # ------------------------------------------------------------------ model and catalogue
     @classmethod
     def open(cls, model: str | os.PathLike | None = None, translations_root: str | os.PathLike | None = None,
-             progress: Progress = _no_progress, device: str = "cpu") -> "EditSession":
+             progress: Progress = _no_progress, device: str = "cpu", encoder: Any = "auto") -> "EditSession":
         """Load a generator (None: the built-in default) on ``device`` (``cpu``, ``cuda``, ``mps`` or
-        ``auto``, see :func:`faceedit.devices.resolve_device`) and build the slider catalogue."""
+        ``auto``, see :func:`faceedit.devices.resolve_device`) and build the slider catalogue.  ``encoder``:
+        ``"auto"`` (the built-in one when it was made for this generator), None (projections start from the
+        mean W) or a file (e.g. ``rebuild-suite``'s for a new generator; one made for another generator raises
+        :class:`~faceedit.errors.ModelMismatch`)."""
         from faceedit.devices import resolve_device, set_network_device
         from faceedit.models.checkpoints import load_generator
 
@@ -108,7 +112,12 @@ class EditSession:
         generator = load_generator(model)
         generator.eval().to(resolve_device(device))
         set_network_device(resolve_device(device))  # the parsers / depth network of the transfer and mixups
-        session = cls(generator, translations_root)
+        if encoder not in ("auto", None):
+            from faceedit.projection.project import resolve_encoder
+
+            progress(-1, f"loading encoder {encoder}")
+            encoder = resolve_encoder(encoder, generator).to(resolve_device(device))
+        session = cls(generator, translations_root, encoder)
         session.load_catalogue(progress)
         return session
 

@@ -51,10 +51,11 @@ class MainWindow(FileActions, TaskActions, QMainWindow):
     face_ready = Signal()
 
     def __init__(self, prefs: Preferences | None = None, translations_root: str | os.PathLike | None = None,
-                 interactive: bool = True) -> None:
+                 interactive: bool = True, encoder: str | None = "auto") -> None:
         super().__init__()
         self.prefs = prefs or Preferences.load()
         self.translations_root = translations_root
+        self.encoder = encoder  # for the next model loaded: "auto", None or a file (see EditSession.open)
         self.interactive = interactive  # False: pick the largest face, never block on a dialog
         self.session: EditSession | None = None
         self.history = EditHistory()
@@ -304,16 +305,16 @@ class MainWindow(FileActions, TaskActions, QMainWindow):
     # ================================================================== model and faces
     def load_model(self, model: str | None, then: Callable[[], None] | None = None) -> None:
         """Load a generator (None: the default model) in a worker, then show a start face."""
-        root = self.translations_root
-
+        root, encoder = self.translations_root, self.encoder
         device = self.prefs.get("device")
 
         def job(progress, token):
-            return EditSession.open(model, root, progress, device=device)
+            return EditSession.open(model, root, progress, device=device, encoder=encoder)
 
         previous = self.session
 
         def done(session: EditSession) -> None:
+            self.encoder = "auto"  # an encoder given at start-up belongs to that model only
             self.prefs.set("model", "" if model is None else str(model))
             self.set_session(session)
             if then is not None:

@@ -112,3 +112,22 @@ def test_overlays_mark_differences_and_masks():
     mask[:4] = True
     m = masks_overlay(a, {"domain": mask, "wrong size": np.ones((4, 4))})
     assert m[0, 0].tolist() == [178, 50, 50] and (m[4:] == a[4:]).all()
+
+
+def test_editor_encoder_option(tmp_path, capsys):
+    """``python -m editor --encoder PATH|none``: the session projects with that encoder, or from the mean W;
+    an encoder of another generator is refused; a missing file is one error line before any window opens."""
+    from editor.app import run
+    from editor.session import EditSession
+    from faceedit.errors import ModelMismatch
+    from faceedit.models.encoder import DEFAULT_ENCODER, Encoder, save_encoder
+
+    given = EditSession.open(None, tmp_path, encoder=str(DEFAULT_ENCODER))
+    assert given.encoder() is not None and given.encoder().meta == EditSession.open(None, tmp_path).encoder().meta
+    assert EditSession.open(None, tmp_path, encoder=None).encoder() is None
+    other = save_encoder(Encoder(4, 8, input_size=16, width=4, blocks=(1, 1), head_channels=8),
+                         tmp_path / "o.safetensors")
+    with pytest.raises(ModelMismatch):
+        EditSession.open(None, tmp_path, encoder=str(other))
+    assert run(["--encoder", str(tmp_path / "nope.safetensors")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --encoder {tmp_path / 'nope.safetensors'}: no such file"

@@ -258,22 +258,10 @@ class PhotoEditor:
         known = [n for s in stores for n in s.names()]
         self.steps = resolve_recipe(as_recipe(edits, known), G.model_id, shape, stores)
         self.names = [s.translation.name for s in self.steps]
-        self.encoder = self._encoder(encoder)
+        from ..projection.project import resolve_encoder
+
+        self.encoder = resolve_encoder(encoder, self.generator)  # another generator's encoder is refused
         self._projector = None
-
-    def _encoder(self, encoder: Any):
-        from ..models.encoder import load_encoder
-        from ..projection.project import paired_encoder
-
-        if encoder is None or hasattr(encoder, "forward"):
-            return encoder
-        if encoder == "auto":
-            return paired_encoder(self.generator)
-        from ..projection.project import check_encoder_pairing
-
-        loaded = load_encoder(encoder)
-        check_encoder_pairing(loaded, self.generator)  # an encoder made for another generator is refused
-        return loaded
 
     @property
     def projector(self):

@@ -338,7 +338,8 @@ class Projector:
 
         results = []
         for i in range(n):
-            metrics = {"psnr": round(min(psnr(originals[i], recon[i]), 100.0), 4), "ssim": round(ssim(originals[i], recon[i]), 5),
+            metrics = {"psnr": round(min(psnr(originals[i], recon[i]), 100.0), 4),
+                       "ssim": round(ssim(originals[i], recon[i]), 5),
                        "steps": steps_run, "seconds": round(seconds, 4),
                        "loss_curve": [round(v, 6) for v in curves[i]]}
             if lpips_values is not None:
@@ -393,7 +394,8 @@ class Projector:
             loss = loss + s.noise_weight * _noise_regularizer(maps)
         return loss
 
-    def _image_loss(self, img: torch.Tensor, target: torch.Tensor, target_feats: list[torch.Tensor] | None) -> torch.Tensor:
+    def _image_loss(self, img: torch.Tensor, target: torch.Tensor,
+                    target_feats: list[torch.Tensor] | None) -> torch.Tensor:
         s = self.settings
         loss = s.mse_weight * _saturation_aware_diff(img, target).pow(2).mean((1, 2, 3))
         if self.perceptual is not None and target_feats is not None:
@@ -509,6 +511,21 @@ def paired_encoder(generator: nn.Module) -> nn.Module | None:
     return encoder
 
 
+def resolve_encoder(encoder: Any, generator: nn.Module) -> nn.Module | None:
+    """The encoder to use for ``generator``: a model or None as given, ``"auto"`` (:func:`paired_encoder`), or a
+    file path loaded and checked (an encoder made for another generator raises
+    :class:`~faceedit.errors.ModelMismatch`)."""
+    if encoder is None or hasattr(encoder, "forward"):
+        return encoder
+    if encoder == "auto":
+        return paired_encoder(generator)
+    from ..models.encoder import load_encoder
+
+    loaded = load_encoder(encoder)
+    check_encoder_pairing(loaded, generator)
+    return loaded
+
+
 def project(generator: nn.Module, images: np.ndarray | Face | Sequence[np.ndarray | Face],
             preset: str = "balanced", encoder: nn.Module | str | None = "auto", **overrides: Any) -> list[Latent]:
     """Project face image(s) into ``generator``'s W+ with a preset (``fast``, ``balanced``, ``faithful``)
@@ -529,4 +546,4 @@ from .batch import RunSummary, cache_key, project_files
 
 __all__ = ["INITS", "OPTIMIZERS", "PERCEPTUAL", "PRESETS", "SPACES", "ProjectionResult", "ProjectionSettings",
            "Projector", "RunSummary", "cache_key", "check_encoder_pairing", "paired_encoder", "project",
-           "project_files"]
+           "project_files", "resolve_encoder"]
