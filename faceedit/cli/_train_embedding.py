@@ -49,6 +49,8 @@ def register(sub) -> None:
                    help="weight of the cycle loss: render the predicted code, read its descriptor with the "
                         "descriptor student, match the input (default 0: latent loss only)")
     p.add_argument("--cycle-batch", type=int, default=16, help="descriptors rendered per step by the cycle loss")
+    p.add_argument("--cycle-rows", type=int, default=0,
+                   help="the cycle loss moves only the first N W+ rows (default 0: all)")
     p.add_argument("--student", help="descriptor student of the cycle loss (default: the built-in one)")
     p.add_argument("--init", help="start from this mapper's weights (fine-tune), e.g. the built-in one's file")
     p.set_defaults(func=run)
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
             dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
             threads=args.threads, device=str(device), cycle_weight=args.cycle_weight, cycle_batch=args.cycle_batch,
-            student=args.student, generator=args.generator, init=args.init))
+            cycle_rows=args.cycle_rows, student=args.student, generator=args.generator, init=args.init))
     return _wrote(world, path)
 
 

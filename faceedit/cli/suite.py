@@ -33,7 +33,7 @@ def register(sub) -> None:
                    help="real and sampled pairs each for the embedding mapper (default 6000; 0 = no mapper)")
     p.add_argument("--embedding-minutes", type=float, default=10.0, help="embedding mapper training budget")
     p.add_argument("--student-minutes", type=float, default=10.0,
-                   help="descriptor student training budget (the mapper's cycle loss; 0 = no student, no cycle)")
+                   help="descriptor student training budget (from-embedding --refine student; 0 = none)")
     p.add_argument("--map-encoder-minutes", type=float, default=20.0,
                    help="map encoder training budget (default 20; its pairs are parsed first; 0 = no map encoder)")
     p.add_argument("--force", action="store_true", help="redo the finished stages too")

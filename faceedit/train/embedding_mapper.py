@@ -57,12 +57,14 @@ class MapperSettings:
     half: bool = True  # save the final weights as float16
     cycle_weight: float = 0.0  # weight of the cycle loss through the descriptor student (0: latent loss only)
     cycle_batch: int = 16  # descriptors rendered per step for the cycle loss
+    cycle_rows: int = 0  # the cycle loss moves only the first this many W+ rows (0: all); the rest: latent loss only
     student: str | None = None  # descriptor student file of the cycle loss (None: the built-in one)
     generator: str | None = None  # generator the pairs were made for (None: the built-in one)
     init: str | None = None  # start from this mapper's weights and statistics (fine-tuning)
 
 
-def training_arrays(s: MapperSettings, limits: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def training_arrays(s: MapperSettings,
+                    limits: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """``(descriptors (N, 128), codes (N, L, D), counts)`` of the run's pairs; ``limits`` (the counts a resumed
     run started with) keeps only the first pairs of each kind."""
     from .embedding_pairs import load_kind
@@ -173,7 +175,10 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
             pick = world.mine(np.random.default_rng((s.seed, step, 1)).integers(0, len(cycle_t),
                                                                                 s.cycle_batch * world.size))
             target = cycle_t[pick]
-            cycle = (student(G.synthesis(model(target))) - target).pow(2).sum(1).mean()
+            w_pred = model(target)
+            if s.cycle_rows:  # the finer rows (colour, texture) get no gradient from the student
+                w_pred = torch.cat([w_pred[:, :s.cycle_rows], w_pred[:, s.cycle_rows:].detach()], 1)
+            cycle = (student(G.synthesis(w_pred)) - target).pow(2).sum(1).mean()
             loss = loss + s.cycle_weight * cycle
             row["cycle_loss"] = cycle.item()
         opt.zero_grad(set_to_none=True)
@@ -201,8 +206,11 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
     return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
 
 
-#: cycle-loss weight of the mapper that ``rebuild-suite`` trains (through the student it trains first)
-SUITE_CYCLE_WEIGHT = 1.0
+#: cycle-loss weight of the mapper that ``rebuild-suite`` trains (through the student it trains first).  0: the
+#: cycle loss was measured and not adopted — fine-tuning the shipped mapper 1500 steps with it (weight 1, or 0.3
+#: on rows 0-5 only) lowers the dlib distance on 200 held-out photos (median 0.623 -> 0.581) but paints magenta
+#: and green blotches that fool the student (dlib detects a face in 64 % of the faces instead of 90 %)
+SUITE_CYCLE_WEIGHT = 0.0
 
 
 def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int = 6000, minutes: float = 10.0,
@@ -211,8 +219,8 @@ def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int
     """The ``embedding-mapper`` stage of ``faceedit train rebuild-suite``: make ``n_pairs`` real and ``n_pairs``
     sampled pairs for ``generator`` (in ``out/embedding_pairs``, resumable), train the descriptor student on
     them for at most ``student_minutes`` (``out/descriptor_student_run``; 0: no student, and no cycle loss),
-    then the mapper for at most ``minutes`` (``out/embedding_mapper_run``) with the cycle loss through that
-    student; interrupted runs resume.  Returns ``(mapper file, student file or None)``."""
+    then the mapper for at most ``minutes`` (``out/embedding_mapper_run``), with the cycle loss through that
+    student when ``cycle_weight`` > 0 (default :data:`SUITE_CYCLE_WEIGHT`); interrupted runs resume.  Returns ``(mapper file, student file or None)``."""
     from .descriptor_student import StudentSettings, train_descriptor_student
     from .embedding_pairs import PairSettings, make_pairs
 

@@ -14,10 +14,9 @@ already there (so an interrupted rebuild resumes; ``--force`` redoes them):
    (:func:`faceedit.measure.acceptance.accept_translations`; it never feeds back into the calibration);
 5. ``samples.png``: 32 samples from seeded latents;
 6. ``embedding_mapper.safetensors`` + ``descriptor_student.safetensors``: the dlib descriptor → W+ mapper of
-   ``faceedit from-embedding`` and the differentiable student of dlib's descriptor (its cycle loss and
-   ``--refine student``), both trained on pairs made for this generator
-   (:func:`faceedit.train.embedding_mapper.suite_stage`; ``embedding_pairs`` 0 skips them, ``student_minutes``
-   0 skips the student and the cycle loss);
+   ``faceedit from-embedding`` and the differentiable student of dlib's descriptor (``--refine student``),
+   both trained on pairs made for this generator (:func:`faceedit.train.embedding_mapper.suite_stage`;
+   ``embedding_pairs`` 0 skips them, ``student_minutes`` 0 skips the student);
 7. ``map_encoder.safetensors`` + ``tiny_parser.safetensors``: the segmentation-map encoder and the tiny parser of
    its map loss (:func:`faceedit.train.map_encoder.rebuild_stage`: pairs parsed into ``map_pairs/``, trained for
    ``map_encoder_minutes``; 0 skips it, and so does a generator under 32 px);
@@ -57,7 +56,7 @@ class SuiteSettings:
     max_faces: int = 200  # held-out faces per target and current value in the acceptance
     embedding_pairs: int = 6000  # real and sampled pairs each of the embedding mapper (0: no mapper)
     embedding_minutes: float = 10.0  # training budget of the embedding mapper
-    student_minutes: float = 10.0  # training budget of the descriptor student (0: none, mapper without cycle loss)
+    student_minutes: float = 10.0  # training budget of the descriptor student (0: none)
     map_encoder_minutes: float = 20.0  # training budget of the map encoder (its pairs are parsed first; 0: none)
     force: bool = False
     threads: int | None = None
