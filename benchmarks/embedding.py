@@ -10,7 +10,8 @@ descriptor made the usual ``face_recognition`` way (dlib's frontal detector, 5-p
 150 px chip of the raw photo, no jitter), with the distances between different people for scale.
 
 ``generation``: on held-out photos (the cache's ``val`` identities, at most 2 photos each; the mapper never saw
-them): dlib distance photo ↔ generated face (median, share below 0.6) for the mapper, the mapper + refinement
+them): dlib distance photo ↔ generated face (median, share below 0.6) for the mapper, the mapper with the
+descriptor's sex matched (``match_sex``, what ``from_embedding`` does by default), the mapper + refinement
 (first ``--refine-n`` photos), the photo's own projection (encoder only: preset ``fast``), random samples and
 the mean face; dlib's detection rate on the generated faces; validator sex agreement and age within 10 years
 (validator on the generated face vs on the photo); mapper inference time; with ``--recognizer``, the independent
@@ -150,7 +151,7 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
     """The measures of the issue (see the module docstring); ``baselines=False`` measures the mapper's faces
     only (no random samples, mean face or projections: for comparing mappers)."""
     from faceedit.edit.directions import sample_w
-    from faceedit.embedding import RefineSettings, map_embeddings, refine_latent
+    from faceedit.embedding import RefineSettings, map_embeddings, match_sex, refine_latent
     from faceedit.faces.identity import descriptors
     from faceedit.models.checkpoints import load_generator
     from faceedit.models.embedding_mapper import load_embedding_mapper
@@ -178,6 +179,12 @@ def generation(cache: str, n: int, pairs: str | None, mapper: str | None, refine
     res["dlib_detection_rate_mapper_faces"] = detection_rate(faces)
 
     compared = {"mapper": faces}
+    w_sex, applied = match_sex(w, target, G, M)  # the library's default: the descriptor's sex
+    faces_sex = synthesize(G, w_sex)
+    res["mapper_sex_matched"] = {**summary(np.linalg.norm(descriptors(faces_sex) - target, axis=1)),
+                                 "sex_edited": int(sum(a is not None for a in applied))}
+    res["dlib_detection_rate_mapper_sex_matched"] = detection_rate(faces_sex)
+    compared["mapper_sex_matched"] = faces_sex
     if baselines:
         rand = synthesize(G, sample_w(G, len(photos), seed=12345))
         res["random_samples"] = summary(np.linalg.norm(descriptors(rand, progress="random") - target, axis=1))

@@ -9,8 +9,12 @@ like) are refused.
 :func:`from_embedding` maps the descriptor to W+ with the embedding mapper
 (:mod:`faceedit.models.embedding_mapper`), then makes ``n`` faces: the mapper's code, and ``n - 1`` variants
 whose rows that identity does not fix (:data:`VARY_ROWS`, measured by ``benchmarks/embedding.py``) come from
-seeded samples of the generator.  ``refine=True`` searches the mapper's neighbourhood for a code whose render's
-descriptor is closer to the target (:func:`refine_latent`, scored by dlib itself).
+seeded samples of the generator.  The mapper's faces carry sex weakly, so by default (``match_sex``) a face whose
+sex, as the fitting attribute predictor reads it, disagrees with the sex the descriptor itself says (a logistic
+readout stored with the mapper, :func:`fit_sex_readout`) gets the generator's own sex edit (:func:`match_sex`;
+the translations ``Se_1_fr_0`` / ``Se_0_fr_1`` at their calibrated strength).  ``refine=True`` searches the
+mapper's neighbourhood for a code whose render's descriptor is closer to the target (:func:`refine_latent`,
+scored by dlib itself).
 
 The default generator renders 64 px: images are upscaled to ``size`` (default 128) with a Lanczos filter, which
 adds pixels, not detail.  The faces are synthetic: :func:`save_synthetic_png` tags them so in the PNG.
@@ -36,6 +40,9 @@ OUTPUT_SIZE = 128
 #: search 0.546 at 2.6 s/face, student 0.560 at 1.1 s/face: the search is the default
 REFINE_METHODS = ("search", "student")
 DEFAULT_REFINE = "search"
+#: sex edits of :func:`match_sex` (to female, to male) and how sure the descriptor's readout must be (|p - 0.5|)
+SEX_EDITS = ("Se_1_fr_0", "Se_0_fr_1")
+SEX_CONFIDENCE = 0.25
 SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "
              "face_encodings), as (128,) or (N, 128)")
 
@@ -123,6 +130,66 @@ def map_embeddings(desc: np.ndarray, mapper: Any = None) -> np.ndarray:
     x = torch.from_numpy(check_embedding(desc))
     with torch.inference_mode():
         return mapper.eval()(x).numpy().astype(np.float32)
+
+
+def fit_sex_readout(desc: np.ndarray, female: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """A logistic readout of P(female) from dlib descriptors ``(N, 128)`` of photos with labels ``female``
+    (P(female) or NaN): ``{"weight": [128], "bias", "n", "cv_accuracy"}`` (5-fold accuracy), stored in the
+    mapper's metadata by the trainer."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    keep = np.isfinite(female)
+    x, y = check_embedding(desc)[keep], np.asarray(female)[keep] > 0.5
+    if len(np.unique(y)) < 2 or len(y) < 10:
+        raise InvalidInput(f"a sex readout needs labelled photos of both sexes; got {len(y)} labelled")
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    cv = float(np.mean(cross_val_score(clf, x, y, cv=min(5, int(min(y.sum(), (~y).sum())))))) if len(y) >= 50 else None
+    clf.fit(x, y)
+    return {"weight": [float(v) for v in clf.coef_[0]], "bias": float(clf.intercept_[0]), "n": int(len(y)),
+            "cv_accuracy": cv}
+
+
+def descriptor_sex(desc: np.ndarray, mapper: Any) -> np.ndarray | None:
+    """P(female) ``(N,)`` that the mapper's stored readout gives the descriptors; None without a readout."""
+    readout = getattr(mapper, "meta", {}).get("sex_readout")
+    if not readout:
+        return None
+    z = check_embedding(desc).astype(np.float64) @ np.asarray(readout["weight"]) + float(readout["bias"])
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def match_sex(codes: np.ndarray, desc: np.ndarray, generator: Any, mapper: Any, predictor: Any = None,
+              store: Any = None, confidence: float = SEX_CONFIDENCE) -> tuple[np.ndarray, list[str | None]]:
+    """Give each code ``(N, L, D)`` the sex its descriptor ``(N, 128)`` says, where the descriptor is sure
+    (``|p - 0.5| > confidence``) and the fitting attribute predictor reads the render as the other sex: the
+    generator's sex edit (:data:`SEX_EDITS`, calibrated strength) is added.  Returns the codes and, per code,
+    the edit applied (or None).  Nothing changes without the mapper's readout or the generator's sex edits.
+    (The predictor that decides is the one the translations were calibrated on; the validator only measures.)"""
+    from .edit.translations import TranslationStore, apply
+
+    codes = np.array(codes, np.float32)
+    p = descriptor_sex(desc, mapper)
+    if store is None:
+        store = TranslationStore.default(getattr(generator, "model_id", None) or "unknown")
+    applied: list[str | None] = [None] * len(codes)
+    if p is None or not all(name in store for name in SEX_EDITS):
+        return codes, applied
+    if predictor is None:
+        from .models.attributes import load_attribute_predictor
+
+        predictor = load_attribute_predictor()
+    from .synthesis import synthesize
+
+    read = predictor.predict(synthesize(generator, codes))["gender"]
+    for i in range(len(codes)):
+        if p[i] > 0.5 + confidence and read[i] < 0.5:
+            applied[i] = SEX_EDITS[0]
+        elif p[i] < 0.5 - confidence and read[i] > 0.5:
+            applied[i] = SEX_EDITS[1]
+        if applied[i]:
+            codes[i] = apply(codes[i], store.get(applied[i]))  # its calibrated strength and layers
+    return codes, applied
 
 
 def vary(w: np.ndarray, n: int, generator: Any, rng_seed: int = 0,
@@ -228,12 +295,13 @@ def upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = None, mapper: Any = None,
                    refine: bool | str = False, size: int | None = OUTPUT_SIZE,
-                   student: Any = None) -> list[tuple[np.ndarray, Any]]:
+                   student: Any = None, sex: bool = True) -> list[tuple[np.ndarray, Any]]:
     """Faces of the identity of ``source`` (one 128-d descriptor, a ``.npy`` file of one, or a photo):
     ``n`` pairs ``(image, Latent)`` — the mapper's code (refined when ``refine``: ``True`` is
     :data:`DEFAULT_REFINE`, else a method of :data:`REFINE_METHODS`; ``student`` is the descriptor student of
     the ``student`` method, default the built-in one), then ``n - 1`` variants on
-    :data:`VARY_ROWS`.  Images are RGB uint8 at ``size`` px (the generator's renders upscaled by Lanczos when
+    :data:`VARY_ROWS`; ``sex`` (default) gives the mapper's code the descriptor's sex first (:func:`match_sex`).
+    Images are RGB uint8 at ``size`` px (the generator's renders upscaled by Lanczos when
     it is smaller; ``None`` keeps the generator's size).  A batch file ``(N, 128)`` needs
     :func:`embeddings_of` + a loop: here it is refused."""
     from .models.checkpoints import load_generator
@@ -248,6 +316,8 @@ def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = 
     M = mapper if mapper is not None else load_embedding_mapper()
     _check_models(M, G)
     w = map_embeddings(desc, M)[0]
+    if sex:
+        w = match_sex(w[None], desc, G, M)[0][0]
     if refine:
         w = _refined(w, desc[0], G, M, DEFAULT_REFINE if refine is True else refine, rng_seed, student)
     codes = vary(w, n, G, rng_seed)

@@ -393,3 +393,64 @@ def test_refine_methods_of_from_embedding(held_out, models):
         assert img.shape == (64, 64, 3) and latent.w.shape == w.shape
     with pytest.raises(InvalidInput, match="unknown refinement"):
         from_embedding(target[0], n=1, generator=G, mapper=M, refine="gradient-free")
+
+
+def test_match_sex_applies_the_sex_edit_only_where_descriptor_and_render_disagree(held_out, models):
+    """The built-in mapper carries a descriptor → sex readout (fitted on training photos' labels); a code whose
+    render the fitting predictor reads as the other sex gets the generator's sex edit, nothing else changes."""
+    from faceedit.edit.translations import TranslationStore, apply
+    from faceedit.embedding import SEX_EDITS, descriptor_sex, map_embeddings, match_sex
+    from faceedit.models.attributes import load_attribute_predictor
+    from faceedit.synthesis import synthesize
+
+    G, M = models
+    _, target = held_out
+    p = descriptor_sex(target, M)
+    assert p.shape == (len(target),) and ((p >= 0) & (p <= 1)).all()
+    assert M.meta["sex_readout"]["cv_accuracy"] > 0.85
+    w = map_embeddings(target, M)
+    read = load_attribute_predictor().predict(synthesize(G, w))["gender"]
+    codes, applied = match_sex(w, target, G, M)
+    store = TranslationStore.default(G.model_id)
+    for i, name in enumerate(applied):
+        if p[i] > 0.75 and read[i] < 0.5:
+            assert name == SEX_EDITS[0]
+        elif p[i] < 0.25 and read[i] > 0.5:
+            assert name == SEX_EDITS[1]
+        else:
+            assert name is None
+        expected = w[i] if name is None else apply(w[i], store.get(name))
+        np.testing.assert_allclose(codes[i], expected, atol=1e-6)
+    # a descriptor that says "female" for sure, with a code read as male, is edited towards female
+    code_m = apply(w[0], store.get(SEX_EDITS[1]))
+    assert load_attribute_predictor().predict(synthesize(G, code_m[None]))["gender"][0] < 0.5
+    sure_female = 10 * np.asarray(M.meta["sex_readout"]["weight"], np.float32)  # far on the female side
+    assert descriptor_sex(sure_female[None], M)[0] > 0.99
+    edited, names = match_sex(code_m[None], sure_female[None], G, M)
+    assert names == [SEX_EDITS[0]] and np.allclose(edited[0], apply(code_m, store.get(SEX_EDITS[0])), atol=1e-6)
+    # without a readout (an older mapper file) nothing changes
+    bare = type(M)(**M.config())
+    bare.load_state_dict(M.state_dict())
+    same, names = match_sex(w, target, G, bare)
+    assert names == [None] * len(w) and np.array_equal(same, w)
+
+
+def test_fit_sex_readout_on_labelled_descriptors():
+    from faceedit.embedding import descriptor_sex, fit_sex_readout
+
+    rng = np.random.default_rng(0)
+    female = (rng.random(200) < 0.5).astype(np.float32)
+    desc = rng.normal(size=(200, 128)).astype(np.float32) * 0.1
+    desc[:, :4] += (female[:, None] - 0.5) * 0.4  # the labels live along a few coordinates
+    female[::10] = np.nan  # unlabelled photos are left out
+    r = fit_sex_readout(desc, female)
+    assert r["n"] == 180 and r["cv_accuracy"] > 0.8 and len(r["weight"]) == 128
+
+    class Mapper:
+        meta = {"sex_readout": r}
+
+    p = descriptor_sex(desc, Mapper())
+    ok = np.isfinite(female)
+    assert np.mean((p[ok] > 0.5) == (female[ok] > 0.5)) > 0.9
+    with pytest.raises(InvalidInput, match="both sexes"):
+        fit_sex_readout(desc, np.ones(200, np.float32))

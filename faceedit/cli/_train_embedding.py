@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
             minutes=args.minutes, batch=args.batch, lr=args.lr, hidden=args.hidden, depth=args.depth,
             dropout=args.dropout, desc_noise=args.desc_noise, seed=args.seed, resume=args.resume,
             threads=args.threads, device=str(device), cycle_weight=args.cycle_weight, cycle_batch=args.cycle_batch,
-            cycle_rows=args.cycle_rows, student=args.student, generator=args.generator, init=args.init))
+            cycle_rows=args.cycle_rows, student=args.student, cache=_cache(args), generator=args.generator,
+            init=args.init))
     return _wrote(world, path)
 
 

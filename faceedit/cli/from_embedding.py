@@ -22,6 +22,9 @@ def register(subparsers) -> None:
                    metavar="METHOD", help="move the mapper's code so that its render's dlib descriptor is closer "
                    "(slower): 'search' (derivative-free, scored by dlib) or 'student' (gradient through the "
                    "descriptor student); bare --refine uses the measured better one")
+    p.add_argument("--no-match-sex", action="store_true",
+                   help="keep the mapper's face as it is; by default a face the attribute predictor reads as the "
+                        "other sex than the descriptor says gets the generator's sex edit (Se_1_fr_0 / Se_0_fr_1)")
     p.add_argument("--size", type=int, default=128, help="output side in pixels (default 128; 0 = the generator's)")
     p.add_argument("--mapper", help="embedding mapper file (default: the built-in one)")
     p.add_argument("--checkpoint", help="generator file (default: the built-in one)")
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     desc = embeddings_of(args.source)
     G = load_generator(args.checkpoint).eval()
     M = load_embedding_mapper(args.mapper)
-    results = [from_embedding(d, args.n, args.seed, G, M, args.refine, args.size or None) for d in desc]
+    results = [from_embedding(d, args.n, args.seed, G, M, args.refine, args.size or None, sex=not args.no_match_sex)
+               for d in desc]
     out = Path(args.out)
     refined = (DEFAULT_REFINE if args.refine is True else args.refine) or "no"
     if args.size and args.size != G.resolution:
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             save_npy(stem.with_suffix(".npy"), latent.w)
             save_synthetic_png(stem.with_suffix(".png"), image,
                                {"model_id": latent.model_id, "source": Path(args.source).name,
-                                "variant": str(i), "refined": refined})
+                                "variant": str(i), "refined": refined,
+                                "match_sex": "off" if args.no_match_sex else "on"})
             print(stem.with_suffix(".png"))
     return 0

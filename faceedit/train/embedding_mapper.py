@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidInput
 
 TARGETS = ("render", "photo", "both")
 MODEL_NAME = "embedding_mapper.safetensors"
@@ -61,6 +61,7 @@ class MapperSettings:
     student: str | None = None  # descriptor student file of the cycle loss (None: the built-in one)
     generator: str | None = None  # generator the pairs were made for (None: the built-in one)
     init: str | None = None  # start from this mapper's weights and statistics (fine-tuning)
+    cache: str | None = None  # data cache of the pairs (its sex labels train the sex readout; None: pairs.json's)
 
 
 def training_arrays(s: MapperSettings,
@@ -93,6 +94,29 @@ def training_arrays(s: MapperSettings,
         descs.append(samples["render_desc"][:counts["samples"]])
         ws.append(samples["w"][:counts["samples"]])
     return np.concatenate(descs).astype(np.float32), np.concatenate(ws).astype(np.float32), counts
+
+
+def pairs_sex_readout(pairs: str, cache: str | None = None) -> dict | None:
+    """The descriptor → P(female) readout of :func:`faceedit.embedding.match_sex`, fitted on the real pairs'
+    *photo* descriptors and the data cache's sex labels (training split only; ``cache`` None: the one recorded
+    in ``pairs.json``); None when there are no real pairs or no cache."""
+    from ..edit.builder import training_subset
+    from ..embedding import fit_sex_readout
+    from ..io import load_json
+    from .data import load_cache
+    from .embedding_pairs import load_kind
+
+    made = Path(pairs) / "pairs.json"
+    cache = cache or (load_json(made).get("cache") if made.is_file() else None)
+    real = load_kind(pairs, "real")
+    if not cache or not Path(cache).is_file() or not real or "photo_desc" not in real:
+        return None
+    female = training_subset(load_cache(cache)).gender[real["index"]]
+    try:
+        readout = fit_sex_readout(real["photo_desc"], female)
+    except InvalidInput:  # too few labelled photos (or one sex only)
+        return None
+    return {**readout, "labels": "data cache gender (CelebA Male, UTKFace)"}
 
 
 def cycle_descriptors(s: MapperSettings, counts: dict[str, int], train_desc: np.ndarray) -> np.ndarray:
@@ -203,6 +227,11 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
             "loss": "latent MSE" + (f" + {s.cycle_weight} x cycle (descriptor student of the render)"
                                     if s.cycle_weight > 0 else ""),
             "embedding": "dlib 128-d face descriptor, faceedit.faces.identity.descriptor (FFHQ-aligned face)"}
+    readout = pairs_sex_readout(s.pairs, s.cache)
+    if readout is not None:
+        meta["sex_readout"] = readout
+    elif log is not None or progress:
+        (log or print)("no sex readout (no real pairs or no data cache): from-embedding will not match sex")
     return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
 
 
@@ -238,5 +267,5 @@ def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int
     mapper = train_embedding_mapper(MapperSettings(
         pairs=str(pairs), out=str(run), minutes=minutes, resume=(run / "checkpoint.pt").is_file(), threads=threads,
         cycle_weight=cycle_weight if student is not None else 0.0, student=str(student) if student else None,
-        generator=generator))
+        generator=generator, cache=cache))
     return mapper, student
