@@ -19,7 +19,7 @@ from ..images import to_tensor
 from .augment import diff_augment, random_flip
 from .data import FaceData
 from .ddp import current_world
-from .loop import CHECKPOINT_NAME, MetricLog, deadline_for, load_checkpoint, restore_training_state, write_checkpoint
+from .loop import CHECKPOINT_NAME, MetricLog, deadline_for, resume_or_seed, write_checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "model": {"width": 16, "blocks": [1, 2, 2, 2], "dropout": 0.1},
@@ -150,16 +150,9 @@ def train_multitask(data: FaceData, out_dir: str | Path, cfg: dict, device: torc
     batches = world.batches(len(train), tc["batch"], tc["seed"])
     state = {"model": model, "opt": opt, "sched": sched, "batches": batches, **(extra_state or {})}
     world.distribute(state)
-    step = 0
-    if resume:
-        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        step = restore_training_state(ckpt, **state)
-    elif world.distributed:  # each rank its own augmentations (a single process keeps its stream as it was)
-        world.seed(tc["seed"] + 2)
-    log = eval_log = None
-    if world.main:
-        log = MetricLog(out_dir, resume_step=step if resume else None)
-        eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval")
+    # under torchrun each rank its own augmentations (a single process keeps its stream as it was)
+    step, log = resume_or_seed(out_dir, resume, world, tc["seed"], False, **state)
+    eval_log = MetricLog(out_dir, resume_step=step if resume else None, name="eval") if world.main else None
 
     def checkpoint() -> None:
         write_checkpoint(out_dir / CHECKPOINT_NAME, step, cfg, **state)

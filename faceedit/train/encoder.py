@@ -27,16 +27,7 @@ from .data import FaceData
 from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
-from .loop import (
-    CHECKPOINT_NAME,
-    MetricLog,
-    after_step,
-    deadline_for,
-    load_checkpoint,
-    requires_grad,
-    restore_training_state,
-    write_checkpoint,
-)
+from .loop import CHECKPOINT_NAME, after_step, deadline_for, requires_grad, resume_or_seed, write_checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
@@ -193,13 +184,8 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
     batches = world.batches(len(train), tc["batch"], tc["seed"])
     objects = dict(E=E, G=G, opt=opt)
     world.distribute(objects)
-    step = 0
-    if resume:
-        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        step = restore_training_state(ckpt, batches=batches, **objects)
-    elif world.distributed:  # each rank its own noise (a single process keeps its stream as it was)
-        world.seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
+    # under torchrun each rank its own noise (a single process keeps its stream as it was)
+    step, log = resume_or_seed(out_dir, resume, world, tc["seed"], False, batches=batches, **objects)
     eval_images = val.images[:tc["eval_images"]]
 
     def checkpoint() -> None:

@@ -33,7 +33,7 @@ from .loop import (
     after_step,
     deadline_for,
     load_checkpoint,
-    restore_training_state,
+    resume_or_seed,
     write_checkpoint,
 )
 
@@ -114,13 +114,7 @@ def run_family(trainer: FamilyTrainer, data: FaceData, out_dir: str | Path, cfg:
         (out_dir / "samples").mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.toml")
     batches = world.batches(len(images), tc["batch"], tc["seed"])
-    step = 0
-    if resume:
-        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        step = restore_training_state(ckpt, batches=batches, **objects)
-    else:
-        world.seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
+    step, log = resume_or_seed(out_dir, resume, world, tc["seed"], batches=batches, **objects)
     evaluate = evaluation_hook(data, cfg, out_dir, step if resume else None, device)
     kimg = tc["batch"] * world.size / 1000  # thousands of images per step, all ranks together
     steps = tc["steps"]

@@ -37,13 +37,11 @@ from .ddp import current_world
 from .gan import sample_w_plus
 from .loop import (
     CHECKPOINT_NAME,
-    MetricLog,
     after_step,
     deadline_for,
     ema_update,
-    load_checkpoint,
     requires_grad,
-    restore_training_state,
+    resume_or_seed,
     write_checkpoint,
 )
 
@@ -222,13 +220,8 @@ def train_finetune(data: FaceData, out_dir: str | Path, cfg: dict, device: torch
     fixed_z = seeded_z(tc["n_samples"], G.style_dim, tc["seed"] + 1)
     if world.main:
         save_config(cfg, out_dir / "config.toml")
-    step = 0
-    if resume:
-        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        step = restore_training_state(ckpt, batches=batches, **objects)
-    elif world.distributed:  # each rank its own fakes and augmentations (a single process keeps its stream)
-        world.seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
+    # under torchrun each rank its own fakes and augmentations (a single process keeps its stream)
+    step, log = resume_or_seed(out_dir, resume, world, tc["seed"], False, batches=batches, **objects)
     policy = list(tc["augment"])
 
     def checkpoint() -> None:

@@ -25,13 +25,11 @@ from .data import FaceData
 from .ddp import current_world
 from .loop import (
     CHECKPOINT_NAME,
-    MetricLog,
     after_step,
     deadline_for,
     ema_update,
-    load_checkpoint,
     requires_grad,
-    restore_training_state,
+    resume_or_seed,
     write_checkpoint,
 )
 
@@ -122,13 +120,7 @@ def train_gan(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.devi
     from ..models.stylegan2 import seeded_z
 
     fixed_z = seeded_z(tc["n_samples"], G.style_dim, tc["seed"] + 1)
-    step = 0
-    if resume:
-        ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        step = restore_training_state(ckpt, batches=batches, **objects)
-    else:
-        world.seed(tc["seed"] + 2)
-    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
+    step, log = resume_or_seed(out_dir, resume, world, tc["seed"], batches=batches, **objects)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     policy = list(tc["augment"])
 

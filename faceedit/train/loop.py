@@ -183,6 +183,21 @@ class MetricLog:
         return [json.loads(line) for line in self.json_path.read_text().splitlines() if line.strip()]
 
 
+def resume_or_seed(out_dir: str | os.PathLike, resume: bool, world: Any, seed: int, seed_single_process: bool = True,
+                   **state: Any) -> tuple[int, MetricLog | None]:
+    """Start a training run's loop: with ``resume``, restore ``state`` (models, optimisers, ``batches``, RNG
+    states) from ``out_dir``'s checkpoint; else seed this rank's RNG streams with ``seed + 2`` (only under torchrun
+    when not ``seed_single_process``: a single process then keeps the stream it always had).  Returns the step
+    to start from and the metric log (the main rank's; None on the others)."""
+    step = 0
+    if resume:
+        step = restore_training_state(load_checkpoint(Path(out_dir) / CHECKPOINT_NAME), **state)
+    elif seed_single_process or world.distributed:
+        world.seed(seed + 2)
+    log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
+    return step, log
+
+
 def after_step(step: int, end: int, out_of_time: bool, tc: Mapping[str, Any], samples: Callable[[], None],
                checkpoint: Callable[[], None]) -> bool:
     """Sample grid and checkpoint on their schedules (``train.sample_every`` / ``checkpoint_every``), at the
