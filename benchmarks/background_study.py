@@ -138,10 +138,10 @@ def _train(cell: Path, data: Any, fam: str, left: float, recipe: str, device: An
 
 def _checkpoint_step(cell: Path) -> int:
     """The step of the cell's checkpoint (0 without one)."""
-    import torch
+    from faceedit.train.loop import CHECKPOINT_NAME, load_checkpoint
 
-    p = cell / "checkpoint.pt"
-    return int(torch.load(p, map_location="cpu", weights_only=False).get("step", 0)) if p.is_file() else 0
+    p = cell / CHECKPOINT_NAME
+    return int(load_checkpoint(p).get("step", 0)) if p.is_file() else 0
 
 
 def _last_logged_step(cell: Path) -> int:

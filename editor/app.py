@@ -43,10 +43,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"error: --size must look like 1280x760, got {args.size!r}", file=sys.stderr)
         return 2
-    encoder = "auto" if args.encoder is None else None if args.encoder.lower() == "none" else args.encoder
-    candidates = () if encoder in ("auto", None) else (Path(encoder), Path(encoder).with_suffix(".safetensors"))
-    if candidates and not any(p.is_file() for p in candidates):
-        print(f"error: --encoder {encoder}: no such file", file=sys.stderr)
+    from faceedit.cli import encoder_option
+    from faceedit.errors import InvalidInput
+
+    try:
+        encoder = encoder_option(args.encoder)
+    except InvalidInput as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
     from PySide6.QtWidgets import QApplication

@@ -181,11 +181,12 @@ def match_sex(codes: np.ndarray, desc: np.ndarray, generator: Any, mapper: Any, 
         predictor = load_attribute_predictor()
     from .synthesis import synthesize
 
-    read = predictor.predict(synthesize(generator, codes))["gender"]
-    for i in range(len(codes)):
-        if p[i] > 0.5 + confidence and read[i] < 0.5:
+    sure = np.flatnonzero(np.abs(p - 0.5) > confidence)  # only these can be edited: render only them
+    read = predictor.predict(synthesize(generator, codes[sure]))["gender"] if len(sure) else []
+    for i, female in zip(sure, read):
+        if p[i] > 0.5 and female < 0.5:
             applied[i] = SEX_EDITS[0]
-        elif p[i] < 0.5 - confidence and read[i] > 0.5:
+        elif p[i] < 0.5 and female > 0.5:
             applied[i] = SEX_EDITS[1]
         if applied[i]:
             codes[i] = apply(codes[i], store.get(applied[i]))  # its calibrated strength and layers

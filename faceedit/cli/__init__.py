@@ -25,6 +25,23 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def encoder_option(value: str | None) -> str | None:
+    """The value of an ``--encoder`` option (``faceedit edit``, the editor): ``"auto"`` (not given, or ``auto``:
+    the built-in encoder when it belongs to the model), None (``none``: start from the mean W) or the path of an
+    existing model file (``.safetensors`` may be left out); InvalidInput for a path that is not there."""
+    from pathlib import Path
+
+    from ..errors import InvalidInput
+
+    if value is None or value == "auto":
+        return "auto"
+    if value.lower() == "none":
+        return None
+    if not (Path(value).is_file() or Path(value).with_suffix(".safetensors").is_file()):
+        raise InvalidInput(f"--encoder {value}: no such file")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every discovered sub-command."""
     parser = CommandParser(

@@ -108,11 +108,12 @@ def run(args: argparse.Namespace) -> int:
     """Check the arguments (exit 2 on a bad one), build one PhotoEditor, edit every photo (exit 0/1)."""
     import functools
 
+    from ..compose.photo_edit import EditSettings, default_cache_dir
     from ..devices import check_device_name, resolve_device
     from ..distributed import check_executor
     from ..errors import CheckpointError, ConfigError, DataError, InvalidInput, InvalidTranslationName, ModelMismatch
     from ..images import list_images
-    from ..compose.photo_edit import EditSettings, default_cache_dir
+    from . import encoder_option
 
     try:
         applied = parse_apply(args.apply)
@@ -129,12 +130,9 @@ def run(args: argparse.Namespace) -> int:
             resolve_device(args.device)
         else:  # resolved on each Ray worker
             check_device_name(args.device)
+        encoder = encoder_option(args.encoder)
     except (InvalidInput, InvalidTranslationName, ConfigError) as e:
         return _usage_error(args, str(e))
-    encoder = None if args.encoder.lower() == "none" else args.encoder
-    if encoder not in (None, "auto") and not Path(encoder).with_suffix(".safetensors").is_file() \
-            and not Path(encoder).is_file():
-        return _usage_error(args, f"--encoder {encoder}: no such file")
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         return _usage_error(args, f"no such file or folder: {', '.join(missing)}")

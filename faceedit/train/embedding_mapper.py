@@ -133,7 +133,7 @@ def _cycle_models(s: MapperSettings, model: object) -> tuple[object, object]:
     from ..models.checkpoints import load_generator
     from ..models.descriptor_student import load_descriptor_student
 
-    G = load_generator(s.generator) if s.generator else load_generator()
+    G = load_generator(s.generator)  # None: the built-in one
     if (G.n_latent, G.style_dim) != (model.n_latent, model.style_dim):
         raise ConfigError(f"the generator's W+ is {(G.n_latent, G.style_dim)}, the pairs' "
                           f"{(model.n_latent, model.style_dim)}: give the generator the pairs were made for")
@@ -249,7 +249,8 @@ def suite_stage(generator: str, cache: str, latents: str, out: str, n_pairs: int
     sampled pairs for ``generator`` (in ``out/embedding_pairs``, resumable), train the descriptor student on
     them for at most ``student_minutes`` (``out/descriptor_student_run``; 0: no student, and no cycle loss),
     then the mapper for at most ``minutes`` (``out/embedding_mapper_run``), with the cycle loss through that
-    student when ``cycle_weight`` > 0 (default :data:`SUITE_CYCLE_WEIGHT`); interrupted runs resume.  Returns ``(mapper file, student file or None)``."""
+    student when ``cycle_weight`` > 0 (default :data:`SUITE_CYCLE_WEIGHT`); interrupted runs resume.  Returns
+    ``(mapper file, student file or None)``."""
     from .descriptor_student import StudentSettings, train_descriptor_student
     from .embedding_pairs import PairSettings, make_pairs
 

@@ -184,14 +184,15 @@ class MetricLog:
 
 
 def resume_or_seed(out_dir: str | os.PathLike, resume: bool, world: Any, seed: int, seed_single_process: bool = True,
-                   **state: Any) -> tuple[int, MetricLog | None]:
+                   checkpoint: Mapping[str, Any] | None = None, **state: Any) -> tuple[int, MetricLog | None]:
     """Start a training run's loop: with ``resume``, restore ``state`` (models, optimisers, ``batches``, RNG
-    states) from ``out_dir``'s checkpoint; else seed this rank's RNG streams with ``seed + 2`` (only under torchrun
-    when not ``seed_single_process``: a single process then keeps the stream it always had).  Returns the step
-    to start from and the metric log (the main rank's; None on the others)."""
+    states) from ``out_dir``'s checkpoint (or the ``checkpoint`` already read from it); else seed this rank's RNG
+    streams with ``seed + 2`` (only under torchrun when not ``seed_single_process``: a single process then keeps
+    the stream it always had).  Returns the step to start from and the metric log (the main rank's; None on the
+    others)."""
     step = 0
     if resume:
-        step = restore_training_state(load_checkpoint(Path(out_dir) / CHECKPOINT_NAME), **state)
+        step = restore_training_state(checkpoint or load_checkpoint(Path(out_dir) / CHECKPOINT_NAME), **state)
     elif seed_single_process or world.distributed:
         world.seed(seed + 2)
     log = MetricLog(out_dir, resume_step=step if resume else None) if world.main else None
@@ -291,13 +292,9 @@ class SmallRun:
         step and the metrics log (None on the other ranks).  ``seed`` + 2 seeds each rank's own stream."""
         self.objects = objects
         self.world.distribute(objects)
-        start = 0
-        if self.checkpoint_data:
-            start = restore_training_state(self.checkpoint_data, **objects)
-        elif self.world.distributed:  # each rank its own dropout / noise (a single process keeps its stream)
-            self.world.seed(seed + 2)
-        logger = MetricLog(self.out, resume_step=start if self.checkpoint_data else None) if self.world.main else None
-        return start, logger
+        # under torchrun each rank its own dropout / noise (a single process keeps its stream)
+        return resume_or_seed(self.out, bool(self.checkpoint_data), self.world, seed, False,
+                              checkpoint=self.checkpoint_data, **objects)
 
     def checkpoint(self, config: Mapping[str, Any]) -> Callable[[int], None]:
         """The ``checkpoint(step)`` callback of :func:`run_steps` for the started objects."""
