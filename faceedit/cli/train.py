@@ -1,4 +1,4 @@
-"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator|rebuild-suite|map-encoder``:
+"""``faceedit train prepare-data|gan|dcgan|vae|encoder|finetune|attributes|validator|fit-mapping|rebuild-suite|...``:
 the training framework's command line (``gan``, ``dcgan`` and ``vae`` are the generative families of
 :mod:`faceedit.train.families`)."""
 from __future__ import annotations
@@ -61,10 +61,12 @@ def register(subparsers) -> None:
             p.add_argument("--discriminator", help="discriminator for the perceptual loss")
         p.set_defaults(func=run_train, model=name)
 
-    from ._train_embedding import register as register_embedding_mapper
+    from ._fit_mapping import register as register_fit_mapping
     from ._map_train import register as register_map_encoder
+    from ._train_embedding import register as register_embedding_mapper
     from .suite import register as register_suite
 
+    register_fit_mapping(sub)
     register_suite(sub)
     register_map_encoder(sub)
     register_embedding_mapper(sub)

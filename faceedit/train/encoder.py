@@ -7,7 +7,7 @@ feature pyramid, since ImageNet backbones cannot be downloaded here).
 Mode ``joint`` (the CPU warm start of the default generator): the generator's synthesis network and the
 encoder are trained together as an autoencoder in W (one w per image, with a little noise so that the
 decoder is smooth around the codes), then the mapping network is fitted so that ``mapping(z)`` for normal
-``z`` follows the Gaussian of the encoded codes.  Reconstruction needs far fewer images than adversarial
+``z`` follows the distribution of the encoded codes (:mod:`faceedit.train.mapping`).  Reconstruction needs far fewer images than adversarial
 training to give face-shaped samples; ``faceedit train gan --set train.init=...`` then sharpens them.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .ddp import current_world
 from .gan import DEFAULTS as GAN_DEFAULTS
 from .gan import sample_w_plus
 from .loop import CHECKPOINT_NAME, after_step, deadline_for, requires_grad, resume_or_seed, write_checkpoint
+from .mapping import fit_mapping
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {"width": 16, "blocks": [1, 2, 2, 2], "head_channels": 32},
@@ -86,34 +87,6 @@ def fold_to_w(E) -> None:
     bias = E.fc.bias.view(n, d).mean(0, keepdim=True).expand(n, -1)
     E.fc.weight.copy_(weight.reshape(n * d, -1))
     E.fc.bias.copy_(bias.reshape(n * d))
-
-
-def fit_mapping(G, codes: torch.Tensor, steps: int, seed: int = 0) -> float:
-    """Train ``G.mapping`` so that ``mapping(z)``, z ~ N(0, I), follows N(mean, cov) of ``codes`` (N, style_dim):
-    a regression onto the affine map ``mean + chol(cov) @ z``.  Returns the final MSE."""
-    from tqdm import tqdm
-
-    codes = codes.detach().double().cpu()
-    mean = codes.mean(0)
-    cov = torch.cov(codes.T) + 1e-5 * torch.eye(codes.shape[1], dtype=torch.float64)
-    chol = torch.linalg.cholesky(cov).float()
-    mean = mean.float()
-    device = next(G.parameters()).device
-    chol, mean = chol.to(device), mean.to(device)
-    params = list(G.style.parameters())
-    lr_mul = getattr(G.style[1], "lr_mul", 0.01) if len(G.style) > 1 else 0.01
-    opt = torch.optim.Adam(params, lr=0.002 / lr_mul)
-    from ..models.stylegan2 import seeded_z
-
-    loss = torch.zeros(())
-    for step in tqdm(range(steps), desc="fit mapping"):
-        # numpy-stream latents: torch's stream `seed` is what the mapping weights were initialised from
-        z = seeded_z(256, G.style_dim, seed * 1_000_003 + step).to(device)
-        loss = F.mse_loss(G.mapping(z), mean + z @ chol.T)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return float(loss.detach())
 
 
 def _load_generator(path: str | None, cfg: dict, device: torch.device):
@@ -256,7 +229,7 @@ def train_encoder(data: FaceData, out_dir: str | Path, cfg: dict, device: torch.
         with torch.no_grad():
             codes = torch.cat([E(to_tensor(train.images[i:i + 100]).to(device)).mean(1)
                                for i in range(0, min(len(train), 4000), 100)])
-        meta["mapping_mse"] = fit_mapping(G, codes, tc["mapping_steps"], tc["seed"])
+        meta["mapping_fit"] = fit_mapping(G, codes, tc["mapping_steps"], tc["seed"])
         fold_to_w(E)
         with torch.no_grad():
             G.w_avg = G.mean_latent(4096)
