@@ -134,3 +134,32 @@ def test_lowpass_features_ignore_a_per_pixel_pattern_and_warmup_keeps_the_genera
     assert any(not torch.equal(v, heads[k]) for k, v in D.heads.state_dict().items())
     assert np.isfinite(_step(G, E, D, real, c["train"], [], 3, opt_g, opt_e, opt_d, torch.device("cpu"))["g_adv"])
     assert any(not torch.equal(v, before[k]) for k, v in G.state_dict().items())
+
+
+def test_gram_distance_is_zero_on_itself_and_sees_lost_texture():
+    from faceedit.train.finetune import gram_distance
+
+    _, _, trunk, size = tiny_models()
+    D = build_discriminator(cfg(1), trunk, size)
+    sharp = to_tensor(tiny_data(4).images)
+    blurred = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
+    assert gram_distance(D.features, sharp, sharp).item() < 1e-10
+    assert gram_distance(D.features, blurred, sharp).item() > 0.01
+
+
+def test_texture_leg_without_adversary_trains_no_discriminator():
+    G, E, trunk, size = tiny_models()
+    c = cfg(1, adv_weight=0.0, texture_weight=1.0, rec_halflife_kimg=0.0, g_lr=0.002, e_lr=0.002, augment=[])
+    D = build_discriminator(c, trunk, size)
+    heads = copy.deepcopy(D.heads.state_dict())
+    mapping = copy.deepcopy(G.style.state_dict())
+    real = to_tensor(tiny_data(4).images)
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
+    opt_e = torch.optim.Adam(E.parameters(), lr=0.002)
+    opt_d = torch.optim.Adam(D.trainable(), lr=0.01)
+    torch.manual_seed(0)
+    rows = [_step(G, E, D, real, c["train"], [], s, opt_g, opt_e, opt_d, torch.device("cpu")) for s in range(15)]
+    assert np.mean([r["rec_texture"] for r in rows[-3:]]) < 0.7 * rows[0]["rec_texture"]
+    assert all(np.isnan(r["d_loss"]) and np.isnan(r["g_adv"]) for r in rows)
+    assert all(torch.equal(v, heads[k]) for k, v in D.heads.state_dict().items())  # no discriminator step
+    assert all(torch.equal(v, mapping[k]) for k, v in G.style.state_dict().items())  # only the encoder path

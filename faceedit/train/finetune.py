@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {"steps": 20000, "batch": 16, "g_lr": 2e-4, "d_lr": 2e-4, "e_lr": 1e-4, "r1_gamma": 0.1, "r1_every": 16,
               "mixing_prob": 0.5, "ema_kimg": 2.0, "augment": ["color", "translation", "cutout"],
               "rec_weight": 1.0, "feature_weight": 0.1, "rec_halflife_kimg": 20.0, "d_warmup": 0,
+              "adv_weight": 1.0, "texture_weight": 0.0,
               "generator": "", "encoder": "", "features": "", "model_id": "faceedit-celeba64-ft",
               "sources": ["celeba"], "seed": 0, "stop_at": 0, "max_minutes": 0.0, "budget_clock": "wall",
               "log_every": 25, "sample_every": 250, "checkpoint_every": 250, "n_samples": 32},
@@ -137,6 +138,18 @@ def feature_distance(features: FrozenFeatures, a: torch.Tensor, b: torch.Tensor)
         fa = fa / (fa.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
         fb = fb / (fb.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
         total = total + (fa - fb).pow(2).mean()
+    return total
+
+
+def gram_distance(features: FrozenFeatures, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Texture distance (Gatys et al.): mean squared difference of the per-image Gram matrices of the frozen
+    features of ``a`` and ``b`` (channel correlations, position-free), each stage scaled by ``b``'s Gram energy."""
+    total = a.new_zeros(())
+    for fa, fb in zip(features(a), features(b)):
+        n, c = fa.shape[:2]
+        ga = torch.bmm(fa.flatten(2), fa.flatten(2).transpose(1, 2)) / fa[0].numel()
+        gb = torch.bmm(fb.flatten(2), fb.flatten(2).transpose(1, 2)) / fb[0].numel()
+        total = total + (ga - gb).pow(2).mean() / (gb.pow(2).mean().detach() + 1e-8)
     return total
 
 
@@ -274,6 +287,8 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
     """One discriminator step (+ lazy R1) and one generator + encoder step; returns the losses."""
     n = real.shape[0]
     out: dict[str, float] = {}
+    if tc.get("adv_weight", 1.0) <= 0:  # no adversary: the encoder-path losses alone (e.g. a texture leg)
+        return _reconstruction_step(G, E, D, real, tc, step, opt_g, opt_e, out)
     requires_grad(G, False)
     requires_grad(D.heads, True)
     if D.patch is not None:
@@ -301,16 +316,31 @@ def _step(G, E, D, real, tc, policy, step, opt_g, opt_e, opt_d, device) -> dict[
         requires_grad(D.patch, False)
     fake = G.synthesis(sample_w_plus(G, n, tc["mixing_prob"], device), noise_mode="random")
     g_adv = F.softplus(-D(diff_augment(fake, policy))).mean()
-    weight = rec_weight(tc, step * n * current_world().size / 1000)  # kimg of the global batch
+    out.update(d_loss=d_loss.item(), d_real=d_real.mean().item(), d_fake=d_fake.mean().item(), g_adv=g_adv.item())
+    return _reconstruction_step(G, E, D, real, tc, step, opt_g, opt_e, out, tc.get("adv_weight", 1.0) * g_adv)
+
+
+def _reconstruction_step(G, E, D, real, tc, step, opt_g, opt_e, out, adversarial=None) -> dict[str, float]:
+    """The generator + encoder step: ``adversarial`` (the generator's adversarial loss, or None) plus the
+    decaying encoder-path reconstruction (pixel MSE, frozen-feature distance, texture distance)."""
+    requires_grad(G, True)
+    weight = rec_weight(tc, step * real.shape[0] * current_world().size / 1000)  # kimg of the global batch
     rec = G.synthesis(E(real), noise_mode="const")
     rec_mse = F.mse_loss(rec, real)
     rec_feat = feature_distance(D.features, rec, real)
-    loss = g_adv + weight * (rec_mse + tc["feature_weight"] * rec_feat)
+    loss = weight * (rec_mse + tc["feature_weight"] * rec_feat)
+    if tc.get("texture_weight", 0.0) > 0:
+        texture = gram_distance(D.features, rec, real)
+        loss = loss + weight * tc["texture_weight"] * texture
+        out["rec_texture"] = texture.item()
+    if adversarial is not None:
+        loss = loss + adversarial
     opt_g.zero_grad(set_to_none=True)
     opt_e.zero_grad(set_to_none=True)
     loss.backward()
     opt_g.step()
     opt_e.step()
-    out.update(d_loss=d_loss.item(), d_real=d_real.mean().item(), d_fake=d_fake.mean().item(), g_adv=g_adv.item(),
-               rec_mse=rec_mse.item(), rec_feat=rec_feat.item(), rec_weight=weight)
+    out.setdefault("d_loss", float("nan"))
+    out.setdefault("g_adv", float("nan"))
+    out.update(rec_mse=rec_mse.item(), rec_feat=rec_feat.item(), rec_weight=weight)
     return out
