@@ -10,7 +10,9 @@ features let a tiny discriminator give useful gradients from the first steps, wh
 needs.  Losses: non-saturating logistic, lazy R1 on the heads' input gradients, DiffAugment on
 everything the discriminator sees, an EMA copy of the generator.  To keep inversion good, the encoder is
 trained along and an encoder-path reconstruction term (pixel MSE + distance of the frozen features),
-whose weight halves every ``rec_halflife_kimg``, ties ``G(E(x))`` to the photo.
+whose weight halves every ``rec_halflife_kimg``, ties ``G(E(x))`` to the photo.  ``train.texture_weight`` adds a
+texture term on that path (:func:`gram_distance`), ``train.adv_weight = 0`` drops the adversary (no
+discriminator step): the texture-only leg of the model card, which gave the same universal dither.
 
 Checkpoints hold every network, optimiser, the data order and the RNG states (``--resume`` is exact);
 ``--minutes`` stops, checkpoints and exports.  Outputs: ``generator.safetensors`` (EMA) and
