@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "made for the model. Models opened later from the menu use the default")
     p.add_argument("--open", metavar="PHOTO", help="open (align and project) this photo at start-up")
     p.add_argument("--preset", choices=("fast", "balanced", "faithful"), help="projection preset (default: fast)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="start from the generated face of seed N (default: the last session's face, else seed 0)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="start, load, render, save a screenshot of the whole window, and quit")
     p.add_argument("--set", action="append", default=[], metavar="SLIDER=VALUE",
@@ -67,6 +69,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None,
                      encoder=encoder)
     install_excepthook(win, prefs.folder / "editor.log")
+    win.start_seed = args.seed
     win.resize(width, height)
     win.show()
     model = args.model or prefs.get("model") or None

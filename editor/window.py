@@ -56,6 +56,7 @@ class MainWindow(FileActions, TaskActions, QMainWindow):
         self.prefs = prefs or Preferences.load()
         self.translations_root = translations_root
         self.encoder = encoder  # for the next model loaded: "auto", None or a file (see EditSession.open)
+        self.start_seed: int | None = None  # the first start face: this seed's (None: the last session's, else 0)
         self.interactive = interactive  # False: pick the largest face, never block on a dialog
         self.session: EditSession | None = None
         self.history = EditHistory()
@@ -323,7 +324,8 @@ class MainWindow(FileActions, TaskActions, QMainWindow):
                 # the same photo face, projected again for the new model
                 self._project(previous.face, previous.photo, self.preset_box.currentText())
             else:
-                self.start_face()
+                self.start_face(self.start_seed)
+                self.start_seed = None  # a model loaded later starts from its last face again
 
         self._start(job, done, f"Loading model {model or '(default)'}…", cancellable=False)
 
