@@ -108,3 +108,18 @@ def test_cli_fit_mapping_writes_a_refit_generator_and_refuses_bad_latents(tmp_pa
     assert main(args[:6] + ["--latents", str(tmp_path / "short.npy"), "--out", str(bad)]) != 0
     assert "error:" in capsys.readouterr().err and not bad.exists() and not bad.with_suffix(".json").exists()
     assert data.images.shape[0] == 200
+
+
+def test_cli_fit_mapping_refuses_a_generator_without_its_encoder(tmp_path, capsys):
+    from faceedit.cli import main
+    from faceedit.models.checkpoints import save_model
+    from faceedit.testing import synthetic_label_cache
+
+    cache = tmp_path / "tiny.npz"
+    synthetic_label_cache(cache, n=64, size=16)
+    save_model(Generator(**TINY_G).eval(), tmp_path / "g.safetensors", model_id="tiny-g")
+    out = tmp_path / "g2.safetensors"
+    # no --latents and no encoder made for "tiny-g" (the built-in one belongs to another model)
+    assert main(["train", "fit-mapping", "--generator", str(tmp_path / "g.safetensors"), "--cache", str(cache),
+                 "--out", str(out)]) != 0
+    assert "no encoder made for this generator" in capsys.readouterr().err and not out.exists()

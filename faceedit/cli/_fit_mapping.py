@@ -43,7 +43,15 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 0 or args.regression_steps < 0:
         raise ConfigError("--steps and --regression-steps must be >= 0")
     cache = args.cache or str(default_cache_dir() / "faces64.npz")
-    codes = training_codes(cache, args.latents, args.encoder, tuple(s for s in args.sources.split(",") if s))
+    encoder = None
+    if not args.latents:
+        from ..models.checkpoints import load_generator
+        from ..projection.project import resolve_encoder
+
+        encoder = resolve_encoder(args.encoder or "auto", load_generator(args.generator))  # refuses another's
+        if encoder is None:
+            raise ConfigError("no encoder made for this generator: give --encoder (or --latents)")
+    codes = training_codes(cache, args.latents, encoder, tuple(s for s in args.sources.split(",") if s))
     record = refit_mapping(args.generator, args.out, codes, args.steps, args.regression_steps, args.seed,
                            args.model_id)
     for when in ("before", "after"):

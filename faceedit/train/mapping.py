@@ -113,11 +113,11 @@ def mapping_report(G, codes: torch.Tensor | np.ndarray, n: int = 4000, seed: int
             "covariance_error": float((c_w - c_codes).norm() / c_codes.norm()), "samples": n, "codes": len(codes)}
 
 
-def training_codes(cache: str, latents: str | None = None, encoder: str | None = None,
+def training_codes(cache: str, latents: str | None = None, encoder: Any = None,
                    sources: tuple[str, ...] = ("celeba",)) -> np.ndarray:
     """The W codes (N, style_dim) of the training crops of ``sources`` in the data ``cache``: read from a
     ``latents`` file (one row per training crop, e.g. rebuild-suite's ``train_latents.npy``) or encoded now
-    with ``encoder`` (default: the built-in one).  W+ rows are averaged to one w per face."""
+    with the ``encoder`` model (made for the generator being fitted).  W+ rows are averaged to one w per face."""
     from ..edit.builder import training_subset
     from ..errors import DataError
     from .data import load_cache
@@ -131,11 +131,12 @@ def training_codes(cache: str, latents: str | None = None, encoder: str | None =
         if lat.ndim not in (2, 3) or len(lat) != len(train.images):
             raise DataError(f"{latents}: shape {lat.shape} does not hold one code per training crop of {cache} "
                             f"({len(train.images)} crops)")
-    else:
+    elif encoder is not None:
         from ..edit.directions import encode_images
-        from ..models.encoder import load_encoder
 
-        lat = encode_images(load_encoder(encoder), train.images)
+        lat = encode_images(encoder, train.images)
+    else:
+        raise DataError("give the encoded training faces (a latents file) or an encoder to encode them")
     keep = np.isin(train.source, list(sources))
     if not keep.any():
         raise DataError(f"{cache}: no training crops from {list(sources)}")
