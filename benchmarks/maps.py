@@ -25,10 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's `editor` package, not this folder's editor.py benchmark
 
 PARTS = {"l_eye": range(36, 42), "r_eye": range(42, 48), "l_brow": range(17, 22), "r_brow": range(22, 27),
          "nose": range(27, 36), "lips": range(48, 68)}
