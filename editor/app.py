@@ -67,9 +67,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.edit_mode:
         prefs.set("edit_mode", args.edit_mode)
     win = MainWindow(prefs, translations_root=args.translations, interactive=args.screenshot is None,
-                     encoder=encoder)
+                     encoder=encoder, start_seed=args.seed)
     install_excepthook(win, prefs.folder / "editor.log")
-    win.start_seed = args.seed
     win.resize(width, height)
     win.show()
     model = args.model or prefs.get("model") or None

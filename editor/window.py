@@ -51,12 +51,12 @@ class MainWindow(FileActions, TaskActions, QMainWindow):
     face_ready = Signal()
 
     def __init__(self, prefs: Preferences | None = None, translations_root: str | os.PathLike | None = None,
-                 interactive: bool = True, encoder: str | None = "auto") -> None:
+                 interactive: bool = True, encoder: str | None = "auto", start_seed: int | None = None) -> None:
         super().__init__()
         self.prefs = prefs or Preferences.load()
         self.translations_root = translations_root
         self.encoder = encoder  # for the next model loaded: "auto", None or a file (see EditSession.open)
-        self.start_seed: int | None = None  # the first start face: this seed's (None: the last session's, else 0)
+        self.start_seed = start_seed  # the first start face: this seed's (None: the last session's, else 0)
         self.interactive = interactive  # False: pick the largest face, never block on a dialog
         self.session: EditSession | None = None
         self.history = EditHistory()

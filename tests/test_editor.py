@@ -405,10 +405,9 @@ def test_opens_on_the_default_model_with_a_face(qtbot, tmp_path):
     win.close()
     assert (tmp_path / "prefs" / "last_latent.npy").is_file()  # restored at the next start
     # --seed N: the generated face of seed N instead of the restored one (what README's screenshot uses)
-    win = MainWindow(Preferences.load(tmp_path / "prefs"), interactive=False)
+    win = MainWindow(Preferences.load(tmp_path / "prefs"), interactive=False, start_seed=7)
     qtbot.addWidget(win)
     win.show()
-    win.start_seed = 7
     win.load_model(None)
     wait_idle(qtbot, win, timeout=120000)
     np.testing.assert_array_equal(win.session.base.w, win.session.generated_latent(7).w)

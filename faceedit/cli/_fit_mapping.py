@@ -52,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
         if encoder is None:
             raise ConfigError("no encoder made for this generator: give --encoder (or --latents)")
     codes = training_codes(cache, args.latents, encoder, tuple(s for s in args.sources.split(",") if s))
-    record = refit_mapping(args.generator, args.out, codes, args.steps, args.regression_steps, args.seed,
+    path, record = refit_mapping(args.generator, args.out, codes, args.steps, args.regression_steps, args.seed,
                            args.model_id)
     for when in ("before", "after"):
         r = record[when]
         print(f"{when}: mean distance {r['mean_distance']:.3f} (of the codes' spread), variance ratio "
               f"{r['variance_ratio']:.3f}, covariance error {r['covariance_error']:.3f}")
-    print(f"wrote {args.out}")
+    print(f"wrote {path}")
     return 0

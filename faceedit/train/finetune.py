@@ -148,7 +148,6 @@ def gram_distance(features: FrozenFeatures, a: torch.Tensor, b: torch.Tensor) ->
     features of ``a`` and ``b`` (channel correlations, position-free), each stage scaled by ``b``'s Gram energy."""
     total = a.new_zeros(())
     for fa, fb in zip(features(a), features(b)):
-        n, c = fa.shape[:2]
         ga = torch.bmm(fa.flatten(2), fa.flatten(2).transpose(1, 2)) / fa[0].numel()
         gb = torch.bmm(fb.flatten(2), fb.flatten(2).transpose(1, 2)) / fb[0].numel()
         total = total + (ga - gb).pow(2).mean() / (gb.pow(2).mean().detach() + 1e-8)

@@ -18,6 +18,7 @@ average-looking faces.  The matching gets the variance and covariance right; str
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,13 +41,9 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: torch.Tens
     return F.mse_loss(pa, pb)
 
 
-def _mapping_params(G) -> list[torch.nn.Parameter]:
-    return list(G.style.parameters())
-
-
 def _optimizer(G, lr: float, steps: int) -> tuple[torch.optim.Optimizer, Any]:
     lr_mul = getattr(G.style[1], "lr_mul", 0.01) if len(G.style) > 1 else 0.01  # equalised-lr layers
-    opt = torch.optim.Adam(_mapping_params(G), lr=lr / lr_mul)
+    opt = torch.optim.Adam(G.style.parameters(), lr=lr / lr_mul)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     return opt, sched
 
@@ -146,12 +143,11 @@ def training_codes(cache: str, latents: str | None = None, encoder: Any = None,
 
 def refit_mapping(generator: str | None, out: str, codes: np.ndarray, steps: int = 3000,
                   regression_steps: int = 1000, seed: int = 0, model_id: str | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True) -> tuple[Path, dict[str, Any]]:
     """Load ``generator`` (None: the built-in one), fit its mapping network to ``codes`` (:func:`fit_mapping`),
     recompute ``w_avg`` and write it to ``out`` (``.safetensors`` + ``.json``) with the synthesis network
-    unchanged, its meta kept and a ``mapping_fit`` record (before / after).  Returns that record."""
-    from pathlib import Path
-
+    unchanged, its meta kept and a ``mapping_fit`` record (before / after).  Returns the file written and that
+    record."""
     from ..models.checkpoints import GENERATOR, _locate, build_generator, read_checkpoint, save_model
 
     ck = read_checkpoint(_locate(generator, "generator"), GENERATOR)
@@ -164,8 +160,4 @@ def refit_mapping(generator: str | None, out: str, codes: np.ndarray, steps: int
               "seed": seed, "method": "regression onto the codes' Gaussian, then sliced-Wasserstein matching"}
     meta = {**ck.meta, "mapping_fit": record}
     meta.pop("mapping_mse", None)  # the first fit's number, no longer this mapping's
-    out_path = Path(out)
-    if out_path.suffix != ".safetensors":
-        out_path = out_path.with_suffix(".safetensors")
-    save_model(G, out_path, model_id=model_id or ck.model_id, meta=meta)
-    return record
+    return save_model(G, out, model_id=model_id or ck.model_id, meta=meta), record
