@@ -226,6 +226,10 @@ def run_pipeline(cfg: Mapping[str, Any], generator: Any = None, progress: bool =
         for ref, _, future in state.futures:  # what finished before the interruption goes in the report
             if future.done() and not future.cancelled() and future.exception() is None:
                 _record(state, ref, future.result())
+        if cfg["run"]["executor"] != "ray" or not str(cfg["ray"]["address"]):
+            # every writer of this run is stopped now (pool terminated, or the local Ray instance killed): remove
+            # the temporary files they were killed in the middle of, rather than leaving them to the next run
+            remove_temp_files(layout.root)
         write_json(report, layout.json)
         raise
     if state.pool is not None:

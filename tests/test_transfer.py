@@ -216,3 +216,33 @@ def test_hair_edit_reaches_hair_the_parser_missed(face512):
     assert d[10:60, 200:312, 2].mean() > 6  # the top of the head, in the hair region of an aligned face
     assert abs(d[300:, 200:312, 2].mean()) < 1  # not the face
     assert any("no hair" in n for n in out.notes)
+
+
+def test_no_colour_that_neither_the_photo_nor_the_edit_has(face512):
+    """A dark, neutral strip of the photo that the render paints blond: when the edited render's hair turns dark
+    with a blue tint, the strip may darken but must not become saturated blue (the edit's chroma *change* added
+    to a pixel that never had the render's chroma); a "grey" or "black" hair edit keeps the hair's own hue."""
+    photo = face512.copy()
+    photo[40:110, 300:360] = (72, 66, 70)  # a dark parting, almost grey
+    x = lab(resize(face512, 64))
+    x[..., 1], x[..., 2] = 5.0, 40.0  # the render: blond everywhere, no parting
+    r = np.clip(np.rint(cv2.cvtColor(x, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)
+    labels = np.full((512, 512), 17, np.int64)  # all hair: the recolour applies everywhere
+    x = lab(r)
+    x[..., 0] = np.minimum(x[..., 0], 40.0)  # dark hair ...
+    x[..., 1], x[..., 2] = 2.0, -12.0  # ... with a blue tint
+    e = np.clip(np.rint(cv2.cvtColor(x, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)
+    chroma = lambda img: np.hypot(*np.moveaxis(lab(img)[50:100, 310:350, 1:], 2, 0)).mean()  # noqa: E731
+    e_chroma = np.hypot(*np.moveaxis(lab(e)[..., 1:], 2, 0)).mean()
+    limited = transfer_edit(photo, r, e, "Hc_2", labels=labels)  # "brown": a hue change is allowed in the hair
+    unlimited = transfer_edit(photo, r, e, "Hc_2", labels=labels, settings=TransferSettings(chroma_margin=1e9))
+    assert chroma(unlimited.image) > e_chroma + 12  # what the guard is for: a colour more saturated than the edit's
+    assert chroma(limited.image) < e_chroma + 8  # bounded by the edited render's chroma + the margin
+    d = lab(limited.image) - lab(photo)
+    assert d[200:300, 100:200, 2].mean() < -8  # elsewhere the hair still takes the new colour
+
+    grey = transfer_edit(photo, r, e, "Hc_3_fr_1", labels=labels)  # greying: saturation and luminance only
+    before, after = lab(photo)[200:300, 100:200], lab(grey.image)[200:300, 100:200]
+    hue = lambda v: np.arctan2(v[..., 2].mean(), v[..., 1].mean())  # noqa: E731
+    assert abs(hue(after) - hue(before)) < 0.15  # the photo's hue, not the render's blue
+    assert np.hypot(after[..., 1], after[..., 2]).mean() < 0.8 * np.hypot(before[..., 1], before[..., 2]).mean()

@@ -64,9 +64,14 @@ class Policy:
     saturation: tuple[int, ...] | str = ()
 
 
-#: characteristic code → :class:`Policy`; codes not listed (and free names) use ``DEFAULT_POLICY``
+#: characteristic code (or a target value such as ``Hc_3``, which wins over its code) → :class:`Policy`;
+#: codes not listed (and free names) use ``DEFAULT_POLICY``
 POLICIES: dict[str, Policy] = {
     "Hc": Policy(_HAIR + _BROWS, _HAIR + _BROWS, _HAIR + _BROWS),
+    # to black / to grey: darker or lighter and less saturated, never another hue (a 64 px render's dark hair
+    # takes the background's tint, which as a hue change painted blue and purple strands onto blond hair)
+    "Hc_0": Policy(_HAIR + _BROWS, (), _HAIR + _BROWS, saturation=_HAIR + _BROWS),
+    "Hc_3": Policy(_HAIR + _BROWS, (), _HAIR + _BROWS, saturation=_HAIR + _BROWS),
     "Sk": Policy(_SKIN + _LIPS, _SKIN + _LIPS, _SKIN + _LIPS),
     "A": Policy(ALL, (), _HAIR + _BROWS, saturation=_HAIR + _BROWS),
     "Se": Policy(ALL, _LIPS, _LIPS, local_chroma=_SKIN),
@@ -103,6 +108,7 @@ class TransferSettings:
     appearance_sigma: float = 1.5  # Gaussian sigma of the low-frequency appearance change
     luminance_knee: float = 15.0  # luminance changes are compressed as knee * tanh(change / knee) (Lab L)
     local_chroma_weight: float = 0.6  # share of the local chroma change kept (Policy.local_chroma)
+    chroma_margin: float = 6.0  # the result's chroma may exceed both the photo's and the edited render's by this
     guided_radius: float = 1 / 64  # guided-filter radius, fraction of the original's size
     guided_eps: float = 1e-3  # guided-filter regularisation (guide in 0..1)
     content_low: float = 10.0  # unexplained change (Lab units) where new content starts
@@ -169,6 +175,7 @@ class TransferResult:
 
 def policy_for(names: str | Iterable[str] | None) -> Policy:
     """The union of the :class:`Policy` of each edit (translation names or codes; ``None`` = free edit)."""
+    from ..edit.naming import parse_name
     from .mixups import characteristic
 
     if names is None:
@@ -177,7 +184,8 @@ def policy_for(names: str | Iterable[str] | None) -> Policy:
     policies = []
     for name in names:
         code = characteristic(name)
-        policies.append(POLICIES.get(code, DEFAULT_POLICY) if code else DEFAULT_POLICY)
+        target = parse_name(name, allow_free=True).target if code and code != name else None
+        policies.append(POLICIES.get(target or "", POLICIES.get(code, DEFAULT_POLICY)) if code else DEFAULT_POLICY)
     if not policies:
         return DEFAULT_POLICY
 
@@ -338,6 +346,7 @@ class _Transfer:
         lab_e, lab_r = _lab(self.E), _lab(R_w)
         diff = lab_e - lab_r
         sigma = s.appearance_sigma * k
+        self.chroma_e = cv2.GaussianBlur(np.hypot(lab_e[..., 1], lab_e[..., 2]), (0, 0), sigma)
         low = cv2.GaussianBlur(diff, (0, 0), sigma)
         luma = self._class_mask(self.policy.luminance, labels_w)
         chroma = self._class_mask(self.policy.chroma, labels_w)
@@ -352,6 +361,8 @@ class _Transfer:
             cast = (broad * local[..., None]).sum(axis=(0, 1)) / max(float(local.sum()), 1e-6)
             appearance[..., 1:] += s.local_chroma_weight * (broad - cast) * local[..., None]
         saturation = self._class_mask(self.policy.saturation, labels_w) * (1.0 - chroma)
+        self.saturation_only = saturation
+        self.chroma_allowed = np.maximum(chroma, self._class_mask(self.policy.local_chroma, labels_w))
         scale = None  # the photo's chroma is multiplied by this where only its saturation may change
         if saturation.any():
             scale = 1.0 + (self._saturation_ratio(lab_e, lab_r, sigma) - 1.0) * saturation
@@ -415,6 +426,8 @@ class _Transfer:
         if saturation is not None:  # a change of saturation, as a change of the photo's own chroma
             scale_o = cv2.resize(saturation.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
             gain[..., 1:] += (scale_o - 1.0)[..., None] * lab_o[..., 1:]
+        bound = self._chroma_bound(lab_o, saturation)
+        gain = _limit_chroma(lab_o, gain, *bound)
         changed = np.abs(gain).max(axis=2) > 1e-3
         out = warped.copy()
         if changed.any():
@@ -428,9 +441,33 @@ class _Transfer:
         content = None
         if alpha_o.any():
             content = self._new_content(lab_o, (w, h))
+            lab_c = _lab(content.astype(np.float32) / 255.0)
+            gain_c = _limit_chroma(lab_o, lab_c - lab_o, *bound)  # nor may new content bring such a colour
+            content = _to_uint8(_rgb(lab_o + gain_c))
             out = blend(content, out, alpha=alpha_o)
         return TransferResult(out, flow_o.astype(np.float32), gain.astype(np.float32), alpha_o.astype(np.float32),
                               content, self.notes)
+
+    def _chroma_bound(self, lab_o: np.ndarray, saturation: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The largest chroma the result may have, per pixel of the original, plus ``chroma_margin``, and where the
+        policy lets the edit change colour (a soft mask; elsewhere the hue stays the photo's): where the
+        policy lets the edit change colour, the photo's chroma or the edited render's (low-frequency), whichever is
+        larger; elsewhere the photo's own chroma (times the saturation change where only that may change) — the
+        render's hue is not trusted there, neither in the gain nor in new content.  (Without it, a dark parting
+        between blond strands turned saturated blue under the "grey hair" edit, whose 64 px render paints
+        bluish-grey hair.)"""
+        import cv2
+
+        h, w = lab_o.shape[:2]
+
+        def up(x: np.ndarray) -> np.ndarray:
+            return cv2.resize(np.asarray(x, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+        photo = np.hypot(lab_o[..., 1], lab_o[..., 2])
+        own = photo * up(saturation) if saturation is not None else photo
+        allowed = up(np.broadcast_to(self.chroma_allowed, self.chroma_e.shape))
+        bound = own * (1.0 - allowed) + np.maximum(photo, up(self.chroma_e)) * allowed
+        return bound + self.s.chroma_margin, allowed
 
     def _new_content(self, lab_o: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """The edited render at the original's size, colour-matched to the photo, with its grain."""
@@ -583,3 +620,22 @@ def map_picture(result: TransferResult, kind: str) -> np.ndarray:
     a = result.alpha[..., None]
     tint = tint * (1 - 0.6 * a) + np.array([255, 0, 0], np.float32) * 0.6 * a
     return np.clip(tint, 0, 255).astype(np.uint8)
+
+
+def _limit_chroma(lab_o: np.ndarray, gain: np.ndarray, bound: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``gain`` (a Lab change of ``lab_o``) with the result's chroma scaled back to ``bound`` where it exceeds it,
+    and, outside ``allowed``, its hue turned back to the photo's (luminance kept)."""
+    ab_o = lab_o[..., 1:]
+    ab = ab_o + gain[..., 1:]
+    c = np.hypot(ab[..., 0], ab[..., 1])
+    co = np.hypot(ab_o[..., 0], ab_o[..., 1])
+    if (c <= bound).all() and (allowed >= 1.0).all():
+        return gain
+    limited = ab * np.minimum(1.0, bound / np.maximum(c, 1e-6))[..., None]
+    # the photo's own hue, at the result's chroma (capped): greying or darkening keeps the colour's direction
+    own = ab_o * (np.minimum(c, bound) / np.maximum(co, 1e-6))[..., None]
+    own = np.where((co > 1.0)[..., None], own, limited)  # a grey pixel has no hue to keep
+    a = allowed[..., None]
+    out = gain.copy()
+    out[..., 1:] = (limited * a + own * (1.0 - a)) - ab_o
+    return out.astype(np.float32)
