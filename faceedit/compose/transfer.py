@@ -346,7 +346,6 @@ class _Transfer:
         lab_e, lab_r = _lab(self.E), _lab(R_w)
         diff = lab_e - lab_r
         sigma = s.appearance_sigma * k
-        self.chroma_e = cv2.GaussianBlur(np.hypot(lab_e[..., 1], lab_e[..., 2]), (0, 0), sigma)
         low = cv2.GaussianBlur(diff, (0, 0), sigma)
         luma = self._class_mask(self.policy.luminance, labels_w)
         chroma = self._class_mask(self.policy.chroma, labels_w)
@@ -361,8 +360,6 @@ class _Transfer:
             cast = (broad * local[..., None]).sum(axis=(0, 1)) / max(float(local.sum()), 1e-6)
             appearance[..., 1:] += s.local_chroma_weight * (broad - cast) * local[..., None]
         saturation = self._class_mask(self.policy.saturation, labels_w) * (1.0 - chroma)
-        self.saturation_only = saturation
-        self.chroma_allowed = np.maximum(chroma, self._class_mask(self.policy.local_chroma, labels_w))
         scale = None  # the photo's chroma is multiplied by this where only its saturation may change
         if saturation.any():
             scale = 1.0 + (self._saturation_ratio(lab_e, lab_r, sigma) - 1.0) * saturation
@@ -387,7 +384,10 @@ class _Transfer:
             alpha = cv2.morphologyEx(alpha, cv2.MORPH_OPEN, kernel)
         alpha = cv2.GaussianBlur(alpha, (0, 0), s.content_sigma * k)
         alpha[alpha < 1e-3] = 0.0
-        return self._finish(flow, appearance, alpha, scale)
+        # where the edit may change colour (elsewhere the photo keeps its hue), and the edited render's chroma there
+        allowed = np.maximum(chroma, self._class_mask(self.policy.local_chroma, labels_w))
+        chroma_e = cv2.GaussianBlur(np.hypot(lab_e[..., 1], lab_e[..., 2]), (0, 0), sigma)
+        return self._finish(flow, appearance, alpha, scale, chroma_e, allowed)
 
     @staticmethod
     def _saturation_ratio(lab_e: np.ndarray, lab_r: np.ndarray, sigma: float) -> np.ndarray:
@@ -401,8 +401,8 @@ class _Transfer:
 
     # -- at the original's resolution -------------------------------------------------------------------
 
-    def _finish(self, flow: np.ndarray, appearance: np.ndarray, alpha: np.ndarray,
-                saturation: np.ndarray | None) -> TransferResult:
+    def _finish(self, flow: np.ndarray, appearance: np.ndarray, alpha: np.ndarray, saturation: np.ndarray | None,
+                chroma_e: np.ndarray, allowed: np.ndarray) -> TransferResult:
         import cv2
 
         s, n = self.s, self.n
@@ -426,7 +426,7 @@ class _Transfer:
         if saturation is not None:  # a change of saturation, as a change of the photo's own chroma
             scale_o = cv2.resize(saturation.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
             gain[..., 1:] += (scale_o - 1.0)[..., None] * lab_o[..., 1:]
-        bound = self._chroma_bound(lab_o, saturation)
+        bound = self._chroma_bound(lab_o, saturation, chroma_e, allowed)
         gain = _limit_chroma(lab_o, gain, *bound)
         changed = np.abs(gain).max(axis=2) > 1e-3
         out = warped.copy()
@@ -440,22 +440,20 @@ class _Transfer:
         alpha_o[alpha_o < 1e-3] = 0.0
         content = None
         if alpha_o.any():
-            content = self._new_content(lab_o, (w, h))
-            lab_c = _lab(content.astype(np.float32) / 255.0)
-            gain_c = _limit_chroma(lab_o, lab_c - lab_o, *bound)  # nor may new content bring such a colour
-            content = _to_uint8(_rgb(lab_o + gain_c))
+            content = self._new_content(lab_o, (w, h), bound)
             out = blend(content, out, alpha=alpha_o)
         return TransferResult(out, flow_o.astype(np.float32), gain.astype(np.float32), alpha_o.astype(np.float32),
                               content, self.notes)
 
-    def _chroma_bound(self, lab_o: np.ndarray, saturation: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The largest chroma the result may have, per pixel of the original, plus ``chroma_margin``, and where the
-        policy lets the edit change colour (a soft mask; elsewhere the hue stays the photo's): where the
-        policy lets the edit change colour, the photo's chroma or the edited render's (low-frequency), whichever is
-        larger; elsewhere the photo's own chroma (times the saturation change where only that may change) — the
-        render's hue is not trusted there, neither in the gain nor in new content.  (Without it, a dark parting
-        between blond strands turned saturated blue under the "grey hair" edit, whose 64 px render paints
-        bluish-grey hair.)"""
+    def _chroma_bound(self, lab_o: np.ndarray, saturation: np.ndarray | None, chroma_e: np.ndarray,
+                      allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The largest chroma the result may have, per pixel of the original, and ``allowed`` at that size.
+
+        Where the policy lets the edit change colour (``allowed``, a soft mask), the photo's chroma or the edited
+        render's (``chroma_e``, low-frequency), whichever is larger; elsewhere the photo's own chroma, times the
+        saturation change where only that may change: the render's hue is not trusted there.  Plus
+        ``chroma_margin``.  (Without it, a dark parting between blond strands turned saturated blue under the
+        "grey hair" edit, whose 64 px render paints bluish-grey hair.)"""
         import cv2
 
         h, w = lab_o.shape[:2]
@@ -465,12 +463,14 @@ class _Transfer:
 
         photo = np.hypot(lab_o[..., 1], lab_o[..., 2])
         own = photo * up(saturation) if saturation is not None else photo
-        allowed = up(np.broadcast_to(self.chroma_allowed, self.chroma_e.shape))
-        bound = own * (1.0 - allowed) + np.maximum(photo, up(self.chroma_e)) * allowed
+        allowed = up(allowed)
+        bound = own * (1.0 - allowed) + np.maximum(photo, up(chroma_e)) * allowed
         return bound + self.s.chroma_margin, allowed
 
-    def _new_content(self, lab_o: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """The edited render at the original's size, colour-matched to the photo, with its grain."""
+    def _new_content(self, lab_o: np.ndarray, size: tuple[int, int],
+                     bound: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The edited render at the original's size, colour-matched to the photo, with its grain, held to the
+        colour ``bound`` of :meth:`_chroma_bound` like the gain (new content may not bring another colour either)."""
         import cv2
 
         s = self.s
@@ -486,6 +486,7 @@ class _Transfer:
         content = lab_e + correction
         if s.grain:
             content[..., 0] += _matched_grain(lab_o[..., 0], self._skin_mask((h, w)))
+        content = lab_o + _limit_chroma(lab_o, content - lab_o, *bound)
         return _to_uint8(_rgb(content))
 
     def _skin_mask(self, shape: tuple[int, int]) -> np.ndarray | None:

@@ -7,8 +7,9 @@ feature pyramid, since ImageNet backbones cannot be downloaded here).
 Mode ``joint`` (the CPU warm start of the default generator): the generator's synthesis network and the
 encoder are trained together as an autoencoder in W (one w per image, with a little noise so that the
 decoder is smooth around the codes), then the mapping network is fitted so that ``mapping(z)`` for normal
-``z`` follows the distribution of the encoded codes (:mod:`faceedit.train.mapping`).  Reconstruction needs far fewer images than adversarial
-training to give face-shaped samples; ``faceedit train gan --set train.init=...`` then sharpens them.
+``z`` follows the distribution of the encoded codes (:mod:`faceedit.train.mapping`).  Reconstruction needs far
+fewer images than adversarial training to give face-shaped samples; ``faceedit train gan --set train.init=...``
+then sharpens them.
 """
 from __future__ import annotations
 
