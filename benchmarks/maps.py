@@ -12,8 +12,10 @@ held-out-identity photos and their maps (``landmarks`` backend at 128 px, block 
   lips; eyes, brows); dlib finds a face (detector on the 256 px upscale); part centroids of dlib's landmarks of
   the result vs the map's parts, in the map's inter-ocular distance;
 - style = the photo (its ``fast`` projection): dlib identity distance photo ↔ result vs photo ↔ projection; IoU;
-- editing: lips enlarged by 30 % in area / hairline moved down by 10 % of the face height, with the unedited
-  map's face as style: the parsed lips / hair area change and the IoU of the other parts;
+- editing: lips enlarged by 30 % in area / hairline moved down by 10 % of the face height, applied to the face
+  made from the unedited map: as an edit (``edit_with_map``: its own W+ + the calibrated gain x the code change,
+  as the editor's Map mode does) and as a remake (the edited map re-encoded with that face as style); the parsed
+  lips / hair area change and the IoU of the other parts;
 - speed: map → face (no style, no optimisation), median of 20 calls;
 - ``--splits``: for each split k, rows [0, k) from the map and the rest from *another* held-out face: IoU with the
   map and identity distance to the style face (how the default split was chosen).
@@ -81,43 +83,10 @@ def centroid_error(labels: np.ndarray, lm: np.ndarray) -> float:
 
 
 def enlarge_lips(labels: np.ndarray, area: float = 1.3) -> np.ndarray:
-    """The lips (mouth + both lips) scaled about their centroid until their area has grown by ``area`` (at
-    64 px nearest-neighbour scaling by sqrt(area) falls short, so the factor is raised in small steps)."""
-    import cv2
+    """The lips (mouth + both lips) scaled about their centroid until their area has grown by ``area``."""
+    from faceedit.maps.edit import scale_part
 
-    from faceedit.faces.parsing import LABEL
-
-    ids = [LABEL[c] for c in ("mouth", "u_lip", "l_lip")]
-    lips = np.isin(labels, ids)
-    ys, xs = np.nonzero(lips)
-    cx, cy = xs.mean(), ys.mean()
-    out = labels
-    for s in np.arange(np.sqrt(area), 2.0, 0.02):
-        M = np.array([[s, 0, cx * (1 - s)], [0, s, cy * (1 - s)]], np.float32)
-        big = cv2.warpAffine(np.where(lips, labels, 0).astype(np.uint8), M, labels.shape[::-1],
-                             flags=cv2.INTER_NEAREST)
-        out = labels.copy()
-        out[lips] = LABEL["skin"]
-        out[big > 0] = big[big > 0]
-        if np.isin(out, ids).sum() >= area * lips.sum():
-            break
-    return out
-
-
-def lower_hairline(labels: np.ndarray, share: float = 0.1) -> np.ndarray:
-    """Skin at the top of each column of the face turned into hair over ``share`` of the face height."""
-    from faceedit.faces.parsing import LABEL
-
-    skin = labels == LABEL["skin"]
-    ys = np.nonzero(skin.any(1))[0]
-    d = max(1, int(round(share * (ys.max() - ys.min() + 1))))
-    out = labels.copy()
-    for x in np.nonzero(skin.any(0))[0]:
-        top = np.nonzero(skin[:, x])[0].min()
-        if top > 0 and labels[top - 1, x] == LABEL["hair"]:  # only where hair meets the forehead
-            col = out[top:top + d, x]
-            col[col == LABEL["skin"]] = LABEL["hair"]
-    return out
+    return scale_part(labels, ("mouth", "u_lip", "l_lip"), area)
 
 
 def area(labels: np.ndarray, group: str) -> int:
@@ -179,6 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from faceedit.faces.identity import identity_distance
+    from faceedit.maps.edit import default_gain, edit_with_map, lower_hairline
     from faceedit.maps.generate import MapModels, from_map
     from faceedit.maps.measure import GROUPS, group_iou
     from faceedit.maps.pairs import load_pairs
@@ -233,21 +203,26 @@ def main() -> None:
                             "identity_excess_median": float(np.median(d_styled - d_proj))}
 
     if not args.no_edits:
-        edits = {"lips": [], "hair": []}
+        # "edit": the face's own W+ + gain x (code of the edited map - code of the map), the way the editor's Map
+        # mode and `from-map --base-map` edit; "remake": the edited map re-encoded with the face as style
+        edits = {"lips": [], "hair": [], "lips_remake": [], "hair_remake": []}
+        report["edit_gain"] = default_gain(models)
         for m, r in tqdm(list(zip(maps, made)), desc="edits"):
             base = parse64(r.image)
             if base is None:
                 continue
             for name, edited, group in (("lips", enlarge_lips(m), "lips"), ("hair", lower_hairline(m), "hair")):
-                out = parse64(from_map(edited, style=r.latent.w, models=models, **opt).image)
-                if out is None or area(base, group) == 0:
-                    continue
-                others = [g for g in GROUPS if g != group]
-                iou = group_iou(out, base, tuple(others))
-                edits[name].append({"asked_change": area(edited, group) / max(area(m, group), 1) - 1,
-                                    "parsed_change": area(out, group) / area(base, group) - 1,
-                                    "rest_iou": float(np.nanmean(list(iou.values()))),
-                                    "base_area": float(area(base, group)), "out_area": float(area(out, group))})
+                remake = from_map(edited, style=r.latent.w, models=models, **opt).image
+                for key, image in ((name, edit_with_map(r.latent, m, edited, models).image),
+                                   (f"{name}_remake", remake)):
+                    out = parse64(image)
+                    if out is None or area(base, group) == 0:
+                        continue
+                    iou = group_iou(out, base, tuple(g for g in GROUPS if g != group))
+                    edits[key].append({"asked_change": area(edited, group) / max(area(m, group), 1) - 1,
+                                       "parsed_change": area(out, group) / area(base, group) - 1,
+                                       "rest_iou": float(np.nanmean(list(iou.values()))),
+                                       "base_area": float(area(base, group)), "out_area": float(area(out, group))})
         report["edits"] = {k: edit_summary(v) for k, v in edits.items()}
 
     times = []

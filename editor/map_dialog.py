@@ -1,6 +1,7 @@
 """The Map mode dialog (PySide6) of :mod:`editor.map_mode`: paint, erase, fill and move / scale / rotate parts of
-the current face's map; the face re-renders from the map with the current face as style; *Apply* makes the
-result the editor's current face (sliders, mixups, paste-back and Save translation then work on it)."""
+the current face's map; the current face is shown edited by the map change (its own W+ plus the map encoder's
+calibrated answer to it); *Apply* makes that change a "Map edit" slider of the editor (sliders, mixups, paste-back and
+Save translation then work on it)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -11,7 +12,7 @@ from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMessageBox, QPushButton, QSpinBox, QVBoxLayout)
 
-from editor.map_mode import PARTS, MapLayer, face_map, render_map
+from editor.map_mode import PARTS, MapLayer, face_map, render_edit
 from editor.widgets import to_qimage
 
 TOOLS = ("brush", "eraser", "fill", "move part")
@@ -32,6 +33,7 @@ class MapModeDialog(QDialog):
         self.models = MapModels.load(generator)
         self.style_w, self.on_apply = style_w, on_apply
         self.layer = MapLayer(face_map(image, self.models.encoder.size))
+        self.start_labels = self.layer.labels  # the face's own map: an edit is the change from it
         self.result: tuple[Any, np.ndarray] | None = None
         self._drag: tuple[float, float] | None = None
 
@@ -77,12 +79,11 @@ class MapModeDialog(QDialog):
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo)
         QShortcut(QKeySequence.StandardKey.Redo, self, self.redo)
         self.refresh()
-        self.start = self.result[0]  # the code of the unedited map: an edit is the change from it
 
     def delta(self) -> np.ndarray:
-        """The W+ change the map edits made: code of the edited map − code of the unedited map (the same
-        style), so that applying it to the current face moves only what the edit moved."""
-        return np.asarray(self.result[0].w, np.float32) - np.asarray(self.start.w, np.float32)
+        """The W+ change the map edits made (gain × (code of the edited map − code of the face's own map)): the
+        current face plus it is what the dialog shows."""
+        return np.asarray(self.result[0].w, np.float32) - np.asarray(self.style_w, np.float32)
 
     # ---------------------------------------------------------------- drawing
     def refresh(self, labels: np.ndarray | None = None) -> None:
@@ -90,7 +91,7 @@ class MapModeDialog(QDialog):
         from faceedit.faces.parsing import colorize
 
         labels = self.layer.labels if labels is None else labels
-        image, latent = render_map(labels, self.style_w, self.models)
+        image, latent = render_edit(self.start_labels, labels, self.style_w, self.models)
         self.result = (latent, image)
         side = labels.shape[0] * ZOOM
         for label, picture in ((self.canvas, colorize(labels)), (self.view, image)):

@@ -3,8 +3,9 @@
 :class:`MapLayer` (no Qt) holds the map and its undo/redo history (the editor's :class:`~editor.state.EditHistory`
 over :class:`MapState` snapshots): a brush and an eraser per class, flood fill, moving / scaling / rotating a
 part (lips, eyes, brows, nose, hair, ears), classes locked against painting, save and load (the class-index PNG
-of ``faceedit parse``).  :class:`editor.map_dialog.MapModeDialog` (PySide6) shows it beside the render of
-:func:`faceedit.from_map` with the current face as style; *Apply* hands the new latent to the window.
+of ``faceedit parse``).  :class:`editor.map_dialog.MapModeDialog` (PySide6) shows it beside the current face edited by the map change
+(:func:`faceedit.maps.edit.edit_with_map`: the face's own W+ plus the map encoder's calibrated answer to the
+change); *Apply* hands that W+ change to the window.
 """
 from __future__ import annotations
 
@@ -177,11 +178,13 @@ def face_map(image: np.ndarray, size: int) -> np.ndarray:
     return labels
 
 
-def render_map(labels: np.ndarray, style_w: np.ndarray, models: Any) -> tuple[np.ndarray, Any]:
-    """(render, Latent) of a map with the current face's W+ as style."""
-    from faceedit.maps.generate import from_map
+def render_edit(start: np.ndarray, labels: np.ndarray, face_w: np.ndarray, models: Any) -> tuple[np.ndarray, Any]:
+    """(render, Latent) of the current face (W+ ``face_w``, map ``start``) edited into ``labels``: its own code
+    plus the map encoder's calibrated answer to the map change (:func:`faceedit.maps.edit.edit_with_map`), so
+    the unedited map shows the face itself and only what the edit moved changes."""
+    from faceedit.maps.edit import edit_with_map
 
-    r = from_map(labels, style=style_w, models=models)
+    r = edit_with_map(face_w, start, labels, models=models)
     return r.image, r.latent
 
 

@@ -41,6 +41,7 @@ _EXPORTS = {
     "blend": "faceedit.compose.mixups",
     "from_embedding": "faceedit.embedding",
     "from_map": "faceedit.maps.generate",
+    "edit_with_map": "faceedit.maps.edit",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -75,6 +75,7 @@ def test_map_mode_dialog_renders_and_applies(qtbot):
     dialog = MapModeDialog(None, synthesize(G, w[None])[0], w, G, lambda delta, image: got.append((delta, image)))
     qtbot.addWidget(dialog)
     before = dialog.result[1].copy()
+    assert np.array_equal(before, synthesize(G, w[None])[0])  # the unedited map shows the face itself
     dialog.part.setCurrentText("lips")
     dialog._scale(1.3)
     assert dialog.layer.history.can_undo() and not np.array_equal(dialog.result[1], before)

@@ -139,6 +139,9 @@ def test_map_encoder_training_runs_and_resume_is_exact(tmp_path):
     E = load_map_encoder(tmp_path / "a" / "map_encoder.safetensors")
     assert E(torch.from_numpy(face_map()[None]).long()).shape[1:] == (E.n_latent, E.style_dim)
     assert load_tiny_parser(tmp_path / "a" / "tiny_parser").meta["parser_steps"] == 2
+    from faceedit.maps.edit import GAIN_GRID
+
+    assert E.meta["edit_gain"] in GAIN_GRID and set(E.meta["edit_gain_table"]) == {str(g) for g in GAIN_GRID}
 
 
 def test_real_photo_round_trip_beats_a_constant_face():
@@ -168,3 +171,88 @@ def test_real_photo_round_trip_beats_a_constant_face():
         constant.append(np.nanmean(list(group_iou(mean_face, target, groups).values())))
     assert len(made) >= 6
     assert np.mean(made) > np.mean(constant) + 0.05, (np.mean(made), np.mean(constant))
+
+
+def test_scale_part_reaches_the_asked_area_and_leaves_the_rest():
+    from faceedit.maps.edit import lower_hairline, scale_part
+    from faceedit.maps.measure import group_mask
+
+    m = face_map(128)  # at 64 px a 5 px wide nose grows in jumps of a pixel column
+    nose = group_mask(m, "nose").sum()
+    for area in (1.3, 0.7):
+        out = scale_part(m, ("nose",), area)
+        got = group_mask(out, "nose").sum() / nose
+        assert (got >= area if area > 1 else got <= area) and abs(got - area) < 0.2, (area, got)
+        changed = out != m
+        assert np.isin(m[changed], [LABEL["skin"], LABEL["nose"]]).all()
+    lips = scale_part(m, ("mouth", "u_lip", "l_lip"), 1.3)  # a thin part overshoots, but grows
+    assert group_mask(lips, "lips").sum() >= 1.3 * group_mask(m, "lips").sum()
+    assert np.array_equal(scale_part(m, ("hat",), 1.5), m)  # absent part: unchanged
+    low = lower_hairline(m, 0.1)
+    assert (low == LABEL["hair"]).sum() > (m == LABEL["hair"]).sum() and ((low != m) <= (m == LABEL["skin"])).all()
+    with pytest.raises(InvalidInput, match="area"):
+        scale_part(m, ("nose",), 9.0)
+
+
+def test_editing_a_real_face_through_its_map_keeps_it_and_moves_the_part():
+    """The unedited map gives back the face exactly; bigger lips in the map make the rendered lips bigger (read
+    by the landmarks parser, which had no part in training or calibrating the gain), more than re-making the face
+    from the edited map does, and the rest of the face keeps its parts."""
+    from faceedit.maps.edit import default_gain, edit_with_map, scale_part
+    from faceedit.maps.generate import MapModels, from_map
+    from faceedit.maps.measure import GROUPS, group_iou, group_mask
+    from faceedit.maps.pairs import parse_face_map
+    from faceedit.models.map_encoder import DEFAULT_MAP_ENCODER
+    from faceedit.testing import celeba_crops_data
+
+    data = celeba_crops_data(12)
+    if data is None or not DEFAULT_MAP_ENCODER.is_file():
+        pytest.skip("needs the shared CelebA photos and the built-in map encoder")
+    models = MapModels.load()
+    assert default_gain(models) > 1  # calibrated: the encoder alone answers map changes too weakly
+    base_area = edit_area = remake_area = 0
+    rest = []
+    for photo in data.images:
+        m = parse_face_map(photo)
+        if m is None:
+            continue
+        face = from_map(m, models=models)
+        same = edit_with_map(face.latent, m, m, models=models)
+        assert np.array_equal(same.image, face.image) and np.array_equal(same.latent.w, face.latent.w)
+        bigger = scale_part(m, ("mouth", "u_lip", "l_lip"), 1.3)
+        base, edit = parse_face_map(face.image), parse_face_map(edit_with_map(face.latent, m, bigger, models).image)
+        remake = parse_face_map(from_map(bigger, style=face.latent.w, models=models).image)
+        if base is None or edit is None or remake is None:
+            continue
+        base_area += group_mask(base, "lips").sum()
+        edit_area += group_mask(edit, "lips").sum()
+        remake_area += group_mask(remake, "lips").sum()
+        rest.append(np.nanmean(list(group_iou(edit, base, tuple(g for g in GROUPS if g != "lips")).values())))
+    assert len(rest) >= 8
+    assert edit_area > 1.1 * base_area and edit_area > remake_area, (base_area, edit_area, remake_area)
+    assert np.mean(rest) > 0.8, rest
+
+
+def test_from_map_cli_edits_the_style_face_with_base_map(tmp_path):
+    """--base-map without --style is an error; with the unedited map as MAP the style face comes back as it was."""
+    from faceedit.images import load_image
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.models.map_encoder import DEFAULT_MAP_ENCODER
+    from faceedit.synthesis import synthesize
+
+    save_map(tmp_path / "m.png", face_map())
+    cmd = [sys.executable, "-m", "faceedit", "from-map", str(tmp_path / "m.png"), "--base-map", str(tmp_path / "m.png"),
+           "--out", str(tmp_path / "o.png")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.strip().startswith("error:") and "--style" in r.stderr
+    assert not (tmp_path / "o.png").exists()
+    if not DEFAULT_MAP_ENCODER.is_file():
+        pytest.skip("no built-in map encoder")
+    G = load_generator().eval()
+    w = (G.mean_latent(4096).numpy().repeat(G.n_latent, 0) + 0.3).astype(np.float32)
+    np.save(tmp_path / "w.npy", w)
+    r = subprocess.run(cmd + ["--style", str(tmp_path / "w.npy"), "--latent-out", str(tmp_path / "w2.npy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "w2.npy"), w)
+    assert np.array_equal(load_image(tmp_path / "o.png"), synthesize(G, w[None])[0])

@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "parser": {"width": 16},
     "train": {"parser_steps": 600, "steps": 1500, "latent_only_steps": 300, "batch": 16, "lr": 1e-3,
               "parser_lr": 2e-3, "latent_weight": 1.0, "image_weight": 1.0, "map_weight": 0.05, "seed": 0,
-              "max_minutes": 0.0, "log_every": 25, "checkpoint_every": 100, "eval_maps": 64,
+              "max_minutes": 0.0, "log_every": 25, "checkpoint_every": 100, "eval_maps": 64, "gain_maps": 120,
               "kinds": ["real", "recon", "sample"]},
 }
 
@@ -203,8 +203,24 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
     save_map_model(P, out_dir / "tiny_parser.safetensors", {**made, "role": "differentiable parser of the map loss"},
                    half=True)
     if step > n_p:
-        save_map_model(E, out_dir / "map_encoder.safetensors", {**made, "role": "map -> W+"}, half=True)
+        path = save_map_model(E, out_dir / "map_encoder.safetensors", {**made, "role": "map -> W+"}, half=True)
+        calibrate_edit_gain(path, train["maps"], tc["gain_maps"], G=G.cpu(), parser=P)
     return result
+
+
+def calibrate_edit_gain(encoder_file: str | Path, maps: np.ndarray, n: int = 120, G: Any = None, parser: Any = None,
+                        seed: int = 0) -> Any:
+    """Choose the map encoder's edit gain (:func:`faceedit.maps.edit.calibrate_gain`) on ``n`` of the training
+    ``maps``, read by the tiny parser, and write it into the encoder's sidecar; returns the calibration."""
+    from ..maps.edit import calibrate_gain, save_gain, tiny_parser_reader
+    from ..maps.generate import MapModels
+
+    pick = np.random.default_rng(seed).choice(len(maps), min(n, len(maps)), replace=False)
+    models = MapModels.load(G, encoder_file)
+    models.parser = parser
+    calibration = calibrate_gain(models, maps[np.sort(pick)], tiny_parser_reader(models))
+    save_gain(encoder_file, calibration)
+    return calibration
 
 
 MIN_PARSE_SIZE = 32  # smaller faces are too small for the landmarks parser that labels the pairs
