@@ -43,6 +43,9 @@ DEFAULT_REFINE = "search"
 #: sex edits of :func:`match_sex` (to female, to male) and how sure the descriptor's readout must be (|p - 0.5|)
 SEX_EDITS = ("Se_1_fr_0", "Se_0_fr_1")
 SEX_CONFIDENCE = 0.25
+#: fractions of the sex edit's calibrated strength :func:`match_sex` tries, gentlest first: each face gets the
+#: smallest one after which the fitting predictor reads the intended sex (the full strength if none does)
+SEX_STEPS = (0.5, 0.75, 1.0)
 SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "
              "face_encodings), as (128,) or (N, 128)")
 
@@ -160,12 +163,15 @@ def descriptor_sex(desc: np.ndarray, mapper: Any) -> np.ndarray | None:
 
 
 def match_sex(codes: np.ndarray, desc: np.ndarray, generator: Any, mapper: Any, predictor: Any = None,
-              store: Any = None, confidence: float = SEX_CONFIDENCE) -> tuple[np.ndarray, list[str | None]]:
+              store: Any = None, confidence: float = SEX_CONFIDENCE,
+              steps: Sequence[float] = SEX_STEPS) -> tuple[np.ndarray, list[str | None]]:
     """Give each code ``(N, L, D)`` the sex its descriptor ``(N, 128)`` says, where the descriptor is sure
     (``|p - 0.5| > confidence``) and the fitting attribute predictor reads the render as the other sex: the
-    generator's sex edit (:data:`SEX_EDITS`, calibrated strength) is added.  Returns the codes and, per code,
-    the edit applied (or None).  Nothing changes without the mapper's readout or the generator's sex edits.
-    (The predictor that decides is the one the translations were calibrated on; the validator only measures.)"""
+    generator's sex edit (:data:`SEX_EDITS`) is added at the smallest fraction in ``steps`` of its calibrated
+    strength after which that predictor reads the intended sex (the last one if none does: a smaller edit keeps
+    more of the face).  Returns the codes and, per code, the edit applied (or None).  Nothing changes without
+    the mapper's readout or the generator's sex edits.  (The predictor that decides is the one the translations
+    were calibrated on; the validator only measures.)"""
     from .edit.translations import TranslationStore, apply
 
     codes = np.array(codes, np.float32)
@@ -181,15 +187,26 @@ def match_sex(codes: np.ndarray, desc: np.ndarray, generator: Any, mapper: Any, 
         predictor = load_attribute_predictor()
     from .synthesis import synthesize
 
+    def female(batch: np.ndarray) -> np.ndarray:
+        return predictor.predict(synthesize(generator, batch))["gender"] if len(batch) else np.zeros(0)
+
     sure = np.flatnonzero(np.abs(p - 0.5) > confidence)  # only these can be edited: render only them
-    read = predictor.predict(synthesize(generator, codes[sure]))["gender"] if len(sure) else []
-    for i, female in zip(sure, read):
-        if p[i] > 0.5 and female < 0.5:
+    for i, f in zip(sure, female(codes[sure])):
+        if p[i] > 0.5 and f < 0.5:
             applied[i] = SEX_EDITS[0]
-        elif p[i] < 0.5 and female > 0.5:
+        elif p[i] < 0.5 and f > 0.5:
             applied[i] = SEX_EDITS[1]
-        if applied[i]:
-            codes[i] = apply(codes[i], store.get(applied[i]))  # its calibrated strength and layers
+    todo = [i for i, name in enumerate(applied) if name]
+    start = codes.copy()
+    for k, fraction in enumerate(steps):
+        if not todo:
+            break
+        for i in todo:
+            t = store.get(applied[i])
+            codes[i] = apply(start[i], t, strength=fraction * t.default_strength)
+        if k < len(steps) - 1:  # keep the faces now read as intended, try the rest stronger
+            read = female(codes[todo])
+            todo = [i for i, f in zip(todo, read) if (f < 0.5) == (applied[i] == SEX_EDITS[0])]
     return codes, applied
 
 
