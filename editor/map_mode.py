@@ -3,9 +3,9 @@
 :class:`MapLayer` (no Qt) holds the map and its undo/redo history (the editor's :class:`~editor.state.EditHistory`
 over :class:`MapState` snapshots): a brush and an eraser per class, flood fill, moving / scaling / rotating a
 part (lips, eyes, brows, nose, hair, ears), classes locked against painting, save and load (the class-index PNG
-of ``faceedit parse``).  :class:`editor.map_dialog.MapModeDialog` (PySide6) shows it beside the current face edited by the map change
-(:func:`faceedit.maps.edit.edit_with_map`: the face's own W+ plus the map encoder's calibrated answer to the
-change); *Apply* hands that W+ change to the window.
+of ``faceedit parse``).  :class:`editor.map_dialog.MapModeDialog` (PySide6) shows it beside the current face
+edited by the map change (:func:`faceedit.maps.edit.edit_with_map`: the face's own W+ plus the map encoder's
+calibrated answer to the change); *Apply* hands that W+ change to the window.
 """
 from __future__ import annotations
 

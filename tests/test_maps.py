@@ -1,5 +1,6 @@
 """Segmentation maps (issue 21): map I/O and validation, the from-map command's errors, the map encoder's
 training (resume is exact) and a real photo's round trip parse → from_map → parse."""
+import json
 import subprocess
 import sys
 
@@ -142,6 +143,19 @@ def test_map_encoder_training_runs_and_resume_is_exact(tmp_path):
     from faceedit.maps.edit import GAIN_GRID
 
     assert E.meta["edit_gain"] in GAIN_GRID and set(E.meta["edit_gain_table"]) == {str(g) for g in GAIN_GRID}
+    # the command re-calibrates a saved encoder (same maps, same reader: the same table) and rewrites its sidecar
+    side = tmp_path / "a" / "map_encoder.json"
+    before = json.loads(side.read_text())["meta"]
+    side.write_text(side.read_text().replace('"edit_gain":', '"edit_gain_was":'))
+    r = subprocess.run([sys.executable, "-m", "faceedit", "train", "map-edit-gain", "--encoder",
+                        str(tmp_path / "a" / "map_encoder.safetensors"), "--pairs", str(tmp_path / "pairs"),
+                        "--parser", str(tmp_path / "a" / "tiny_parser.safetensors"), "--threads", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    after = json.loads(side.read_text())["meta"]
+    assert after["edit_gain"] == before["edit_gain"] and f"edit_gain {before['edit_gain']:g} written" in r.stdout
+    for g, row in before["edit_gain_table"].items():
+        assert after["edit_gain_table"][g] == pytest.approx(row, abs=1e-6)
 
 
 def test_real_photo_round_trip_beats_a_constant_face():

@@ -206,14 +206,16 @@ def train_map_encoder(pairs: str | Path, out_dir: str | Path, cfg: dict, resume:
                    half=True)
     if step > n_p:
         path = save_map_model(E, out_dir / "map_encoder.safetensors", {**made, "role": "map -> W+"}, half=True)
-        calibrate_edit_gain(path, train["maps"], tc["gain_maps"], G=G.cpu(), parser=P)
+        # with the files as saved (float16), so that `faceedit train map-edit-gain` reproduces it
+        calibrate_edit_gain(path, train["maps"], tc["gain_maps"], G=G.cpu(), parser=out_dir / "tiny_parser.safetensors")
     return result
 
 
 def calibrate_edit_gain(encoder_file: str | Path, maps: np.ndarray, n: int = 120, G: Any = None, parser: Any = None,
                         seed: int = 0) -> Any:
     """Choose the map encoder's edit gain (:func:`faceedit.maps.edit.calibrate_gain`) on ``n`` of the training
-    ``maps``, read by the tiny parser, and write it into the encoder's sidecar; returns the calibration."""
+    ``maps``, read by the tiny parser (a model, a file, or None: the built-in one), and write it into the encoder's
+    sidecar; returns the calibration."""
     from ..maps.edit import calibrate_gain, save_gain, tiny_parser_reader
     from ..maps.generate import MapModels
 
