@@ -270,3 +270,39 @@ def test_from_map_cli_edits_the_style_face_with_base_map(tmp_path):
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.load(tmp_path / "w2.npy"), w)
     assert np.array_equal(load_image(tmp_path / "o.png"), synthesize(G, w[None])[0])
+
+
+def test_build_pairs_reuses_the_photos_parses_for_a_new_generator(tmp_path):
+    """Pairs for a new generator (new W+ codes) copy the photo chunks (real, val) of an older folder, with the new
+    codes, and parse only the renders; chunks of other photos are parsed again."""
+    from faceedit.edit.builder import training_subset
+    from faceedit.maps.pairs import PairSettings, build_pairs, load_pairs
+    from faceedit.models.checkpoints import load_generator
+    from faceedit.testing import celeba_crops_data
+
+    data = celeba_crops_data(10, held_out=3)
+    if data is None:
+        pytest.skip("needs the shared CelebA photos")
+    data.save(tmp_path / "cache.npz")
+    G = load_generator().eval()
+    n = len(training_subset(data))
+    rng = np.random.default_rng(0)
+    for name in ("old", "new"):
+        w = np.tile(G.mean_latent(256).numpy().reshape(-1), (n, G.n_latent, 1))
+        np.save(tmp_path / f"{name}.npy", (w + 0.2 * rng.normal(size=w.shape)).astype(np.float32))
+    common = dict(cache=str(tmp_path / "cache.npz"), real=4, samples=2, val=2, workers=1)
+    build_pairs(PairSettings(latents=str(tmp_path / "old.npy"), out=str(tmp_path / "a"), **common), G=G,
+                log=lambda m: None)
+    logged = []
+    build_pairs(PairSettings(latents=str(tmp_path / "new.npy"), out=str(tmp_path / "b"), reuse=str(tmp_path / "a"),
+                             **common), G=G, log=logged.append)
+    assert sorted(m.split(":")[0] for m in logged if "reused" in m) == ["real_000.npz", "val_000.npz"]
+    a, b = load_pairs(tmp_path / "a", "real", only_ok=False), load_pairs(tmp_path / "b", "real", only_ok=False)
+    assert np.array_equal(a["maps"], b["maps"]) and np.array_equal(a["index"], b["index"])
+    new = np.load(tmp_path / "new.npy")
+    assert not np.allclose(a["w"], b["w"]) and np.array_equal(b["w"], new[np.linspace(0, n - 1, 4).round().astype(int)])
+    # another photo set (more real faces: other rows) is not taken from the old folder
+    logged.clear()
+    build_pairs(PairSettings(latents=str(tmp_path / "new.npy"), out=str(tmp_path / "c"), reuse=str(tmp_path / "a"),
+                             **{**common, "real": 5}), G=G, log=logged.append)
+    assert [m for m in logged if m.startswith("real_000") and "reused" in m] == []

@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--real", type=int, default=2000, help="--build-pairs: training photos (and their renders)")
     p.add_argument("--samples", type=int, default=1000, help="--build-pairs: sampled renders")
     p.add_argument("--workers", type=int, default=2, help="--build-pairs: parser processes")
+    p.add_argument("--reuse-pairs", metavar="DIR",
+                   help="--build-pairs: pairs made for another generator whose photo parses (real, val) are reused")
     p.add_argument("--generator", help="generator checkpoint (default: the built-in one)")
     p.add_argument("--minutes", type=float, help="wall-clock budget (continue later with --resume)")
     p.add_argument("--steps", type=int, help="map-encoder steps (train.steps)")
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--build-pairs runs in one process: make the pairs first (without torchrun), "
                               "then train with torchrun")
         build_pairs(PairSettings(cache=str(args.cache or default_cache_dir() / "faces64.npz"), latents=args.latents,
-                                 out=args.pairs, real=args.real, samples=args.samples, workers=args.workers),
+                                 out=args.pairs, real=args.real, samples=args.samples, workers=args.workers,
+                                 reuse=args.reuse_pairs),
                     G=load_generator(args.generator).eval())
     from ..train.ddp import training_process
 

@@ -36,6 +36,9 @@ def register(sub) -> None:
                    help="descriptor student training budget (from-embedding --refine student; 0 = none)")
     p.add_argument("--map-encoder-minutes", type=float, default=20.0,
                    help="map encoder training budget (default 20; its pairs are parsed first; 0 = no map encoder)")
+    p.add_argument("--map-pairs-from", metavar="DIR",
+                   help="map pairs made for another generator (e.g. the last rebuild's OUT/map_pairs): the photos' "
+                        "parses are reused, only the renders are parsed again (about half the parsing time)")
     p.add_argument("--force", action="store_true", help="redo the finished stages too")
     p.add_argument("options", nargs="*", metavar="KEY=VALUE",
                    help="translation build options, as `faceedit directions build-defaults` takes them (default: "
@@ -55,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
         predictor=args.predictor, validator=args.validator, build_options=load_config(BUILD_DEFAULTS, None, args.options or BUILT_IN_OPTIONS),
         max_faces=args.max_faces, force=args.force, threads=args.threads, embedding_pairs=args.embedding_pairs,
         embedding_minutes=args.embedding_minutes, student_minutes=args.student_minutes,
-        map_encoder_minutes=args.map_encoder_minutes)
+        map_encoder_minutes=args.map_encoder_minutes, map_pairs_from=args.map_pairs_from)
     rebuild_suite(settings)
     return 0

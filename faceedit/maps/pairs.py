@@ -9,6 +9,9 @@ Three kinds of pairs, each a set of ``(map, W+)`` with the map parsed at 256 px 
 - ``sample``: renders of sampled W+ codes (style mixing), parsed;
 - ``val``: held-out photos, parsed (for the benchmark; no W+).
 
+A new generator needs new ``recon`` and ``sample`` pairs, but the photos' parses stay what they were:
+``PairSettings.reuse`` names an older pairs folder whose ``real`` and ``val`` chunks of the same photos are copied
+(parsed at the same work size), their W+ replaced by the new codes.
 Parsing is slow (~10 faces/s per free core at 128 px), so every kind is cached in chunks (``{kind}_{i:03d}.npz``),
 made chunk by chunk across the kinds: an interrupted build resumes at the first missing chunk, and the chunks
 made so far are a balanced training set.  Faces the parser cannot read are kept with ``ok = False``.
@@ -25,6 +28,7 @@ import numpy as np
 from ..errors import DataError
 
 KINDS = ("real", "recon", "sample", "val")
+PHOTO_KINDS = ("real", "val")  # parses of photos: the same for any generator (only their W+ belongs to one)
 CHUNK = 200
 WORK_SIZE = 128  # parse at 2x the 64 px crops: 3x faster than 256 px, 96.5 % of the pixels agree at 64 px
 
@@ -43,6 +47,7 @@ class PairSettings:
     seed: int = 0
     workers: int = 2
     work_size: int = WORK_SIZE
+    reuse: str | None = None  # a pairs folder made for another generator: its photo parses (real, val) are kept
 
 
 def parse_face_map(image: np.ndarray, work_size: int = WORK_SIZE) -> np.ndarray | None:
@@ -112,6 +117,17 @@ def _inputs(s: PairSettings, kind: str, G: Any, data: Any,
     return synthesize(G, w), w, np.arange(len(w))
 
 
+def _reused_parse(folder: str | None, name: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(maps, ok) of chunk ``name`` in ``folder`` when it holds the parses of exactly these photos (``index``)."""
+    path = Path(folder) / name if folder else None
+    if path is None or not path.is_file():
+        return None
+    with np.load(path) as z:
+        if "index" not in z.files or not np.array_equal(z["index"], index):
+            return None
+        return z["maps"], z["ok"]
+
+
 def build_pairs(s: PairSettings, G: Any = None, log: Callable[[str], None] = print) -> dict[str, int]:
     """Parse every kind into ``s.out`` (chunks kept across runs); returns how many faces each kind holds."""
     from ..io import atomic_path
@@ -135,12 +151,14 @@ def build_pairs(s: PairSettings, G: Any = None, log: Callable[[str], None] = pri
             path = out / f"{kind}_{c:03d}.npz"
             if a >= len(images) or path.is_file():
                 continue
-            maps, ok = parse_faces(images[a:a + CHUNK], s.workers, desc=f"{kind} {c}", work_size=s.work_size)
+            kept = _reused_parse(s.reuse, path.name, index[a:a + CHUNK]) if kind in PHOTO_KINDS else None
+            maps, ok = kept or parse_faces(images[a:a + CHUNK], s.workers, desc=f"{kind} {c}",
+                                           work_size=s.work_size)
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     np.savez(f, maps=maps, ok=ok, w=w[a:a + CHUNK], index=index[a:a + CHUNK],
                              images=images[a:a + CHUNK])
-            log(f"{path.name}: {int(ok.sum())}/{len(ok)} parsed")
+            log(f"{path.name}: {int(ok.sum())}/{len(ok)} parsed" + (f" (reused from {s.reuse})" if kept else ""))
     counts = {kind: len(v[0]) for kind, v in inputs.items()}
     return counts
 

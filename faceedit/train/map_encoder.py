@@ -231,10 +231,11 @@ MIN_PARSE_SIZE = 32  # smaller faces are too small for the landmarks parser that
 
 
 def rebuild_stage(out: Path, G: Any, cache: str, latents_file: Path, minutes: float,
-                  log: Any = print) -> Path | None:
+                  log: Any = print, reuse: str | None = None) -> Path | None:
     """The ``map_encoder`` stage of ``faceedit train rebuild-suite``: parse the pairs (``out/map_pairs``, kept
-    across runs), train for ``minutes`` (``out/map_encoder_run``, resumed if there), copy ``map_encoder`` and
-    ``tiny_parser`` (+ sidecars) into ``out``.  Returns the map encoder's path (None when ``G`` is too small)."""
+    across runs; the photos' parses taken from ``reuse`` where it has them), train for ``minutes``
+    (``out/map_encoder_run``, resumed if there), copy ``map_encoder`` and ``tiny_parser`` (+ sidecars) into
+    ``out``.  Returns the map encoder's path (None when ``G`` is too small)."""
     import shutil
 
     from ..config import load_config
@@ -244,7 +245,7 @@ def rebuild_stage(out: Path, G: Any, cache: str, latents_file: Path, minutes: fl
         log(f"map encoder skipped: {G.resolution} px faces are too small for the landmarks parser")
         return None
     pairs, run = out / "map_pairs", out / "map_encoder_run"
-    build_pairs(PairSettings(cache=str(cache), latents=str(latents_file), out=str(pairs)), G=G, log=log)
+    build_pairs(PairSettings(cache=str(cache), latents=str(latents_file), out=str(pairs), reuse=reuse), G=G, log=log)
     cfg = load_config(DEFAULTS)
     cfg["train"]["max_minutes"] = float(minutes)
     train_map_encoder(pairs, run, cfg, resume=(run / CHECKPOINT_NAME).is_file(), generator=G)

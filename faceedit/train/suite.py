@@ -58,6 +58,7 @@ class SuiteSettings:
     embedding_minutes: float = 10.0  # training budget of the embedding mapper
     student_minutes: float = 10.0  # training budget of the descriptor student (0: none)
     map_encoder_minutes: float = 20.0  # training budget of the map encoder (its pairs are parsed first; 0: none)
+    map_pairs_from: str | None = None  # older map pairs whose photo parses are reused (faceedit.maps.pairs)
     force: bool = False
     threads: int | None = None
 
@@ -168,7 +169,8 @@ def rebuild_suite(s: SuiteSettings, progress: Callable[[str], None] | None = Non
         from .map_encoder import rebuild_stage
 
         t = time.time()
-        rebuild_stage(out, G, s.cache, latents_file, s.map_encoder_minutes, lambda m: _log(progress, f"  {m}"))
+        rebuild_stage(out, G, s.cache, latents_file, s.map_encoder_minutes, lambda m: _log(progress, f"  {m}"),
+                      reuse=s.map_pairs_from)
         timings["map-encoder"] = time.time() - t
     summary = {
         "model_id": model_id, "generator": str(s.generator), "encoder": str(encoder_file),
