@@ -41,12 +41,6 @@ class MapState:
         return np.frombuffer(self.data, np.uint8).reshape(self.size, self.size).copy()
 
 
-def _ids(names: tuple[str, ...]) -> list[int]:
-    from faceedit.faces.parsing import LABEL
-
-    return [LABEL[n] for n in names]
-
-
 class MapLayer:
     """An editable face map with undo/redo; every edit leaves pixels of :attr:`locked` classes alone."""
 
@@ -102,21 +96,16 @@ class MapLayer:
                     angle: float = 0.0) -> np.ndarray:
         """The map with a :data:`PARTS` entry moved (``dx``, ``dy`` px), scaled and rotated (degrees) about its
         centroid; nothing is committed (a drag previews this)."""
-        import cv2
-
         from faceedit.errors import InvalidInput
+        from faceedit.maps.edit import class_ids, moved_part
 
         if part not in PARTS:
             raise InvalidInput(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
         labels = self.labels
-        mask = np.isin(labels, _ids(PARTS[part]))
+        mask = np.isin(labels, class_ids(PARTS[part]))
         if not mask.any():
             return labels
-        ys, xs = np.nonzero(mask)
-        M = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), angle, scale)
-        M[:, 2] += (dx, dy)
-        moved = cv2.warpAffine(np.where(mask, labels, 0).astype(np.uint8), M, labels.shape[::-1],
-                               flags=cv2.INTER_NEAREST)
+        moved = moved_part(labels, mask, dx, dy, scale, angle)
         out = np.where(mask, self._underneath(labels), labels)
         out[moved > 0] = moved[moved > 0]
         keep = np.isin(labels, list(self.locked))
@@ -134,8 +123,9 @@ class MapLayer:
         import cv2
 
         from faceedit.faces.parsing import LABEL
+        from faceedit.maps.edit import class_ids
 
-        face = np.isin(labels, _ids(("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip",
+        face = np.isin(labels, class_ids(("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip",
                                       "l_lip")))
         inside = np.zeros(labels.shape, np.uint8)
         if face.any():

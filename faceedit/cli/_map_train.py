@@ -48,20 +48,18 @@ def register(sub) -> None:
 
 def run_gain(args: argparse.Namespace) -> int:
     """Calibrate and report the table."""
-    from pathlib import Path
-
     import numpy as np
     import torch
 
     from ..errors import DataError
-    from ..maps.pairs import load_pairs
+    from ..maps.pairs import chunk_files, load_pairs
     from ..models.checkpoints import load_generator
     from ..train.map_encoder import DEFAULTS, calibrate_edit_gain
 
     if args.threads:
         torch.set_num_threads(args.threads)
     # the kinds the trainer learns from (and calibrates on at the end of its run), those the folder has
-    kinds = [k for k in DEFAULTS["train"]["kinds"] if any(Path(args.pairs).glob(f"{k}_[0-9][0-9][0-9].npz"))]
+    kinds = [k for k in DEFAULTS["train"]["kinds"] if chunk_files(args.pairs, k)]
     if not kinds:
         raise DataError(f"{args.pairs}: no training map pairs; run `faceedit train map-encoder --build-pairs` first")
     maps = np.concatenate([load_pairs(args.pairs, kind)["maps"] for kind in kinds])

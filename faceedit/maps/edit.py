@@ -61,34 +61,42 @@ def edit_with_map(face: Latent | np.ndarray, old_map: Any, new_map: Any, models:
     return MapResult(synthesize(G, w[None])[0], Latent(w, G.model_id), new)
 
 
-def _ids(names: Sequence[str]) -> list[int]:
+def class_ids(names: Sequence[str]) -> list[int]:
+    """The label ids of class names (:data:`faceedit.faces.parsing.CLASSES`)."""
     from ..faces.parsing import LABEL
 
     return [LABEL[n] for n in names]
+
+
+def moved_part(labels: np.ndarray, part: np.ndarray, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0,
+               angle: float = 0.0) -> np.ndarray:
+    """The labels under the mask ``part`` moved by (``dx``, ``dy``) px, scaled and rotated (degrees) about the
+    part's centroid, nearest neighbour; 0 where no part pixel lands.  ``part`` must not be empty."""
+    import cv2
+
+    ys, xs = np.nonzero(part)
+    M = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), angle, scale)
+    M[:, 2] += (dx, dy)
+    return cv2.warpAffine(np.where(part, labels, 0).astype(np.uint8), M, labels.shape[::-1],
+                          flags=cv2.INTER_NEAREST)
 
 
 def scale_part(labels: np.ndarray, classes: Sequence[str], area: float = 1.3) -> np.ndarray:
     """The part made of ``classes`` scaled about its centroid until its area is ``area`` times what it was (the
     vacated pixels become skin; at 64 px nearest-neighbour scaling by sqrt(area) falls short, so the factor moves
     on in steps of 0.02); the map unchanged when the part is absent."""
-    import cv2
-
     from ..faces.parsing import LABEL
 
     if not 0.1 <= area <= 4.0:
         raise InvalidInput(f"area must be in [0.1, 4], got {area}")
-    ids = _ids(classes)
+    ids = class_ids(classes)
     part = np.isin(labels, ids)
     if not part.any():
         return labels.copy()
-    ys, xs = np.nonzero(part)
-    cx, cy = xs.mean(), ys.mean()
     grow = area >= 1
     out = labels.copy()
     for s in np.arange(np.sqrt(area), 2.0, 0.02) if grow else np.arange(np.sqrt(area), 0.3, -0.02):
-        M = np.array([[s, 0, cx * (1 - s)], [0, s, cy * (1 - s)]], np.float32)
-        moved = cv2.warpAffine(np.where(part, labels, 0).astype(np.uint8), M, labels.shape[::-1],
-                               flags=cv2.INTER_NEAREST)
+        moved = moved_part(labels, part, scale=float(s))
         out = labels.copy()
         out[part] = LABEL["skin"]
         out[moved > 0] = moved[moved > 0]

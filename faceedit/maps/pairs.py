@@ -163,9 +163,14 @@ def build_pairs(s: PairSettings, G: Any = None, log: Callable[[str], None] = pri
     return counts
 
 
+def chunk_files(folder: str | os.PathLike, kind: str) -> list[Path]:
+    """The chunk files of one kind in a pairs folder, in order."""
+    return sorted(Path(folder).glob(f"{kind}_[0-9][0-9][0-9].npz"))
+
+
 def load_pairs(folder: str | os.PathLike, kind: str, only_ok: bool = True) -> dict[str, np.ndarray]:
     """The cached chunks of one kind, concatenated: ``maps``, ``ok``, ``w``, ``index``, ``images``."""
-    files = sorted(Path(folder).glob(f"{kind}_[0-9][0-9][0-9].npz"))
+    files = chunk_files(folder, kind)
     if not files:
         raise DataError(f"{folder}: no {kind} map pairs; run `faceedit train map-encoder --build-pairs` first")
     parts: dict[str, list[np.ndarray]] = {}

@@ -220,8 +220,7 @@ def calibrate_edit_gain(encoder_file: str | Path, maps: np.ndarray, n: int = 120
     from ..maps.generate import MapModels
 
     pick = np.random.default_rng(seed).choice(len(maps), min(n, len(maps)), replace=False)
-    models = MapModels.load(G, encoder_file)
-    models.parser = parser
+    models = MapModels.load(G, encoder_file, parser)
     calibration = calibrate_gain(models, maps[np.sort(pick)], tiny_parser_reader(models))
     save_gain(encoder_file, calibration)
     return calibration
