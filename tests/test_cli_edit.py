@@ -106,7 +106,7 @@ def test_parse_apply_and_output_stems(tmp_path):
 def _wrong_model_translation(tmp_path):
     from faceedit.edit.translations import Translation, TranslationStore
 
-    t = TranslationStore.default("faceedit-celeba64-v3").get("A_2")
+    t = TranslationStore.default("faceedit-celeba64-v4").get("A_2")
     return Translation("A_2", t.delta, {**t.meta, "model_id": "stylegan2-ffhq-1024"}).save(tmp_path / "other")
 
 
@@ -123,7 +123,7 @@ def _other_encoder(tmp_path):
     ("unknown", "unknown translation 'A_22'"),
     ("close", "did you mean bald"),
     ("strength", "strength 'lots' is not a number"),
-    ("wrong model", "belongs to model 'stylegan2-ffhq-1024', not 'faceedit-celeba64-v3'"),
+    ("wrong model", "belongs to model 'stylegan2-ffhq-1024', not 'faceedit-celeba64-v4'"),
     ("out is input", "refusing to overwrite the originals"),
     ("nothing", "nothing to apply"),
     ("face", "--face must be 'all' or a face index"),

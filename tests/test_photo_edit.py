@@ -122,7 +122,7 @@ def test_edits_as_recipe_and_their_errors():
         as_recipe({})
     with pytest.raises(InvalidTranslationName, match=r"unknown translation 'Hc_11' \(.*value must be.*did you mean.*Hc_1"):
         PhotoEditor({"Hc_11": 1.0})  # breaks the naming convention
-    with pytest.raises(DataError, match=r"unknown translation 'bold' for model 'faceedit-celeba64-v3'; did you mean bald"):
+    with pytest.raises(DataError, match=r"unknown translation 'bold' for model 'faceedit-celeba64-v4'; did you mean bald"):
         PhotoEditor({"bold": 1.0})  # a free name that no folder has
     combined = as_recipe([{"A_2": 1.0}, Recipe(as_recipe({"B_1": 0.5}).steps)])
     assert [s.translation for s in combined.steps] == ["A_2", "B_1"]
@@ -131,7 +131,7 @@ def test_edits_as_recipe_and_their_errors():
 def test_translation_of_another_model_is_refused(tmp_path):
     from faceedit.edit.translations import Translation, TranslationStore
 
-    store = TranslationStore.default("faceedit-celeba64-v3")
+    store = TranslationStore.default("faceedit-celeba64-v4")
     t = store.get("A_2")
     Translation("A_2", t.delta, {**t.meta, "model_id": "stylegan2-ffhq-1024"}).save(tmp_path)
     with pytest.raises(ModelMismatch, match="belongs to model 'stylegan2-ffhq-1024'"):
@@ -193,7 +193,7 @@ def test_zero_strength_gives_the_photo_back_bit_exact(group, tmp_path):
     again = edit_photo(group, {"A_2": 0.0}, face=1, mixups=(), cache_dir=tmp_path)
     assert not result.faces[0].cached and again.faces[0].cached
     np.testing.assert_array_equal(again.faces[0].latent.w, result.faces[0].latent.w)
-    assert len(list((tmp_path / "faceedit-celeba64-v3").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "faceedit-celeba64-v4").glob("*.npy"))) == 1
 
 
 def test_replace_pastes_the_render_and_face_index_errors(group):
