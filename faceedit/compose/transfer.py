@@ -33,6 +33,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import pixels as px
 from .blending import blend
 from ..errors import InvalidInput, NoFaceFound
 from ..images import check_image
@@ -244,8 +245,8 @@ class _Transfer:
         self.notes: list[str] = []
         self.n = int(settings.flow_size) or int(np.clip(2 * reconstruction.shape[0], 128, 256))
         self.k = self.n / reconstruction.shape[0]  # work pixels per render pixel
-        self.R = _resize_float(reconstruction, self.n)
-        self.E = _resize_float(edited, self.n)
+        self.R = px.resize_float(reconstruction, self.n)
+        self.E = px.resize_float(edited, self.n)
         self.labels = self._labels(labels)
 
     # -- inputs -----------------------------------------------------------------------------------------
@@ -311,14 +312,14 @@ class _Transfer:
 
         s, k = self.s, self.k
         sigma = s.structure_sigma * k
-        grey_e, z_e = _structure(self.E, sigma)
-        grey_r, z_r = _structure(self.R, sigma)
+        grey_e, z_e = px.structure(self.E, sigma)
+        grey_r, z_r = px.structure(self.R, sigma)
         dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[s.flow_preset])
         f = dis.calc(grey_e, grey_r, None)
         f = cv2.GaussianBlur(f, (0, 0), s.flow_smooth * k)
         # confidence: how much of the structure difference the warp explains, locally
         before = cv2.GaussianBlur(np.abs(z_e - z_r), (0, 0), 2 * k)
-        after = cv2.GaussianBlur(np.abs(z_e - _remap(z_r, f, cv2.INTER_LINEAR)), (0, 0), 2 * k)
+        after = cv2.GaussianBlur(np.abs(z_e - px.remap(z_r, f, cv2.INTER_LINEAR)), (0, 0), 2 * k)
         explained = (before - after) / (before + 0.05)
         confidence = np.clip(explained / s.flow_explained, 0.0, 1.0)
         change = np.abs(self.E - self.R).max(axis=2) > s.change_min
@@ -340,10 +341,10 @@ class _Transfer:
 
         s, k = self.s, self.k
         flow = self.flow()
-        R_w = _remap(self.R, flow, cv2.INTER_LINEAR)
-        labels_w = None if self.labels is None else _remap(self.labels.astype(np.float32), flow, cv2.INTER_NEAREST)
+        R_w = px.remap(self.R, flow, cv2.INTER_LINEAR)
+        labels_w = None if self.labels is None else px.remap(self.labels.astype(np.float32), flow, cv2.INTER_NEAREST)
         labels_w = None if labels_w is None else labels_w.astype(np.int64)
-        lab_e, lab_r = _lab(self.E), _lab(R_w)
+        lab_e, lab_r = px.to_lab(self.E), px.to_lab(R_w)
         diff = lab_e - lab_r
         sigma = s.appearance_sigma * k
         low = cv2.GaussianBlur(diff, (0, 0), sigma)
@@ -376,7 +377,7 @@ class _Transfer:
         # ... and not inside the eyes, brows, nose or mouth: their shading is the render's, not something new
         inner = self._class_mask(_INNER, labels_w) if labels_w is not None else 0.0
         large = gained * luma * (1.0 - recolour) * (1.0 - inner)
-        alpha = np.maximum(_ramp(unexplained, s.content_low, s.content_high), _ramp(large, s.large_low, s.large_high))
+        alpha = np.maximum(px.ramp(unexplained, s.content_low, s.content_high), px.ramp(large, s.large_low, s.large_high))
         alpha = alpha * alpha * (3.0 - 2.0 * alpha)  # smoothstep
         r = int(round(s.content_min_area * k))
         if r >= 1:
@@ -413,26 +414,26 @@ class _Transfer:
         warped = o.copy()
         if moved.any():
             interp = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
-            remapped = _remap(o, flow_o, interp[s.interpolation])
+            remapped = px.remap(o, flow_o, interp[s.interpolation])
             np.copyto(warped, remapped, where=moved[..., None])
         base = warped.astype(np.float32) / 255.0
-        lab_o = _lab(base)
+        lab_o = px.to_lab(base)
 
         gain = cv2.resize(appearance, (w, h), interpolation=cv2.INTER_LINEAR)
         if np.abs(gain).max() > 1e-3:
             guide = lab_o[..., 0] / 100.0
             radius = max(1, int(round(s.guided_radius * max(h, w))))
-            gain = _guided_filter(guide, gain, radius, s.guided_eps)
+            gain = px.guided_filter(guide, gain, radius, s.guided_eps)
         if saturation is not None:  # a change of saturation, as a change of the photo's own chroma
             scale_o = cv2.resize(saturation.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
             gain[..., 1:] += (scale_o - 1.0)[..., None] * lab_o[..., 1:]
         bound = self._chroma_bound(lab_o, saturation, chroma_e, allowed)
-        gain = _limit_chroma(lab_o, gain, *bound)
+        gain = px.limit_chroma(lab_o, gain, *bound)
         changed = np.abs(gain).max(axis=2) > 1e-3
         out = warped.copy()
         if changed.any():
-            rgb = _rgb(lab_o + gain)
-            np.copyto(out, _to_uint8(rgb), where=changed[..., None])
+            rgb = px.to_rgb(lab_o + gain)
+            np.copyto(out, px.to_uint8(rgb), where=changed[..., None])
         gain *= changed[..., None]
 
         alpha_o = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -478,16 +479,16 @@ class _Transfer:
         e = cv2.resize(self.E, (w, h), interpolation=cv2.INTER_CUBIC)
         r = cv2.resize(self.R, (w, h), interpolation=cv2.INTER_CUBIC)
         sigma = s.colour_sigma * max(h, w)
-        lab_e = _lab(np.clip(e, 0, 1))
-        correction = cv2.GaussianBlur(lab_o - _lab(np.clip(r, 0, 1)), (0, 0), sigma)
+        lab_e = px.to_lab(np.clip(e, 0, 1))
+        correction = cv2.GaussianBlur(lab_o - px.to_lab(np.clip(r, 0, 1)), (0, 0), sigma)
         cl, cab = s.colour_max
         correction[..., 0] = np.clip(correction[..., 0], -cl, cl)
         correction[..., 1:] = np.clip(correction[..., 1:], -cab, cab)
         content = lab_e + correction
         if s.grain:
-            content[..., 0] += _matched_grain(lab_o[..., 0], self._skin_mask((h, w)))
-        content = lab_o + _limit_chroma(lab_o, content - lab_o, *bound)
-        return _to_uint8(_rgb(content))
+            content[..., 0] += px.matched_grain(lab_o[..., 0], self._skin_mask((h, w)))
+        content = lab_o + px.limit_chroma(lab_o, content - lab_o, *bound)
+        return px.to_uint8(px.to_rgb(content))
 
     def _skin_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
         from .blending import resize_nearest
@@ -495,100 +496,6 @@ class _Transfer:
         if self.labels is None:
             return None
         return resize_nearest(self.labels, shape) == 1
-
-
-# ---------------------------------------------------------------------------------------------------
-# helpers
-
-
-def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-
-
-def _resize_float(image: np.ndarray, n: int) -> np.ndarray:
-    """RGB uint8 → float32 [0, 1] at ``n × n`` (cubic up, area down)."""
-    import cv2
-
-    f = image.astype(np.float32) / 255.0
-    if f.shape[0] == n and f.shape[1] == n:
-        return f
-    interp = cv2.INTER_CUBIC if n > f.shape[0] else cv2.INTER_AREA
-    return np.clip(cv2.resize(f, (n, n), interpolation=interp), 0.0, 1.0)
-
-
-def _structure(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Local contrast normalisation of the grey image: ``(uint8 picture for DIS, float z-scores)``."""
-    import cv2
-
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    detail = grey - cv2.GaussianBlur(grey, (0, 0), sigma)
-    z = detail / np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), sigma) + (4.0 / 255) ** 2)
-    return np.clip(z * 40.0 + 128.0, 0, 255).astype(np.uint8), z.astype(np.float32)
-
-
-def _remap(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarray:
-    """``image(x + flow(x))`` (reflecting at the border)."""
-    import cv2
-
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REFLECT_101)
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB in [0, 1] → CIE Lab (L 0..100)."""
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
-
-
-def _rgb(lab: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
-
-
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
-
-
-def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter (grey guide, multi-channel source): edge-aware smoothing of ``src``."""
-    import cv2
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
-
-    g = guide.astype(np.float32)
-    mean_g = box(g)
-    var_g = box(g * g) - mean_g * mean_g
-    out = np.empty_like(src, dtype=np.float32)
-    for c in range(src.shape[2]):
-        p = src[..., c].astype(np.float32)
-        mean_p = box(p)
-        a = (box(g * p) - mean_g * mean_p) / (var_g + eps)
-        b = mean_p - a * mean_g
-        out[..., c] = box(a) * g + box(b)
-    return out
-
-
-def _matched_grain(luminance: np.ndarray, where: np.ndarray | None) -> np.ndarray:
-    """Deterministic noise whose high-pass level matches the photo's (robustly, on ``where`` or the
-    centre of the face), in L units."""
-    import cv2
-
-    def highpass(x: np.ndarray) -> np.ndarray:
-        return x - cv2.GaussianBlur(x, (0, 0), 1.0)
-
-    h, w = luminance.shape
-    hp = highpass(luminance.astype(np.float32))
-    if where is None or where.sum() < 64:
-        where = np.zeros((h, w), bool)
-        where[int(0.55 * h):int(0.7 * h), int(0.3 * w):int(0.7 * w)] = True  # the cheeks of an aligned face
-    level = 1.4826 * float(np.median(np.abs(hp[where])))
-    noise = np.random.default_rng(0).standard_normal((h, w)).astype(np.float32)
-    noise_level = 1.4826 * float(np.median(np.abs(highpass(noise))))
-    return noise * (level / max(noise_level, 1e-6))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -621,22 +528,3 @@ def map_picture(result: TransferResult, kind: str) -> np.ndarray:
     a = result.alpha[..., None]
     tint = tint * (1 - 0.6 * a) + np.array([255, 0, 0], np.float32) * 0.6 * a
     return np.clip(tint, 0, 255).astype(np.uint8)
-
-
-def _limit_chroma(lab_o: np.ndarray, gain: np.ndarray, bound: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """``gain`` (a Lab change of ``lab_o``) with the result's chroma scaled back to ``bound`` where it exceeds it,
-    and, outside ``allowed``, its hue turned back to the photo's (luminance kept)."""
-    ab_o = lab_o[..., 1:]
-    ab = ab_o + gain[..., 1:]
-    c = np.hypot(ab[..., 0], ab[..., 1])
-    co = np.hypot(ab_o[..., 0], ab_o[..., 1])
-    if (c <= bound).all() and (allowed >= 1.0).all():
-        return gain
-    limited = ab * np.minimum(1.0, bound / np.maximum(c, 1e-6))[..., None]
-    # the photo's own hue, at the result's chroma (capped): greying or darkening keeps the colour's direction
-    own = ab_o * (np.minimum(c, bound) / np.maximum(co, 1e-6))[..., None]
-    own = np.where((co > 1.0)[..., None], own, limited)  # a grey pixel has no hue to keep
-    a = allowed[..., None]
-    out = gain.copy()
-    out[..., 1:] = (limited * a + own * (1.0 - a)) - ab_o
-    return out.astype(np.float32)
