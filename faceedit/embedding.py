@@ -12,7 +12,10 @@ whose rows that identity does not fix (:data:`VARY_ROWS`, measured by ``benchmar
 seeded samples of the generator.  The mapper's faces carry sex weakly, so by default (``match_sex``) a face whose
 sex, as the fitting attribute predictor reads it, disagrees with the sex the descriptor itself says (a logistic
 readout stored with the mapper, :func:`fit_sex_readout`) gets the generator's own sex edit (:func:`match_sex`;
-the translations ``Se_1_fr_0`` / ``Se_0_fr_1`` at their calibrated strength).  ``refine=True`` searches the
+the translations ``Se_1_fr_0`` / ``Se_0_fr_1`` at their calibrated strength).  A mapper may carry a
+``spread`` (:func:`map_embeddings`: its code moved away from the mean code, since a regressor trained with an L2
+loss predicts codes closer to the average face than the faces it learned from); the built-in one keeps 1
+(measured, not adopted: see ``faceedit train embedding-spread``).  ``refine=True`` searches the
 mapper's neighbourhood for a code whose render's descriptor is closer to the target (:func:`refine_latent`,
 scored by dlib itself).
 
@@ -46,6 +49,9 @@ SEX_CONFIDENCE = 0.25
 #: fractions of the sex edit's calibrated strength :func:`match_sex` tries, gentlest first: each face gets the
 #: smallest one after which the fitting predictor reads the intended sex (the full strength if none does)
 SEX_STEPS = (0.5, 0.75, 1.0)
+#: spreads :func:`faceedit.train.embedding_mapper.calibrate_spread` tries: the mapper's code is moved away from
+#: the mean code, ``w_mean + spread * (w - w_mean)``, undoing part of the shrinkage an L2-trained regressor has
+SPREADS = (1.0, 1.15, 1.3, 1.5)
 SUPPORTED = ("a 128-d dlib face descriptor (faceedit identity PHOTO --out emb.npy, or face_recognition's "
              "face_encodings), as (128,) or (N, 128)")
 
@@ -123,16 +129,24 @@ def embeddings_of(source: Any) -> np.ndarray:
     return check_embedding(arr)
 
 
-def map_embeddings(desc: np.ndarray, mapper: Any = None) -> np.ndarray:
-    """W+ codes ``(N, n_latent, style_dim)`` of descriptors ``(N, 128)`` by the mapper (default built-in)."""
+def map_embeddings(desc: np.ndarray, mapper: Any = None, spread: float | None = None) -> np.ndarray:
+    """W+ codes ``(N, n_latent, style_dim)`` of descriptors ``(N, 128)`` by the mapper (default built-in),
+    moved away from the mapper's mean code by ``spread`` (``w_mean + spread * (w - w_mean)``; None: the spread
+    calibrated for the mapper, ``meta["spread"]``, 1 when it has none)."""
     import torch
 
     from .models.embedding_mapper import load_embedding_mapper
 
     mapper = mapper if mapper is not None else load_embedding_mapper()
+    spread = float(mapper.meta.get("spread", 1.0)) if spread is None else float(spread)
+    if not np.isfinite(spread) or spread <= 0:
+        raise InvalidInput(f"spread must be a positive number, got {spread}")
     x = torch.from_numpy(check_embedding(desc))
     with torch.inference_mode():
-        return mapper.eval()(x).numpy().astype(np.float32)
+        w = mapper.eval()(x)
+        if spread != 1.0:
+            w = mapper.w_mean + spread * (w - mapper.w_mean)
+        return w.numpy().astype(np.float32)
 
 
 def fit_sex_readout(desc: np.ndarray, female: np.ndarray, seed: int = 0) -> dict[str, Any]:

@@ -244,11 +244,13 @@ def test_torchrun_embedding_mapper_equals_one_process_with_the_whole_batch(tmp_p
     pairs = tmp_path / "pairs"
     test_embedding._tiny_pairs(pairs)
     (pairs / "pairs.json").write_text("{}")  # finished pairs: torchrun does not make pairs
-    opts = dict(steps=10, hidden=32, depth=2, lr=0.01, dropout=0.0, log_every=5, checkpoint_every=5, half=False)
+    opts = dict(steps=10, hidden=32, depth=2, lr=0.01, dropout=0.0, log_every=5, checkpoint_every=5, half=False,
+                spread_faces=0)
     one = train_embedding_mapper(MapperSettings(pairs=str(pairs), out=str(tmp_path / "one"), batch=16, **opts),
                                  progress=False)
     _torchrun(["train", "embedding-mapper", "--pairs", str(pairs), "--out", str(tmp_path / "two"), "--steps", "10",
-               "--batch", "8", "--hidden", "32", "--depth", "2", "--lr", "0.01", "--dropout", "0"])
+               "--batch", "8", "--hidden", "32", "--depth", "2", "--lr", "0.01", "--dropout", "0",
+               "--spread-faces", "0"])
     a, b = load_file(one), load_file(tmp_path / "two" / "embedding_mapper.safetensors")
     assert a.keys() == b.keys()
     for k in a:

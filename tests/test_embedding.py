@@ -120,6 +120,74 @@ def test_mapper_beats_mean_face_on_held_out(held_out, models):
     assert (d_map < d_mean).mean() >= 0.6
 
 
+def test_map_embeddings_spread_moves_codes_from_the_mean(held_out, models):
+    """spread k gives w_mean + k (w - w_mean); None reads the mapper's calibrated spread (1 without one)."""
+    import copy
+
+    from faceedit.embedding import map_embeddings
+
+    _, M = models
+    _, target = held_out
+    mean = M.w_mean.numpy()
+    w1 = map_embeddings(target, M, spread=1.0)
+    w13 = map_embeddings(target, M, spread=1.3)
+    np.testing.assert_allclose(w13 - mean, 1.3 * (w1 - mean), rtol=1e-4, atol=1e-5)
+    other = copy.deepcopy(M)
+    other.meta = {k: v for k, v in M.meta.items() if k != "spread"}
+    np.testing.assert_allclose(map_embeddings(target, other), w1, atol=1e-6)
+    other.meta["spread"] = 1.3
+    np.testing.assert_allclose(map_embeddings(target, other), w13, atol=1e-6)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InvalidInput, match="spread"):
+            map_embeddings(target, M, spread=bad)
+
+
+def test_spread_calibration_rule_sidecar_and_cli(tmp_path, held_out, models, capsys):
+    """The calibration keeps the spread with the lowest median dlib distance among those dlib still finds faces
+    for; it is written into the sidecar, read back by the mapper, and the CLI does the same from a pair folder."""
+    import shutil
+
+    from faceedit.cli import main
+    from faceedit.embedding import map_embeddings
+    from faceedit.models.embedding_mapper import DEFAULT_MAPPER, load_embedding_mapper
+    from faceedit.train.embedding_mapper import calibrate_spread, save_spread
+    from faceedit.train.embedding_pairs import _save_npz
+
+    G, M = models
+    _, target = held_out
+    cal = calibrate_spread(target, G, M, candidates=(1.0, 1.4), min_detection=0.5)
+    assert set(cal.table) == {1.0, 1.4}
+    for row in cal.table.values():
+        assert 0.0 < row["median"] < 1.5 and 0.0 <= row["detection"] <= 1.0
+    fine = [k for k, r in cal.table.items() if r["detection"] >= 0.5]
+    assert cal.spread == (min(fine, key=lambda k: cal.table[k]["median"]) if fine else 1.0)
+    assert calibrate_spread(target, G, M, candidates=(1.4,), min_detection=1.01).spread == 1.0  # none passes
+    copy = tmp_path / "mapper.safetensors"
+    shutil.copy(DEFAULT_MAPPER, copy)
+    shutil.copy(DEFAULT_MAPPER.with_suffix(".json"), copy.with_suffix(".json"))
+    save_spread(copy, cal)
+    again = load_embedding_mapper(copy)
+    assert again.meta["spread"] == cal.spread and set(again.meta["spread_table"]) == {"1.0", "1.4"}
+    np.testing.assert_allclose(map_embeddings(target, again), map_embeddings(target, M, spread=cal.spread), atol=1e-5)
+    # the CLI reads the real pairs' photo descriptors of a pair folder
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    _save_npz(pairs / "real_0000.npz", {"index": np.arange(len(target)), "photo_desc": target,
+                                        "render_desc": target, "w": map_embeddings(target, M)})
+    capsys.readouterr()
+    assert main(["train", "embedding-spread", "--mapper", str(copy), "--pairs", str(pairs), "--faces", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("spread 1") >= 4 and "written to" in out
+    assert set(load_embedding_mapper(copy).meta["spread_table"]) == {"1.0", "1.15", "1.3", "1.5"}
+    assert main(["train", "embedding-spread", "--mapper", str(copy), "--pairs", str(pairs), "--faces", "4",
+                 "--measure-only"]) == 0
+    assert load_embedding_mapper(copy).meta["spread"] == 1.0 and "not adopted" in capsys.readouterr().out + \
+        load_embedding_mapper(copy).meta["spread_note"]
+    before = copy.with_suffix(".json").read_bytes()
+    assert main(["train", "embedding-spread", "--mapper", str(copy), "--pairs", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.startswith("error: ") and copy.with_suffix(".json").read_bytes() == before
+
+
 def test_refinement_lowers_descriptor_distance(held_out, models):
     from faceedit.embedding import RefineSettings, map_embeddings, refine_latent
 
@@ -204,7 +272,7 @@ def _settings(tmp_path, out, steps, resume=False):
 
     return MapperSettings(pairs=str(tmp_path / "pairs"), out=str(tmp_path / out), steps=steps, batch=16,
                           hidden=32, depth=2, lr=0.01, log_every=5, checkpoint_every=10, resume=resume,
-                          half=False)
+                          half=False, spread_faces=0)
 
 
 def test_trainer_learns_and_resumes_exactly(tmp_path, monkeypatch):

@@ -62,6 +62,7 @@ class MapperSettings:
     generator: str | None = None  # generator the pairs were made for (None: the built-in one)
     init: str | None = None  # start from this mapper's weights and statistics (fine-tuning)
     cache: str | None = None  # data cache of the pairs (its sex labels train the sex readout; None: pairs.json's)
+    spread_faces: int = 0  # training photos to calibrate the spread on at the end (0: none; see calibrate_spread)
 
 
 def training_arrays(s: MapperSettings,
@@ -232,7 +233,84 @@ def train_embedding_mapper(s: MapperSettings, progress: bool = True,
         meta["sex_readout"] = readout
     elif log is not None or progress:
         (log or print)("no sex readout (no real pairs or no data cache): from-embedding will not match sex")
-    return save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
+    path = save_model_file(model.cpu(), out / MODEL_NAME, KIND, meta, half=s.half)
+    photos = training_photo_descriptors(s.pairs, s.spread_faces)
+    if photos is not None:
+        from ..models.checkpoints import load_generator
+        from ..models.embedding_mapper import load_embedding_mapper
+
+        cal = calibrate_spread(photos, load_generator(s.generator).eval(), load_embedding_mapper(path))
+        save_spread(path, cal)
+        if log is not None or progress:
+            (log or print)(f"spread {cal.spread:g} (calibrated on {len(photos)} training photos)")
+    return path
+
+
+#: the least share of generated faces dlib must still find for a spread to be chosen (real 64 px crops: 96.8 %)
+SPREAD_MIN_DETECTION = 0.95
+
+
+@dataclass
+class SpreadCalibration:
+    """The chosen spread and, per spread tried, the dlib distances and detection rate of the generated faces."""
+
+    spread: float
+    table: dict
+
+
+def training_photo_descriptors(pairs: str, n: int) -> np.ndarray | None:
+    """The first ``n`` photo descriptors of the real (training) pairs in ``pairs``; None if none or ``n`` is 0."""
+    from .embedding_pairs import load_kind
+
+    real = load_kind(pairs, "real") if n > 0 else None
+    if not real or "photo_desc" not in real or not len(real["photo_desc"]):
+        return None
+    return np.asarray(real["photo_desc"][:n], np.float32)
+
+
+def calibrate_spread(photo_desc: np.ndarray, generator: object, mapper: object,
+                     candidates: tuple[float, ...] | None = None,
+                     min_detection: float = SPREAD_MIN_DETECTION) -> SpreadCalibration:
+    """Choose how far to move the mapper's codes from its mean code (:func:`faceedit.embedding.map_embeddings`):
+    for each candidate spread, render the codes of training ``photo_desc`` and read them with dlib; the spread
+    with the smallest median descriptor distance among those whose faces dlib still finds in ``min_detection``
+    of cases (1 when none does).  Training photos only: held-out faces and the independent recogniser that judge
+    the mapper are never read here."""
+    from ..embedding import SPREADS, map_embeddings
+    from ..faces.identity import descriptors
+    from ..measure.realism import detection_rate
+    from ..synthesis import synthesize
+
+    shape = (getattr(mapper, "n_latent", None), getattr(mapper, "style_dim", None))
+    if shape != (generator.n_latent, generator.style_dim):
+        raise ConfigError(f"the mapper makes {shape} W+ codes, the generator takes "
+                          f"({generator.n_latent}, {generator.style_dim}): calibrate it with the generator of its pairs")
+    table = {}
+    for k in candidates or SPREADS:
+        faces = synthesize(generator, map_embeddings(photo_desc, mapper, spread=k))
+        dist = np.linalg.norm(descriptors(faces) - photo_desc, axis=1)
+        table[float(k)] = {"median": float(np.median(dist)), "share_below_0.6": float(np.mean(dist < 0.6)),
+                           "detection": float(detection_rate(faces))}
+    fine = [k for k, row in table.items() if row["detection"] >= min_detection]
+    best = min(fine, key=lambda k: table[k]["median"]) if fine else 1.0
+    return SpreadCalibration(best, table)
+
+
+def save_spread(mapper_file: str | Path, calibration: SpreadCalibration, adopt: bool = True) -> None:
+    """Write the calibration table into the mapper's JSON sidecar (``meta``), atomically, and ``spread``: the
+    chosen one, or 1 when ``adopt`` is false (measured only)."""
+    from ..io import load_json, save_json
+
+    side = Path(mapper_file).with_suffix(".json")
+    info = load_json(side)
+    meta = info.setdefault("meta", {})
+    meta["spread"] = calibration.spread if adopt else 1.0
+    meta["spread_table"] = {str(k): v for k, v in calibration.table.items()}
+    meta["spread_note"] = (f"smallest median dlib distance on training photos with dlib finding >= "
+                           f"{SPREAD_MIN_DETECTION:.0%} of the faces: {calibration.spread:g} "
+                           "(faceedit.train.embedding_mapper.calibrate_spread)"
+                           + ("" if adopt else "; measured, not adopted (spread 1)"))
+    save_json(side, info)
 
 
 #: cycle-loss weight of the mapper that ``rebuild-suite`` trains (through the student it trains first).  0: the
