@@ -327,12 +327,13 @@ def upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = None, mapper: Any = None,
                    refine: bool | str = False, size: int | None = OUTPUT_SIZE,
-                   student: Any = None, sex: bool = True) -> list[tuple[np.ndarray, Any]]:
+                   student: Any = None, sex: bool = True, spread: float | None = None) -> list[tuple[np.ndarray, Any]]:
     """Faces of the identity of ``source`` (one 128-d descriptor, a ``.npy`` file of one, or a photo):
     ``n`` pairs ``(image, Latent)`` — the mapper's code (refined when ``refine``: ``True`` is
     :data:`DEFAULT_REFINE`, else a method of :data:`REFINE_METHODS`; ``student`` is the descriptor student of
     the ``student`` method, default the built-in one), then ``n - 1`` variants on
-    :data:`VARY_ROWS`; ``sex`` (default) gives the mapper's code the descriptor's sex first (:func:`match_sex`).
+    :data:`VARY_ROWS`; ``sex`` (default) gives the mapper's code the descriptor's sex first (:func:`match_sex`);
+    ``spread`` moves the mapper's code from its mean code (:func:`map_embeddings`; None: the mapper's own).
     Images are RGB uint8 at ``size`` px (the generator's renders upscaled by Lanczos when
     it is smaller; ``None`` keeps the generator's size).  A batch file ``(N, 128)`` needs
     :func:`embeddings_of` + a loop: here it is refused."""
@@ -347,7 +348,7 @@ def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = 
     G = generator if generator is not None else load_generator().eval()
     M = mapper if mapper is not None else load_embedding_mapper()
     _check_models(M, G)
-    w = map_embeddings(desc, M)[0]
+    w = map_embeddings(desc, M, spread)[0]
     if sex:
         w = match_sex(w[None], desc, G, M)[0][0]
     if refine:

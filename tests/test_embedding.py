@@ -449,6 +449,28 @@ def test_cli_from_embedding_of_a_photo_keeps_64px_with_size_0(tmp_path, models):
     assert im.size == (64, 64) and im.text["synthetic"] == "true" and im.text["source"] == photo.name
 
 
+def test_cli_from_embedding_spread(tmp_path, held_out, models, capsys):
+    """--spread K writes the mapper's code moved K times as far from the mean code (and says so in the PNG); a
+    non-positive K is one error line with nothing written."""
+    from PIL import Image
+
+    _, M = models
+    _, target = held_out
+    emb = tmp_path / "e.npy"
+    np.save(emb, target[0])
+    base = ["from-embedding", str(emb), "--n", "1", "--size", "0", "--no-match-sex"]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert main(base + ["--spread", "1.3", "--out", str(tmp_path / "b")]) == 0
+    mean = M.w_mean.numpy()
+    w1, w13 = np.load(tmp_path / "a" / "emb0_0.npy"), np.load(tmp_path / "b" / "emb0_0.npy")
+    np.testing.assert_allclose(w13 - mean, 1.3 * (w1 - mean), rtol=1e-4, atol=1e-5)
+    assert Image.open(tmp_path / "b" / "emb0_0.png").text["spread"] == "1.3"
+    capsys.readouterr()
+    assert main(base + ["--spread", "0", "--out", str(tmp_path / "c")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "spread" in err[0] and not (tmp_path / "c").exists()
+
+
 def test_refine_methods_of_from_embedding(held_out, models):
     from faceedit.embedding import from_embedding, map_embeddings
     from faceedit.models.descriptor_student import DEFAULT_STUDENT

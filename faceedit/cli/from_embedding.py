@@ -25,6 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-match-sex", action="store_true",
                    help="keep the mapper's face as it is; by default a face the attribute predictor reads as the "
                         "other sex than the descriptor says gets the generator's sex edit (Se_1_fr_0 / Se_0_fr_1)")
+    p.add_argument("--spread", type=float, metavar="K",
+                   help="move the mapper's code away from its mean code by K (w_mean + K (w - w_mean); default: the "
+                        "mapper's own, 1 for the built-in one). 1.15 brings dlib's descriptor closer to the target "
+                        "(held-out median 0.546 -> 0.536) without a likeness the independent judges see")
     p.add_argument("--size", type=int, default=128, help="output side in pixels (default 128; 0 = the generator's)")
     p.add_argument("--mapper", help="embedding mapper file (default: the built-in one)")
     p.add_argument("--checkpoint", help="generator file (default: the built-in one)")
@@ -47,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     desc = embeddings_of(args.source)
     G = load_generator(args.checkpoint).eval()
     M = load_embedding_mapper(args.mapper)
-    results = [from_embedding(d, args.n, args.seed, G, M, args.refine, args.size or None, sex=not args.no_match_sex)
-               for d in desc]
+    results = [from_embedding(d, args.n, args.seed, G, M, args.refine, args.size or None, sex=not args.no_match_sex,
+                              spread=args.spread) for d in desc]
     out = Path(args.out)
     refined = (DEFAULT_REFINE if args.refine is True else args.refine) or "no"
     if args.size and args.size != G.resolution:
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             save_synthetic_png(stem.with_suffix(".png"), image,
                                {"model_id": latent.model_id, "source": Path(args.source).name,
                                 "variant": str(i), "refined": refined,
-                                "match_sex": "off" if args.no_match_sex else "on"})
+                                "match_sex": "off" if args.no_match_sex else "on",
+                                "spread": f"{args.spread if args.spread is not None else M.meta.get('spread', 1.0):g}"})
             print(stem.with_suffix(".png"))
     return 0
