@@ -138,15 +138,21 @@ def map_embeddings(desc: np.ndarray, mapper: Any = None, spread: float | None = 
     from .models.embedding_mapper import load_embedding_mapper
 
     mapper = mapper if mapper is not None else load_embedding_mapper()
-    spread = float(mapper.meta.get("spread", 1.0)) if spread is None else float(spread)
-    if not np.isfinite(spread) or spread <= 0:
-        raise InvalidInput(f"spread must be a positive number, got {spread}")
+    spread = mapper_spread(mapper, spread)
     x = torch.from_numpy(check_embedding(desc))
     with torch.inference_mode():
         w = mapper.eval()(x)
         if spread != 1.0:
             w = mapper.w_mean + spread * (w - mapper.w_mean)
         return w.numpy().astype(np.float32)
+
+
+def mapper_spread(mapper: Any, spread: float | None = None) -> float:
+    """``spread`` checked (a positive number), or the mapper's own (``meta["spread"]``, 1 when it has none)."""
+    spread = float(mapper.meta.get("spread", 1.0)) if spread is None else float(spread)
+    if not np.isfinite(spread) or spread <= 0:
+        raise InvalidInput(f"spread must be a positive number, got {spread}")
+    return spread
 
 
 def fit_sex_readout(desc: np.ndarray, female: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -347,7 +353,7 @@ def from_embedding(source: Any, n: int = 4, rng_seed: int = 0, generator: Any = 
         raise InvalidInput(f"from_embedding takes one embedding, got {len(desc)}: call it once per row")
     G = generator if generator is not None else load_generator().eval()
     M = mapper if mapper is not None else load_embedding_mapper()
-    _check_models(M, G)
+    check_models(M, G)
     w = map_embeddings(desc, M, spread)[0]
     if sex:
         w = match_sex(w[None], desc, G, M)[0][0]
@@ -373,7 +379,8 @@ def _refined(w: np.ndarray, target: np.ndarray, G: Any, M: Any, method: Any, see
     raise InvalidInput(f"unknown refinement {method!r}; use one of {', '.join(REFINE_METHODS)}")
 
 
-def _check_models(mapper: Any, generator: Any) -> None:
+def check_models(mapper: Any, generator: Any) -> None:
+    """ModelMismatch unless the mapper makes the generator's W+ shape and was trained for that generator."""
     from .errors import ModelMismatch
 
     if (mapper.n_latent, mapper.style_dim) != (generator.n_latent, generator.style_dim):

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check and compute everything, then write the files (each atomically)."""
-    from ..embedding import DEFAULT_REFINE, embeddings_of, from_embedding, save_synthetic_png
+    from ..embedding import DEFAULT_REFINE, embeddings_of, from_embedding, mapper_spread, save_synthetic_png
     from ..errors import InvalidInput
     from ..io import save_npy
     from ..models.checkpoints import load_generator
@@ -65,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
                                {"model_id": latent.model_id, "source": Path(args.source).name,
                                 "variant": str(i), "refined": refined,
                                 "match_sex": "off" if args.no_match_sex else "on",
-                                "spread": f"{args.spread if args.spread is not None else M.meta.get('spread', 1.0):g}"})
+                                "spread": f"{mapper_spread(M, args.spread):g}"})
             print(stem.with_suffix(".png"))
     return 0

@@ -198,15 +198,10 @@ def tiny_parser_reader(models: MapModels, size: int | None = None) -> Callable[[
 
 def save_gain(encoder_file: str | os.PathLike, calibration: GainCalibration) -> None:
     """Write ``edit_gain`` (and the calibration table) into the map encoder's JSON sidecar (``meta``), atomically."""
-    from pathlib import Path
+    from ..models._files import update_meta
 
-    from ..io import load_json, save_json
-
-    side = Path(encoder_file).with_suffix(".json")
-    info = load_json(side)
-    meta = info.setdefault("meta", {})
-    meta["edit_gain"] = calibration.gain
-    meta["edit_gain_table"] = {str(k): v for k, v in calibration.table.items()}
-    meta["edit_gain_note"] = ("chosen on training maps read by the tiny parser (faceedit.maps.edit.calibrate_gain); "
-                              "judged on held-out maps with the landmarks parser (benchmarks/maps.py)")
-    save_json(side, info)
+    update_meta(encoder_file, {
+        "edit_gain": calibration.gain,
+        "edit_gain_table": {str(k): v for k, v in calibration.table.items()},
+        "edit_gain_note": ("chosen on training maps read by the tiny parser (faceedit.maps.edit.calibrate_gain); "
+                           "judged on held-out maps with the landmarks parser (benchmarks/maps.py)")})

@@ -111,6 +111,16 @@ def build_from_safetensors(path: str | os.PathLike, kind: str,
     return model.eval()
 
 
+def update_meta(path: str | os.PathLike, entries: dict[str, Any]) -> None:
+    """Merge ``entries`` into the ``meta`` of a model file's JSON sidecar, atomically (the weights untouched)."""
+    from ..io import load_json
+
+    side = Path(path).with_suffix(".json")
+    info = load_json(side)
+    info.setdefault("meta", {}).update(entries)
+    save_json(side, info)
+
+
 def save_model_file(model: torch.nn.Module, path: str | os.PathLike, kind: str, meta: dict[str, Any] | None,
                     half: bool = False) -> Path:
     """Save ``model`` (with ``config()`` and ``meta``) as ``.safetensors`` + ``.json`` of the given ``kind``."""

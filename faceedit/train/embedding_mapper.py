@@ -276,15 +276,12 @@ def calibrate_spread(photo_desc: np.ndarray, generator: object, mapper: object,
     with the smallest median descriptor distance among those whose faces dlib still finds in ``min_detection``
     of cases (1 when none does).  Training photos only: held-out faces and the independent recogniser that judge
     the mapper are never read here."""
-    from ..embedding import SPREADS, map_embeddings
+    from ..embedding import SPREADS, check_models, map_embeddings
     from ..faces.identity import descriptors
     from ..measure.realism import detection_rate
     from ..synthesis import synthesize
 
-    shape = (getattr(mapper, "n_latent", None), getattr(mapper, "style_dim", None))
-    if shape != (generator.n_latent, generator.style_dim):
-        raise ConfigError(f"the mapper makes {shape} W+ codes, the generator takes "
-                          f"({generator.n_latent}, {generator.style_dim}): calibrate it with the generator of its pairs")
+    check_models(mapper, generator)
     table = {}
     for k in candidates or SPREADS:
         faces = synthesize(generator, map_embeddings(photo_desc, mapper, spread=k))
@@ -299,18 +296,15 @@ def calibrate_spread(photo_desc: np.ndarray, generator: object, mapper: object,
 def save_spread(mapper_file: str | Path, calibration: SpreadCalibration, adopt: bool = True) -> None:
     """Write the calibration table into the mapper's JSON sidecar (``meta``), atomically, and ``spread``: the
     chosen one, or 1 when ``adopt`` is false (measured only)."""
-    from ..io import load_json, save_json
+    from ..models._files import update_meta
 
-    side = Path(mapper_file).with_suffix(".json")
-    info = load_json(side)
-    meta = info.setdefault("meta", {})
-    meta["spread"] = calibration.spread if adopt else 1.0
-    meta["spread_table"] = {str(k): v for k, v in calibration.table.items()}
-    meta["spread_note"] = (f"smallest median dlib distance on training photos with dlib finding >= "
-                           f"{SPREAD_MIN_DETECTION:.0%} of the faces: {calibration.spread:g} "
-                           "(faceedit.train.embedding_mapper.calibrate_spread)"
-                           + ("" if adopt else "; measured, not adopted (spread 1)"))
-    save_json(side, info)
+    update_meta(mapper_file, {
+        "spread": calibration.spread if adopt else 1.0,
+        "spread_table": {str(k): v for k, v in calibration.table.items()},
+        "spread_note": (f"smallest median dlib distance on training photos with dlib finding >= "
+                        f"{SPREAD_MIN_DETECTION:.0%} of the faces: {calibration.spread:g} "
+                        "(faceedit.train.embedding_mapper.calibrate_spread)"
+                        + ("" if adopt else "; measured, not adopted (spread 1)"))})
 
 
 #: cycle-loss weight of the mapper that ``rebuild-suite`` trains (through the student it trains first).  0: the
